@@ -1,0 +1,204 @@
+"""The routing-rule language, and its validation.
+
+A config's `rules` is an ordered list; the first rule whose every `when` condition holds decides.
+
+    {"name": "optional label",
+     "when": {"task": "code" | ["code", "sql"],
+              "tags_any": [...], "tags_all": [...],
+              "priority": "cost" | [...],
+              "budget_used_pct_gte": 80,
+              "input_tokens_gte": 1000, "input_tokens_lte": 4000,
+              "has_tools": true, "has_images": true, "json_mode": true,
+              "complexity": "low" | "medium" | "high" | [...]},
+     "route": one of
+              {"model": "openai/gpt-4.1", "fallback_models": [...]}
+              {"split": [{"model": ..., "weight": 90}, ...], "sticky_by": "user" | "tag"}
+              {"priority": "cost" | "speed" | "quality" | "balanced"}
+              {"quality_tier": "basic" | "good" | "best"}}
+
+An empty `when` always matches. Validation returns errors keyed by the field path, e.g.
+`rules[2].route.split[0].model`, so a bad config says exactly where it is wrong.
+"""
+
+from typing import Any
+
+PRIORITIES = ("cost", "speed", "quality", "balanced")
+COMPLEXITIES = ("low", "medium", "high")
+QUALITY_TIERS = ("basic", "good", "best")
+STICKY_BY = ("user", "tag")
+
+_CONDITION_KINDS: dict[str, str] = {
+    "task": "str_or_list",
+    "tags_any": "list",
+    "tags_all": "list",
+    "priority": "priority",
+    "budget_used_pct_gte": "number",
+    "input_tokens_gte": "int",
+    "input_tokens_lte": "int",
+    "has_tools": "bool",
+    "has_images": "bool",
+    "json_mode": "bool",
+    "complexity": "complexity",
+}
+_KNOWN_PARAMS = {
+    "temperature": (int, float),
+    "top_p": (int, float),
+    "max_tokens": int,
+    "presence_penalty": (int, float),
+    "frequency_penalty": (int, float),
+    "stop": (str, list),
+    "seed": int,
+    "timeout_seconds": (int, float),
+    "max_retries": int,
+}
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _check_condition(path: str, kind: str, value: Any, errors: dict) -> None:
+    if kind == "str_or_list":
+        ok = all(isinstance(v, str) and v for v in _as_list(value)) and value != []
+        if not ok:
+            errors[path] = "Must be a non-empty string or a list of strings."
+    elif kind == "list":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            errors[path] = "Must be a non-empty list of strings."
+    elif kind == "priority":
+        if value == [] or not all(v in PRIORITIES for v in _as_list(value)):
+            errors[path] = f"Must be one of {', '.join(PRIORITIES)} (or a list of them)."
+    elif kind == "complexity":
+        if value == [] or not all(v in COMPLEXITIES for v in _as_list(value)):
+            errors[path] = f"Must be one of {', '.join(COMPLEXITIES)} (or a list of them)."
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            errors[path] = "Must be a non-negative number."
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            errors[path] = "Must be a non-negative integer."
+    elif kind == "bool" and not isinstance(value, bool):
+        errors[path] = "Must be true or false."
+
+
+def _check_model(path: str, ref: Any, errors: dict) -> None:
+    from llm.selectors import model_resolve
+
+    if not isinstance(ref, str) or not ref:
+        errors[path] = "Must be a model id such as 'openai/gpt-4o-mini'."
+        return
+    model = model_resolve(ref=ref)
+    if model is None:
+        errors[path] = f"Unknown or inactive model {ref!r}."
+    elif not model.is_priced:
+        errors[path] = f"Model {ref!r} has no known price and cannot be routed to."
+
+
+def _check_route(path: str, route: Any, errors: dict) -> None:
+    if not isinstance(route, dict):
+        errors[path] = "Must be an object."
+        return
+    actions = [k for k in ("model", "split", "priority", "quality_tier") if k in route]
+    if len(actions) != 1:
+        errors[path] = "Must have exactly one of 'model', 'split', 'priority' or 'quality_tier'."
+        return
+    unknown = set(route) - {
+        "model",
+        "fallback_models",
+        "split",
+        "sticky_by",
+        "priority",
+        "quality_tier",
+    }
+    if unknown:
+        errors[path] = f"Unknown field(s): {', '.join(sorted(unknown))}."
+        return
+    action = actions[0]
+    if action == "model":
+        _check_model(f"{path}.model", route["model"], errors)
+    elif action == "priority" and route["priority"] not in PRIORITIES:
+        errors[f"{path}.priority"] = f"Must be one of {', '.join(PRIORITIES)}."
+    elif action == "quality_tier" and route["quality_tier"] not in QUALITY_TIERS:
+        errors[f"{path}.quality_tier"] = f"Must be one of {', '.join(QUALITY_TIERS)}."
+    elif action == "split":
+        split = route["split"]
+        if not isinstance(split, list) or not split:
+            errors[f"{path}.split"] = "Must be a non-empty list of {model, weight}."
+        else:
+            for j, arm in enumerate(split):
+                arm_path = f"{path}.split[{j}]"
+                if not isinstance(arm, dict):
+                    errors[arm_path] = "Must be an object with 'model' and 'weight'."
+                    continue
+                _check_model(f"{arm_path}.model", arm.get("model"), errors)
+                weight = arm.get("weight")
+                if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+                    errors[f"{arm_path}.weight"] = "Must be a positive number."
+        if "sticky_by" in route and route["sticky_by"] not in STICKY_BY:
+            errors[f"{path}.sticky_by"] = f"Must be one of {', '.join(STICKY_BY)}."
+    if "fallback_models" in route:
+        _check_model_list(f"{path}.fallback_models", route["fallback_models"], errors)
+
+
+def _check_model_list(path: str, refs: Any, errors: dict) -> None:
+    if not isinstance(refs, list):
+        errors[path] = "Must be a list of model ids."
+        return
+    for i, ref in enumerate(refs):
+        _check_model(f"{path}[{i}]", ref, errors)
+
+
+def validate_rules(rules: Any) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not isinstance(rules, list):
+        return {"rules": "Must be a list of rules."}
+    for i, rule in enumerate(rules):
+        path = f"rules[{i}]"
+        if not isinstance(rule, dict):
+            errors[path] = "Must be an object with 'when' and 'route'."
+            continue
+        unknown = set(rule) - {"name", "when", "route"}
+        if unknown:
+            errors[path] = f"Unknown field(s): {', '.join(sorted(unknown))}."
+        when = rule.get("when", {})
+        if not isinstance(when, dict):
+            errors[f"{path}.when"] = "Must be an object."
+        else:
+            for key, value in when.items():
+                kind = _CONDITION_KINDS.get(key)
+                if kind is None:
+                    errors[f"{path}.when.{key}"] = (
+                        f"Unknown condition. Known: {', '.join(_CONDITION_KINDS)}."
+                    )
+                else:
+                    _check_condition(f"{path}.when.{key}", kind, value, errors)
+        if "route" not in rule:
+            errors[f"{path}.route"] = "This field is required."
+        else:
+            _check_route(f"{path}.route", rule["route"], errors)
+    return errors
+
+
+def validate_params(params: Any) -> dict[str, str]:
+    if not isinstance(params, dict):
+        return {"params": "Must be an object."}
+    errors = {}
+    for key, value in params.items():
+        expected = _KNOWN_PARAMS.get(key)
+        if expected is None:
+            errors[f"params.{key}"] = f"Unknown parameter. Known: {', '.join(_KNOWN_PARAMS)}."
+        elif isinstance(value, bool) or not isinstance(value, expected):
+            errors[f"params.{key}"] = "Wrong type."
+    return errors
+
+
+def validate_routing_config(
+    *, primary_model: Any, fallback_models: Any, params: Any, rules: Any
+) -> dict[str, str]:
+    """Field path -> message for everything wrong with a config; empty when it is valid."""
+    errors: dict[str, str] = {}
+    _check_model("primary_model", primary_model, errors)
+    _check_model_list("fallback_models", fallback_models, errors)
+    errors.update(validate_params(params))
+    errors.update(validate_rules(rules))
+    return errors

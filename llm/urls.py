@@ -1,0 +1,3 @@
+"""Tenant-facing gateway routes (/v1/...)."""
+
+urlpatterns: list = []

@@ -1,0 +1,15 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from config.errors import SecretDecryptionError
+from tenants.services import credentials_rotate_encryption
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every stored secret with the newest key in TOLLGATE_ENCRYPTION_KEYS."
+
+    def handle(self, *args, **options):
+        try:
+            rotated, total = credentials_rotate_encryption()
+        except SecretDecryptionError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(f"Re-encrypted {rotated} of {total} secrets with the newest key.")

@@ -1,0 +1,160 @@
+"""Writes for tenants, memberships, API keys and BYOK credentials."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import InvalidRequest
+from llm.models import Provider
+from llm.ssrf import validate_upstream_base_url
+from tenants import crypto
+from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
+
+API_KEY_PREFIX = "tg_"
+_API_KEY_RANDOM_BYTES = 32  # 43 url-safe characters after the prefix
+_VISIBLE_PREFIX_LEN = 11  # "tg_" + 8 characters
+
+
+def api_key_hash(secret: str) -> str:
+    """Keyed hash (HMAC-SHA256) of an API key secret; the key is derived from SECRET_KEY."""
+    hash_key = hashlib.sha256(b"tollgate-api-key-hash:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(hash_key, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def tenant_create(*, slug: str, name: str, timezone_name: str = "UTC") -> Tenant:
+    tenant = Tenant(slug=slug, name=name, timezone=timezone_name)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def membership_set(*, tenant: Tenant, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        tenant=tenant, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    scopes: list[str],
+    name: str = "default",
+    expires_at: datetime | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[TenantApiKey, str]:
+    """Create a key and return it with its secret. The secret is not stored and never shown again."""
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(_API_KEY_RANDOM_BYTES)
+    key = TenantApiKey(
+        tenant=tenant,
+        name=name,
+        prefix=secret[:_VISIBLE_PREFIX_LEN],
+        key_hash=api_key_hash(secret),
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        created_by=created_by,
+    )
+    key.full_clean()
+    key.save()
+    return key, secret
+
+
+def api_key_authenticate(*, secret: str) -> TenantApiKey | None:
+    """The live key for a secret, or None. Looked up by the full hash, compared in constant time."""
+    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+        return None
+    digest = api_key_hash(secret)
+    key = (
+        TenantApiKey.objects.select_related("tenant")
+        .filter(key_hash=digest, revoked_at__isnull=True)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        return None
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        return None
+    if key.tenant.status != Tenant.Status.ACTIVE:
+        return None
+    return key
+
+
+def api_key_revoke(*, key: TenantApiKey) -> TenantApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def _credential_aad(credential: ProviderCredential) -> bytes:
+    return crypto.associated_data(tenant_id=credential.tenant_id, record_id=credential.pk)
+
+
+@transaction.atomic
+def credential_set(
+    *,
+    tenant: Tenant,
+    provider: Provider,
+    api_key: str,
+    base_url: str = "",
+    user: AbstractBaseUser | None = None,
+) -> ProviderCredential:
+    """Create the tenant's key for a provider, or rotate it by replacing the stored one."""
+    api_key = api_key.strip()
+    if len(api_key) < 8:
+        raise InvalidRequest("api_key is too short.")
+    if base_url:
+        validate_upstream_base_url(base_url)
+    credential = (
+        ProviderCredential.objects.select_for_update()
+        .filter(tenant=tenant, provider=provider)
+        .first()
+    )
+    if credential is None:
+        credential = ProviderCredential.objects.create(
+            tenant=tenant, provider=provider, encrypted_key="", last4="", created_by=user
+        )
+    else:
+        credential.rotated_at = timezone.now()
+        credential.rotated_by = user
+    credential.base_url = base_url
+    credential.last4 = api_key[-4:]
+    credential.is_active = True
+    credential.encrypted_key = crypto.encrypt(api_key, aad=_credential_aad(credential))
+    credential.save()
+    return credential
+
+
+def credential_secret(*, credential: ProviderCredential) -> str:
+    """The plaintext provider key, for the upstream call only. Never log or return it."""
+    return crypto.decrypt(credential.encrypted_key, aad=_credential_aad(credential))
+
+
+def credentials_rotate_encryption() -> tuple[int, int]:
+    """Re-encrypt every secret not yet under the newest key. Safe to re-run after interruption.
+
+    Each row is re-encrypted in its own short transaction, so an interrupted run leaves every row
+    readable (old or new key) and a re-run continues where it stopped. Returns (rotated, total).
+    """
+    newest = crypto.newest_key_id()
+    rotated = 0
+    ids = list(ProviderCredential.objects.order_by("pk").values_list("pk", flat=True))
+    for pk in ids:
+        with transaction.atomic():
+            credential = ProviderCredential.objects.select_for_update().get(pk=pk)
+            if crypto.key_id_of(credential.encrypted_key) == newest:
+                continue
+            plaintext = credential_secret(credential=credential)
+            credential.encrypted_key = crypto.encrypt(plaintext, aad=_credential_aad(credential))
+            credential.save(update_fields=["encrypted_key"])
+            rotated += 1
+    return rotated, len(ids)
