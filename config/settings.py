@@ -142,7 +142,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tollgate management API",
-    "DESCRIPTION": "Manage routing configs, BYOK credentials, API keys, budgets, usage and exports.",
+    "DESCRIPTION": (
+        "Manage routing configs, BYOK credentials, API keys, budgets, usage and exports."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }

@@ -52,7 +52,7 @@ PRICE_FIELD = {"max_digits": 14, "decimal_places": 6, "validators": [MinValueVal
 
 
 class LLMModel(models.Model):
-    """A catalog model. Prices are USD per 1M tokens; a model without a known price is not routable."""
+    """A catalog model (prices: USD per 1M tokens). Without a known price it is not routable."""
 
     class SpeedTier(models.TextChoices):
         FAST = "fast"

@@ -51,7 +51,7 @@ def api_key_create(
     tpm_limit: int | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> tuple[TenantApiKey, str]:
-    """Create a key and return it with its secret. The secret is not stored and never shown again."""
+    """Create a key; return it with its secret, which is not stored and never shown again."""
     secret = API_KEY_PREFIX + secrets.token_urlsafe(_API_KEY_RANDOM_BYTES)
     key = TenantApiKey(
         tenant=tenant,
