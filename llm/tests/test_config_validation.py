@@ -1,0 +1,116 @@
+"""RoutingConfig validation on save: errors name the bad field."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+
+from llm.models import LLMModel, Provider, RoutingConfig, WireFormat
+
+
+@pytest.fixture
+def small_catalog(db):
+    openai = Provider.objects.create(
+        slug="openai",
+        name="OpenAI",
+        wire_format=WireFormat.OPENAI_CHAT,
+        base_url="https://api.openai.com/v1",
+    )
+    for model_id, price in (("gpt-4o-mini", "0.15"), ("gpt-4.1", "2.00")):
+        LLMModel.objects.create(
+            provider=openai,
+            model_id=model_id,
+            context_window=128000,
+            max_output_tokens=16384,
+            input_price_per_1m=Decimal(price),
+            output_price_per_1m=Decimal(price) * 4,
+        )
+    LLMModel.objects.create(
+        provider=openai,
+        model_id="mystery",
+        context_window=8000,
+        max_output_tokens=1000,
+    )
+
+
+def make_config(tenant, **fields):
+    values = {"tenant": tenant, "name": "default", "primary_model": "openai/gpt-4o-mini"}
+    values.update(fields)
+    return RoutingConfig(**values)
+
+
+def errors_of(config) -> dict:
+    with pytest.raises(ValidationError) as excinfo:
+        config.full_clean()
+    return excinfo.value.message_dict
+
+
+def test_contract_example_is_valid(tenant, small_catalog):
+    config = make_config(
+        tenant,
+        fallback_models=["gpt-4.1"],
+        params={"temperature": 0.2, "max_tokens": 512},
+        rules=[
+            {"when": {"task": "code"}, "route": {"model": "openai/gpt-4.1"}},
+            {"when": {"budget_used_pct_gte": 80}, "route": {"model": "openai/gpt-4o-mini"}},
+            {
+                "when": {"tags_any": ["experiment"]},
+                "route": {
+                    "split": [
+                        {"model": "openai/gpt-4.1", "weight": 90},
+                        {"model": "openai/gpt-4o-mini", "weight": 10},
+                    ]
+                },
+            },
+        ],
+    )
+    config.full_clean()
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad_field"),
+    [
+        ({"primary_model": "openai/nope"}, "primary_model"),
+        ({"primary_model": "openai/mystery"}, "primary_model"),
+        ({"fallback_models": ["gpt-4.1", "ghost"]}, "fallback_models[1]"),
+        ({"params": {"temperature": "hot"}}, "params.temperature"),
+        ({"params": {"base_url": "http://evil"}}, "params.base_url"),
+        ({"rules": [{"when": {"task": "code"}}]}, "rules[0].route"),
+        (
+            {"rules": [{"when": {"colour": "red"}, "route": {"model": "gpt-4.1"}}]},
+            "rules[0].when.colour",
+        ),
+        (
+            {"rules": [{"when": {"priority": "fastest"}, "route": {"model": "gpt-4.1"}}]},
+            "rules[0].when.priority",
+        ),
+        (
+            {"rules": [{"when": {}, "route": {"split": [{"model": "gpt-4.1", "weight": 0}]}}]},
+            "rules[0].route.split[0].weight",
+        ),
+        (
+            {
+                "rules": [
+                    {"when": {}, "route": {"model": "gpt-4.1"}},
+                    {"when": {}, "route": {"split": [{"model": "x/y", "weight": 1}]}},
+                ]
+            },
+            "rules[1].route.split[0].model",
+        ),
+        (
+            {"rules": [{"when": {}, "route": {"model": "gpt-4.1", "priority": "cost"}}]},
+            "rules[0].route",
+        ),
+        ({"rules": "not a list"}, "rules"),
+    ],
+)
+def test_errors_name_the_bad_field(tenant, small_catalog, fields, bad_field):
+    assert bad_field in errors_of(make_config(tenant, **fields))
+
+
+def test_one_default_per_tenant(tenant, other_tenant, small_catalog):
+    make_config(tenant, is_default=True).save()
+    make_config(other_tenant, is_default=True).save()
+    with pytest.raises(IntegrityError):
+        make_config(tenant, name="second", is_default=True).save()
