@@ -2,8 +2,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 
 class WireFormat(models.TextChoices):
@@ -33,6 +34,12 @@ class Provider(models.Model):
     features = models.JSONField(default=dict, blank=True)
     api_key_env = models.CharField(
         max_length=64, blank=True, default="", help_text="Environment variable of the platform key."
+    )
+    litellm_provider = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="This provider's prefix in LiteLLM's price map (e.g. gemini, together_ai).",
     )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -82,6 +89,12 @@ class LLMModel(models.Model):
     is_active = models.BooleanField(default=True)
     price_source = models.CharField(max_length=200, blank=True, default="")
     price_updated_at = models.DateField(null=True, blank=True)
+    litellm_key = models.CharField(
+        max_length=260,
+        blank=True,
+        default="",
+        help_text="Key in LiteLLM's price map when it is not <litellm provider>/<model id>.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -94,6 +107,31 @@ class LLMModel(models.Model):
     def __str__(self) -> str:
         return self.qualified_id
 
+    def save(self, *args, **kwargs) -> None:
+        """Every change of price (loader, LiteLLM refresh, admin edit) appends a history row.
+
+        Usage is costed at the price in force when it happened (`model_price_at`), so a new
+        price applies to new usage only.
+        """
+        prices = self.price_tuple()
+        changed = prices != getattr(self, "_saved_prices", None)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not set(update_fields) & set(PRICE_FIELDS):
+            changed = False
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            if changed:
+                LLMModelPrice.objects.create(
+                    model=self,
+                    effective_from=timezone.now(),
+                    input_price_per_1m=prices[0],
+                    output_price_per_1m=prices[1],
+                    cached_input_price_per_1m=prices[2],
+                    source=self.price_source,
+                )
+        if changed or update_fields is None:
+            self._saved_prices = prices
+
     @property
     def qualified_id(self) -> str:
         return f"{self.provider.slug}/{self.model_id}"
@@ -101,6 +139,58 @@ class LLMModel(models.Model):
     @property
     def is_priced(self) -> bool:
         return self.input_price_per_1m is not None and self.output_price_per_1m is not None
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._saved_prices = instance.price_tuple()
+        return instance
+
+    def price_tuple(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        return (
+            normalize_price(self.input_price_per_1m),
+            normalize_price(self.output_price_per_1m),
+            normalize_price(self.cached_input_price_per_1m),
+        )
+
+
+PRICE_FIELDS = ("input_price_per_1m", "output_price_per_1m", "cached_input_price_per_1m")
+
+
+def normalize_price(value: Decimal | str | int | None) -> Decimal | None:
+    """One spelling per price: Decimal("0.150000") -> 0.15, Decimal("2.000000") -> 2."""
+    if value is None:
+        return None
+    value = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+
+
+class LLMModelPrice(models.Model):
+    """A model's price from `effective_from` until the next row: price history, append-only.
+
+    Null prices mean the price was unknown then (the model was not routable).
+    """
+
+    model = models.ForeignKey(LLMModel, on_delete=models.CASCADE, related_name="price_history")
+    effective_from = models.DateTimeField()
+    input_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
+    output_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
+    cached_input_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
+    source = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_id", "-effective_from", "-id"]
+        indexes = [
+            models.Index(fields=["model", "-effective_from"], name="llmmodelprice_model_from")
+        ]
+        verbose_name = "LLM model price"
+
+    def __str__(self) -> str:
+        return f"{self.model_id}@{self.effective_from:%Y-%m-%d %H:%M}"
+
+
+RESERVED_CONFIG_NAMES = frozenset({"auto"})
 
 
 class RoutingConfig(models.Model):
@@ -124,7 +214,10 @@ class RoutingConfig(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="routingconfig_unique_name"),
             models.UniqueConstraint(
-                fields=["tenant"], condition=Q(is_default=True), name="routingconfig_one_default"
+                fields=["tenant"],
+                condition=Q(is_default=True),
+                name="routingconfig_one_default",
+                violation_error_message="This tenant already has a default config.",
             ),
         ]
         ordering = ["tenant__slug", "name"]
@@ -142,5 +235,7 @@ class RoutingConfig(models.Model):
             params=self.params,
             rules=self.rules,
         )
+        if self.name in RESERVED_CONFIG_NAMES:
+            errors["name"] = f"{self.name!r} is reserved: it means the tenant's default config."
         if errors:
             raise ValidationError(errors)

@@ -18,8 +18,15 @@ A config's `rules` is an ordered list; the first rule whose every `when` conditi
 
 An empty `when` always matches. Validation returns errors keyed by the field path, e.g.
 `rules[2].route.split[0].model`, so a bad config says exactly where it is wrong.
+
+Matching (`when_matches`) is pure and lives here, next to validation, so the language has one
+definition. Strings (task, tags) compare case-insensitively; `budget_used_pct_gte` never holds when
+the tenant has no budget; `fallback_models` may follow any action; `sticky_by` belongs to `split`.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 PRIORITIES = ("cost", "speed", "quality", "balanced")
@@ -114,6 +121,8 @@ def _check_route(path: str, route: Any, errors: dict) -> None:
         errors[path] = f"Unknown field(s): {', '.join(sorted(unknown))}."
         return
     action = actions[0]
+    if "sticky_by" in route and action != "split":
+        errors[f"{path}.sticky_by"] = "Only a 'split' route can be sticky."
     if action == "model":
         _check_model(f"{path}.model", route["model"], errors)
     elif action == "priority" and route["priority"] not in PRIORITIES:
@@ -160,6 +169,8 @@ def validate_rules(rules: Any) -> dict[str, str]:
         unknown = set(rule) - {"name", "when", "route"}
         if unknown:
             errors[path] = f"Unknown field(s): {', '.join(sorted(unknown))}."
+        if "name" in rule and not isinstance(rule["name"], str):
+            errors[f"{path}.name"] = "Must be a string."
         when = rule.get("when", {})
         if not isinstance(when, dict):
             errors[f"{path}.when"] = "Must be an object."
@@ -202,3 +213,82 @@ def validate_routing_config(
     errors.update(validate_params(params))
     errors.update(validate_rules(rules))
     return errors
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule can look at: the request's hints and features and the budget state."""
+
+    task: str | None = None
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    budget_used_pct: Decimal | None = None
+    input_tokens: int = 0
+    has_tools: bool = False
+    has_images: bool = False
+    json_mode: bool = False
+    complexity: str = "low"
+
+
+def _fold(values: Any) -> set[str]:
+    items = values if isinstance(values, list | tuple) else [values]
+    return {v.casefold() for v in items if isinstance(v, str)}
+
+
+def _condition_holds(key: str, value: Any, ctx: RuleContext) -> bool:
+    if key == "task":
+        return ctx.task is not None and ctx.task.casefold() in _fold(value)
+    if key == "tags_any":
+        return bool(_fold(ctx.tags) & _fold(value))
+    if key == "tags_all":
+        wanted = _fold(value)
+        return bool(wanted) and wanted <= _fold(ctx.tags)
+    if key == "priority":
+        return ctx.priority is not None and ctx.priority in _as_list(value)
+    if key == "complexity":
+        return ctx.complexity in _as_list(value)
+    if key == "budget_used_pct_gte":
+        if ctx.budget_used_pct is None or isinstance(value, bool):
+            return False
+        try:
+            return ctx.budget_used_pct >= Decimal(str(value))
+        except InvalidOperation:
+            return False
+    if key == "input_tokens_gte":
+        return isinstance(value, int) and ctx.input_tokens >= value
+    if key == "input_tokens_lte":
+        return isinstance(value, int) and ctx.input_tokens <= value
+    if key in ("has_tools", "has_images", "json_mode"):
+        return getattr(ctx, key) is value
+    return False  # unknown condition (a config saved before validation existed): never matches
+
+
+def when_matches(when: Any, ctx: RuleContext) -> bool:
+    """True when every condition holds; an empty `when` always matches."""
+    if not isinstance(when, Mapping):
+        return False
+    return all(_condition_holds(key, value, ctx) for key, value in when.items())
+
+
+_DESCRIBE_OPS = {
+    "budget_used_pct_gte": "budget_used_pct>=",
+    "input_tokens_gte": "input_tokens>=",
+    "input_tokens_lte": "input_tokens<=",
+}
+
+
+def describe_when(when: Any) -> str:
+    """A short human-readable form of a `when`, for route reasons: `task=code, has_tools`."""
+    if not isinstance(when, Mapping) or not when:
+        return "always"
+    parts = []
+    for key, value in when.items():
+        if key in _DESCRIBE_OPS:
+            parts.append(f"{_DESCRIBE_OPS[key]}{value}")
+        elif isinstance(value, bool):
+            parts.append(key if value else f"not {key}")
+        elif isinstance(value, list):
+            parts.append(f"{key}=[{','.join(str(v) for v in value)}]")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)

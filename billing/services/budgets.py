@@ -1,11 +1,44 @@
 """Budget enforcement on the hot path: reserve before the upstream call, settle after.
 
-Interface used by the gateway (implementation: billing issue). Until budgets are configured for
-a scope, reserve() reserves nothing and settle()/release() are no-ops.
+Semantics (DESIGN.md "Budgets"):
+- budget_reserve() holds the request's worst case (cost and tokens) on every counter that applies
+  (tenant, config and key budgets; daily and monthly, in the tenant's time zone) atomically: all
+  or none. A strict budget that cannot take it raises BudgetExceeded (402) naming scope and
+  period; soft budgets never block but count.
+- budget_settle() replaces the hold with the actual cost and tokens; budget_release() gives the
+  hold back (timeout, upstream error, client gone). A hold that is neither settled nor released
+  expires after RESERVATION_TTL seconds (the process died) and stops counting.
+- Counters live in Redis (one Lua script per operation, see counters.py). With no REDIS_URL,
+  and whenever Redis is unreachable, the same semantics run on database counters under a row
+  lock: slower, never unlimited.
 """
 
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+import redis.exceptions
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from billing.services import counters
+from config.errors import BudgetExceeded
+from config.redis import get_async_redis
+
+logger = logging.getLogger(__name__)
+
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+SEED_WAIT_SECONDS = 2.0
+
+
+def reservation_ttl() -> float:
+    """How long a hold outlives its request: the request deadline plus a margin."""
+    return float(getattr(settings, "TOLLGATE_REQUEST_DEADLINE_SECONDS", 120)) + 60.0
 
 
 @dataclass
@@ -15,7 +48,68 @@ class Reservation:
     tenant_id: int
     amount_usd: Decimal = Decimal(0)
     tokens: int = 0
-    holds: list = field(default_factory=list)  # one entry per budget held (implementation detail)
+    holds: list = field(default_factory=list)  # counter keys held
+    id: str = ""
+    backend: str = ""  # "redis", "db" or "" (nothing held)
+    micros: int = 0
+    done: bool = False
+
+
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _script(client, name: str, source: str):
+    """Registered scripts per client (EVALSHA, falling back to EVAL once per server)."""
+    per_client = _scripts.setdefault(client, {})
+    script = per_client.get(name)
+    if script is None:
+        script = per_client[name] = client.register_script(source)
+    return script
+
+
+async def _budgets(tenant_id: int) -> counters.TenantBudgets:
+    cached = counters.cached_tenant_budgets(tenant_id=tenant_id)
+    if cached is not None:
+        return cached
+    return await sync_to_async(counters.tenant_budgets)(tenant_id=tenant_id)
+
+
+def _exceeded(plan: counters.CounterPlan, what: str) -> BudgetExceeded:
+    limit = "token limit" if what == "tokens" else "spend limit"
+    return BudgetExceeded(f"{plan.period} budget for {plan.label} exceeded ({limit}).")
+
+
+async def _seed_redis(client, plans: list[counters.CounterPlan], tz, mode: str = "seed") -> int:
+    """Seed counters that Redis does not have from the database. One process computes (SET NX
+    lock); the others wait for its marker; HSETNX makes the write one-winner regardless."""
+    tenant_id = plans[0].tenant_id
+    lock = counters.seed_lock_key(tenant_id)
+    got_lock = await client.set(lock, "1", nx=True, px=5000)
+    if not got_lock:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SEED_WAIT_SECONDS
+        while loop.time() < deadline:
+            await asyncio.sleep(0.005)
+            if await _all_seeded(client, plans):
+                return 0
+    try:
+        values = await sync_to_async(_truths)(plans, tz)
+        keys, args = counters.seed_args(plans=plans, values=values, mode=mode)
+        return int(await _script(client, "seed", counters.SEED_LUA)(keys=keys, args=args))
+    finally:
+        if got_lock:
+            await client.delete(lock)
+
+
+async def _all_seeded(client, plans) -> bool:
+    pipe = client.pipeline(transaction=False)
+    for plan in plans:
+        pipe.hexists(plan.key, "seeded")
+    return all(await pipe.execute())
+
+
+def _truths(plans, tz) -> list[tuple[int, int]]:
+    return [counters.plan_truth(plan=plan, tz=tz) for plan in plans]
 
 
 async def budget_reserve(
@@ -28,19 +122,150 @@ async def budget_reserve(
 ) -> Reservation:
     """Reserve the worst case against every budget that applies; raise BudgetExceeded (402)
     naming scope and period when a strict budget cannot take it."""
-    return Reservation(tenant_id=tenant_id)
+    budgets = await _budgets(tenant_id)
+    reservation = Reservation(
+        tenant_id=tenant_id,
+        amount_usd=Decimal(worst_case_cost_usd or 0),
+        tokens=int(worst_case_tokens or 0),
+    )
+    if not budgets.budgets:
+        return reservation
+    plans = counters.request_plans(budgets=budgets, api_key_id=api_key_id, config_id=config_id)
+    if not plans:
+        return reservation
+    reservation.micros = counters.to_micros(reservation.amount_usd)
+    reservation.id = counters.new_reservation_id()
+    reservation.holds = [plan.key for plan in plans]
+    client = get_async_redis()
+    if client is not None:
+        try:
+            await _reserve_redis(client, plans, budgets.tz, reservation)
+            reservation.backend = "redis"
+            return reservation
+        except REDIS_DOWN:
+            logger.warning("Redis unreachable: budget check falls back to the database")
+    await _reserve_db(plans, budgets.tz, reservation)
+    reservation.backend = "db"
+    return reservation
+
+
+async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
+    script = _script(client, "reserve", counters.RESERVE_LUA)
+    for _attempt in range(3):
+        keys, args = counters.reserve_args(
+            plans=plans,
+            reservation_id=reservation.id,
+            micros=reservation.micros,
+            tokens=reservation.tokens,
+            ttl_seconds=reservation_ttl(),
+        )
+        result = await script(keys=keys, args=args)
+        status = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        if status == "ok":
+            return
+        if status == "over":
+            index = int(result[1])
+            what = result[2].decode() if isinstance(result[2], bytes) else result[2]
+            raise _exceeded(plans[index], what)
+        missing = json.loads(result[1])
+        await _seed_redis(client, [plans[i] for i in missing], tz)
+    raise redis.exceptions.ConnectionError("budget counters could not be seeded")
+
+
+async def _reserve_db(plans, tz, reservation: Reservation) -> None:
+    outcome = await sync_to_async(counters.db_reserve)(
+        plans=plans,
+        tz=tz,
+        reservation_id=reservation.id,
+        micros=reservation.micros,
+        tokens=reservation.tokens,
+        ttl_seconds=reservation_ttl(),
+    )
+    if not outcome.ok:
+        raise _exceeded(plans[outcome.over_index], outcome.over_what)
 
 
 async def budget_settle(
     *, reservation: Reservation, actual_cost_usd: Decimal, actual_tokens: int
 ) -> None:
     """Replace the reservation with the actual cost (may be lower or higher)."""
+    await _finish(
+        reservation, micros=counters.to_micros(actual_cost_usd), tokens=int(actual_tokens or 0)
+    )
 
 
 async def budget_release(*, reservation: Reservation) -> None:
     """Give the whole reservation back (timeout, upstream error, client gone before billing)."""
+    await _finish(reservation, micros=0, tokens=0)
+
+
+async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None:
+    if reservation.done or not reservation.backend:
+        return
+    reservation.done = True
+    if reservation.backend == "redis":
+        client = get_async_redis()
+        rz, rv = counters.tenant_keys(reservation.tenant_id)
+        try:
+            await _script(client, "settle", counters.SETTLE_LUA)(
+                keys=[rz, rv, *reservation.holds], args=[reservation.id, micros, tokens]
+            )
+            return
+        except REDIS_DOWN:
+            # The hold expires with Redis; the database counters catch up from the events.
+            logger.warning("Redis unreachable: settlement left to the database counters")
+            return
+    await sync_to_async(counters.db_settle)(
+        keys=reservation.holds, reservation_id=reservation.id, micros=micros, tokens=tokens
+    )
 
 
 async def budget_used_pct(*, tenant_id: int, config_id: int | None) -> Decimal | None:
     """Highest used percentage over the tenant's (and config's) budgets, or None when none."""
-    return None
+    budgets = await _budgets(tenant_id)
+    plans = counters.counter_plans(
+        budgets=budgets, api_key_id=None, config_id=config_id, scopes=("tenant", "config")
+    )
+    if not plans:
+        return None
+    values = await counter_values(plans=plans, tz=budgets.tz)
+    by_scope = {
+        (plan.scope, plan.scope_id, plan.period): value
+        for plan, value in zip(plans, values, strict=True)
+    }
+    best: Decimal | None = None
+    for spec in budgets.budgets:
+        value = by_scope.get((spec.scope, spec.scope_id, spec.period))
+        if value is None:
+            continue
+        micros, tokens = value
+        for used, limit in ((micros, spec.limit_micros), (tokens, spec.limit_tokens)):
+            if limit is None:
+                continue
+            pct = Decimal(100) if limit == 0 else Decimal(used * 100) / Decimal(limit)
+            best = pct if best is None else max(best, pct)
+    return None if best is None else best.quantize(Decimal("0.01"))
+
+
+async def counter_values(*, plans, tz) -> list[tuple[int, int]]:
+    """Settled (micros, tokens) per counter, seeding missing Redis counters first."""
+    client = get_async_redis()
+    if client is not None:
+        try:
+            return await _redis_values(client, plans, tz)
+        except REDIS_DOWN:
+            logger.warning("Redis unreachable: budget usage read from the database")
+    return await sync_to_async(counters.db_counter_values)(plans=plans, tz=tz)
+
+
+async def _redis_values(client, plans, tz) -> list[tuple[int, int]]:
+    for _attempt in range(2):
+        pipe = client.pipeline(transaction=False)
+        for plan in plans:
+            pipe.hmget(plan.key, "seeded", "sm", "st")
+        rows = await pipe.execute()
+        missing = [plan for plan, row in zip(plans, rows, strict=True) if row[0] is None]
+        if not missing:
+            return [(int(row[1] or 0), int(row[2] or 0)) for row in rows]
+        await _seed_redis(client, missing, tz)
+    return [(int(row[1] or 0), int(row[2] or 0)) for row in rows]

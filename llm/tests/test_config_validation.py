@@ -114,3 +114,7 @@ def test_one_default_per_tenant(tenant, other_tenant, small_catalog):
     make_config(other_tenant, is_default=True).save()
     with pytest.raises(IntegrityError):
         make_config(tenant, name="second", is_default=True).save()
+
+
+def test_auto_is_a_reserved_config_name(tenant, small_catalog):
+    assert "name" in errors_of(make_config(tenant, name="auto"))

@@ -1,0 +1,91 @@
+"""Budget reserve + settle round trip on Redis: prints p50/p99 in milliseconds.
+
+Usage: DATABASE_URL=... REDIS_URL=redis://host:6379/N .venv/bin/python bench/budget_roundtrip.py
+Creates a throwaway tenant with a tenant, config and key budget (three daily and monthly counters
+... six counters per request), warms the budget cache, then times N sequential round trips.
+The tenant and its Redis keys are removed afterwards.
+"""
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
+
+import django
+
+django.setup()
+
+from asgiref.sync import sync_to_async  # noqa: E402
+
+from billing.models import Budget  # noqa: E402
+from billing.services.budgets import budget_reserve, budget_settle  # noqa: E402
+from config.redis import get_async_redis  # noqa: E402
+from llm.models import RoutingConfig  # noqa: E402
+from tenants.services import api_key_create, tenant_create  # noqa: E402
+
+N = int(os.environ.get("BENCH_N", "5000"))
+
+
+def setup():
+    tenant = tenant_create(slug=f"bench-{os.getpid()}", name="Bench", timezone_name="Europe/Berlin")
+    config = RoutingConfig.objects.create(tenant=tenant, name="bench", primary_model="x/y")
+    key, _ = api_key_create(tenant=tenant, scopes=["inference"], name="bench")
+    for period in ("daily", "monthly"):
+        Budget.objects.create(tenant=tenant, period=period, limit_usd=Decimal("1000000"))
+        Budget.objects.create(
+            tenant=tenant, scope="config", config=config, period=period, limit_usd=Decimal(10**6)
+        )
+        Budget.objects.create(
+            tenant=tenant, scope="key", api_key=key, period=period, limit_usd=Decimal(10**6)
+        )
+    return tenant, config, key
+
+
+def teardown(tenant):
+    from billing.models import BudgetAlert, BudgetCounter
+
+    BudgetAlert.objects.filter(tenant=tenant).delete()
+    BudgetCounter.objects.filter(tenant=tenant).delete()
+    tenant.delete()
+
+
+async def main():
+    if get_async_redis() is None:
+        sys.exit("Set REDIS_URL: this measures the Redis path.")
+    tenant, config, key = await sync_to_async(setup)()
+    client = get_async_redis()
+    try:
+        samples = []
+        for n in range(N + 200):
+            start = time.perf_counter()
+            reservation = await budget_reserve(
+                tenant_id=tenant.pk,
+                api_key_id=key.pk,
+                config_id=config.pk,
+                worst_case_cost_usd=Decimal("0.0123"),
+                worst_case_tokens=4000,
+            )
+            await budget_settle(
+                reservation=reservation, actual_cost_usd=Decimal("0.0042"), actual_tokens=1500
+            )
+            if n >= 200:  # warm-up: cache load, seeding, script load
+                samples.append((time.perf_counter() - start) * 1000)
+        samples.sort()
+        p50 = statistics.median(samples)
+        p99 = samples[int(len(samples) * 0.99) - 1]
+        print(f"budget reserve+settle (6 counters, Redis): n={N} p50={p50:.3f} ms p99={p99:.3f} ms")
+    finally:
+        keys = await client.keys(f"tg:bud:{{t:{tenant.pk}}}*")
+        if keys:
+            await client.delete(*keys)
+        await sync_to_async(teardown)(tenant)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,149 @@
+"""Admin for usage, budgets, alerts, rollups and exports, scoped per tenant.
+
+Usage events, alerts, rollups and exports are records the system writes: read-only here, for
+operators too. Budgets are tenant settings that tenant managers edit.
+"""
+
+from django.contrib import admin
+from django.contrib.admin import AllValuesFieldListFilter
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.utils import parse_date_str
+
+from billing.models import (
+    BillingExport,
+    Budget,
+    BudgetAlert,
+    DailyRollup,
+    MonthlyRollup,
+    UsageEvent,
+)
+from tenants.admin_scoping import ScopedRelatedFilter, TenantScopedAdminMixin
+from tenants.forms import PrettyJSONField
+
+
+class DayRangeFilter(RangeDateFilter):
+    """A from/to range of whole days on a datetime column (days in UTC, the server's zone)."""
+
+    def queryset(self, request, queryset):
+        filters = {}
+        for suffix, lookup in (("_from", "date__gte"), ("_to", "date__lte")):
+            value = self.used_parameters.get(f"{self.parameter_name}{suffix}")
+            day = parse_date_str(value) if isinstance(value, str) else None
+            if day is not None:
+                filters[f"{self.field_path}__{lookup}"] = day
+        return queryset.filter(**filters)
+
+
+class ReadOnlyScopedAdmin(TenantScopedAdminMixin, ModelAdmin):
+    read_only = True
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "created_at",
+        "tenant",
+        "model",
+        "provider",
+        "status",
+        "key_source",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_ms",
+        "fallback",
+    ]
+    list_filter = [
+        "status",
+        ("provider", AllValuesFieldListFilter),
+        ("model", AllValuesFieldListFilter),
+        ("created_at", DayRangeFilter),
+        ("tenant", ScopedRelatedFilter),
+        "key_source",
+        "fallback",
+    ]
+    list_filter_submit = True
+    list_select_related = ["tenant"]
+    search_fields = ["request_id", "model", "requested_model"]
+    show_full_result_count = False
+
+
+@admin.register(Budget)
+class BudgetAdmin(TenantScopedAdminMixin, ModelAdmin):
+    list_display = [
+        "tenant",
+        "scope",
+        "scope_target",
+        "period",
+        "mode",
+        "limit_usd",
+        "limit_tokens",
+        "is_active",
+    ]
+    list_filter = [("tenant", ScopedRelatedFilter), "scope", "period", "mode", "is_active"]
+    list_select_related = ["tenant", "config", "api_key"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "alert_thresholds":
+            kwargs["form_class"] = PrettyJSONField
+            kwargs.setdefault("help_text", "Percentages that send an alert, e.g. [50, 80, 100].")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="applies to")
+    def scope_target(self, obj: Budget) -> str:
+        return obj.scope_label
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "created_at",
+        "tenant",
+        "budget",
+        "period_key",
+        "threshold",
+        "used_pct",
+        "spent_usd",
+        "webhook_sent_at",
+        "email_sent_at",
+    ]
+    list_filter = [("tenant", ScopedRelatedFilter), "threshold"]
+    list_select_related = ["tenant", "budget"]
+
+
+class RollupAdmin(ReadOnlyScopedAdmin):
+    list_filter = [("tenant", ScopedRelatedFilter), "key_source"]
+    list_select_related = ["tenant"]
+    search_fields = ["model", "provider"]
+
+
+@admin.register(DailyRollup)
+class DailyRollupAdmin(RollupAdmin):
+    list_display = ["day", "tenant", "model", "provider", "key_source", "requests", "cost_usd"]
+    date_hierarchy = "day"
+
+
+@admin.register(MonthlyRollup)
+class MonthlyRollupAdmin(RollupAdmin):
+    list_display = ["month", "tenant", "model", "provider", "key_source", "requests", "cost_usd"]
+
+
+@admin.register(BillingExport)
+class BillingExportAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "month",
+        "tenant",
+        "version",
+        "status",
+        "row_count",
+        "total_cost_usd",
+        "created_at",
+        "completed_at",
+    ]
+    list_filter = [("tenant", ScopedRelatedFilter), "status", "scheduled"]
+    list_select_related = ["tenant"]

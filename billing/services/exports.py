@@ -1,0 +1,344 @@
+"""Monthly billing exports: the contract's CSV, a summary, a SHA-256 checksum, versioned files.
+
+- Rows come from the daily rollups, recomputed for the month first, grouped by (day, model,
+  provider, config, key source): the sum of `cost_usd` is the month's usage exactly (costs are
+  written with all 10 decimal places the database keeps).
+- Extra columns after the contract's: `markup_usd` (Tenant.markup_pct on platform-key spend;
+  BYOK spend is informational and carries none).
+- Summary (a second CSV, and JSON on the row): per tenant and key source the requests, tokens,
+  cost, markup and billable amount (platform cost + markup; BYOK billable 0).
+- Files go through Django's storage API under a new name for every version; a file once
+  written is never changed. Generation streams rows (server-side iterator, temp file on disk).
+- Exactly one scheduled export per tenant-month: a partial unique constraint on the row, and a
+  conditional claim (`UPDATE ... WHERE status='pending'`, rowcount must be 1) before generating.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import re
+import tempfile
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q, Sum
+from django.utils import timezone
+
+from billing.models import BillingExport, DailyRollup
+from billing.services.counters import next_month
+from billing.services.rollups import rollups_refresh_month
+from config.errors import InvalidRequest
+from llm.models import RoutingConfig
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+HEADER = [
+    "day",
+    "tenant",
+    "model",
+    "provider",
+    "config",
+    "key_source",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "markup_usd",
+]
+SUMMARY_HEADER = [
+    "tenant",
+    "key_source",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "markup_pct",
+    "markup_usd",
+    "billable_usd",
+]
+COST_PLACES = Decimal("0.0000000001")
+STALE_CLAIM = timedelta(minutes=30)
+# A tenant's previous month is exported once its local time passes the 1st, 01:00 (the hour
+# lets late usage events drain from the ingestion buffer first).
+SCHEDULE_AFTER = timedelta(hours=1)
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def safe_cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    if text and text[0] in "=+-@\t\r" and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def _money(value) -> str:
+    return format(Decimal(value or 0).quantize(COST_PLACES), "f")
+
+
+def _check_month(month: str) -> date:
+    match = _MONTH.match(month or "")
+    if not match:
+        raise InvalidRequest("month must look like 2026-10.", extra={"param": "month"})
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def _next_version(*, tenant: Tenant | None, month: str) -> int:
+    current = BillingExport.objects.filter(tenant=tenant, month=month).aggregate(v=Max("version"))
+    return (current["v"] or 0) + 1
+
+
+def export_create(
+    *,
+    tenant: Tenant | None,
+    month: str,
+    user: AbstractBaseUser | None = None,
+    scheduled: bool = False,
+    generate: bool = True,
+) -> BillingExport:
+    """A new version of a month's export (tenant=None: every tenant in one file). A scheduled
+    export exists once per tenant-month: a second call returns the first one."""
+    _check_month(month)
+    if scheduled and tenant is None:
+        raise InvalidRequest("Only tenant exports are scheduled.")
+    export = None
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                export = BillingExport.objects.create(
+                    tenant=tenant,
+                    month=month,
+                    version=_next_version(tenant=tenant, month=month),
+                    scheduled=scheduled,
+                    created_by=user,
+                )
+            break
+        except IntegrityError:
+            if scheduled:
+                existing = BillingExport.objects.filter(
+                    tenant=tenant, month=month, scheduled=True
+                ).first()
+                if existing is not None:
+                    return existing
+            # otherwise a concurrent creation took the version number: try the next one
+    if export is None:
+        raise InvalidRequest("Could not allocate an export version; try again.")
+    if generate:
+        export_generate(export_id=export.pk)
+        export.refresh_from_db()
+    return export
+
+
+def export_claim(*, export_id: int, now: datetime | None = None) -> bool:
+    """Claim an export for generation; True for exactly one caller (a claim older than
+    STALE_CLAIM is taken over: its worker died)."""
+    now = now or timezone.now()
+    claimed = BillingExport.objects.filter(
+        Q(status=BillingExport.Status.PENDING)
+        | Q(status=BillingExport.Status.RUNNING, started_at__lt=now - STALE_CLAIM),
+        pk=export_id,
+    ).update(status=BillingExport.Status.RUNNING, started_at=now)
+    return claimed == 1
+
+
+def export_generate(*, export_id: int) -> bool:
+    """Generate a claimed export's files; False when another worker has it or it is done."""
+    if not export_claim(export_id=export_id):
+        return False
+    export = BillingExport.objects.select_related("tenant").get(pk=export_id)
+    try:
+        _generate(export)
+    except Exception as exc:
+        BillingExport.objects.filter(pk=export.pk).update(
+            status=BillingExport.Status.FAILED, error=type(exc).__name__[:300]
+        )
+        raise
+    return True
+
+
+def _tenants(export: BillingExport) -> list[Tenant]:
+    if export.tenant_id:
+        return [export.tenant]
+    return list(Tenant.objects.order_by("slug"))
+
+
+def _generate(export: BillingExport) -> None:
+    first = _check_month(export.month)
+    tenants = _tenants(export)
+    for tenant in tenants:
+        rollups_refresh_month(tenant=tenant, month=export.month)
+    by_id = {tenant.pk: tenant for tenant in tenants}
+    config_names = dict(RoutingConfig.objects.filter(tenant__in=tenants).values_list("id", "name"))
+    rows = (
+        DailyRollup.objects.filter(tenant__in=tenants, day__gte=first, day__lt=next_month(first))
+        .values("tenant_id", "day", "model", "provider", "config_ref", "key_source")
+        .annotate(
+            n=Sum("requests"),
+            inp=Sum("input_tokens"),
+            out=Sum("output_tokens"),
+            cached=Sum("cached_tokens"),
+            cost=Sum("cost_usd"),
+        )
+        .order_by("tenant_id", "day", "model", "provider", "config_ref", "key_source")
+    )
+    summary: dict[tuple[str, str], dict] = {}
+    total = Decimal(0)
+    count = 0
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile() as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(HEADER)
+        for row in rows.iterator(chunk_size=2000):
+            tenant = by_id[row["tenant_id"]]
+            cost = Decimal(row["cost"] or 0).quantize(COST_PLACES)
+            markup = Decimal(0)
+            if row["key_source"] == "platform" and tenant.markup_pct:
+                markup = (cost * tenant.markup_pct / 100).quantize(COST_PLACES)
+            config = config_names.get(row["config_ref"], f"#{row['config_ref']}")
+            writer.writerow(
+                [
+                    row["day"].isoformat(),
+                    safe_cell(tenant.slug),
+                    safe_cell(row["model"]),
+                    safe_cell(row["provider"]),
+                    safe_cell(config if row["config_ref"] else ""),
+                    safe_cell(row["key_source"]),
+                    row["n"],
+                    row["inp"],
+                    row["out"],
+                    row["cached"],
+                    _money(cost),
+                    _money(markup),
+                ]
+            )
+            bucket = summary.setdefault(
+                (tenant.slug, row["key_source"]),
+                {
+                    "requests": 0,
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "cached_tokens": 0,
+                    "cost_usd": Decimal(0),
+                    "markup_usd": Decimal(0),
+                    "markup_pct": tenant.markup_pct,
+                },
+            )
+            bucket["requests"] += row["n"]
+            bucket["input_tokens"] += row["inp"]
+            bucket["output_tokens"] += row["out"]
+            bucket["cached_tokens"] += row["cached"]
+            bucket["cost_usd"] += cost
+            bucket["markup_usd"] += markup
+            total += cost
+            count += 1
+        text.flush()
+        text.detach()
+        raw.seek(0)
+        for chunk in iter(lambda: raw.read(1 << 16), b""):
+            digest.update(chunk)
+        raw.seek(0)
+        owner = export.tenant.slug if export.tenant_id else "_all"
+        base = f"billing-exports/{owner}/{export.month}/{owner}-{export.month}-v{export.version}"
+        file_name = default_storage.save(f"{base}.csv", File(raw))
+    summary_rows, summary_json = _summary(summary)
+    summary_name = default_storage.save(f"{base}-summary.csv", File(io.BytesIO(summary_rows)))
+    BillingExport.objects.filter(pk=export.pk).update(
+        status=BillingExport.Status.READY,
+        file_name=file_name,
+        summary_file_name=summary_name,
+        checksum_sha256=digest.hexdigest(),
+        row_count=count,
+        total_cost_usd=total,
+        summary=summary_json,
+        error="",
+        completed_at=timezone.now(),
+    )
+
+
+def _summary(summary: dict) -> tuple[bytes, dict]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(SUMMARY_HEADER)
+    totals = {
+        "billable_usd": Decimal(0),
+        "platform_cost_usd": Decimal(0),
+        "byok_cost_usd": Decimal(0),
+        "markup_usd": Decimal(0),
+    }
+    lines = []
+    for (slug, source), bucket in sorted(summary.items()):
+        billable = bucket["cost_usd"] + bucket["markup_usd"] if source == "platform" else 0
+        writer.writerow(
+            [
+                safe_cell(slug),
+                source,
+                bucket["requests"],
+                bucket["input_tokens"],
+                bucket["output_tokens"],
+                bucket["cached_tokens"],
+                _money(bucket["cost_usd"]),
+                str(bucket["markup_pct"]),
+                _money(bucket["markup_usd"]),
+                _money(billable),
+            ]
+        )
+        totals["billable_usd"] += billable
+        totals["markup_usd"] += bucket["markup_usd"]
+        totals[f"{source}_cost_usd"] = totals.get(f"{source}_cost_usd", 0) + bucket["cost_usd"]
+        lines.append(
+            {
+                "tenant": slug,
+                "key_source": source,
+                "requests": bucket["requests"],
+                "cost_usd": _money(bucket["cost_usd"]),
+                "markup_usd": _money(bucket["markup_usd"]),
+                "billable_usd": _money(billable),
+            }
+        )
+    return out.getvalue().encode(), {
+        "lines": lines,
+        "totals": {key: _money(value) for key, value in totals.items()},
+    }
+
+
+def export_open(*, export: BillingExport, part: str = "data") -> IO[bytes]:
+    """The export's CSV (part="data") or its summary (part="summary") from storage."""
+    if export.status != BillingExport.Status.READY:
+        raise InvalidRequest("The export is not ready yet.")
+    name = export.file_name if part == "data" else export.summary_file_name
+    return default_storage.open(name, "rb")
+
+
+def exports_schedule_due(*, now: datetime | None = None, generate: bool = True) -> list[int]:
+    """For every active tenant whose local month has turned (plus SCHEDULE_AFTER), make sure the
+    previous month's scheduled export exists and is generated; returns the ids handled."""
+    now = now or timezone.now()
+    handled = []
+    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"):
+        local = (now - SCHEDULE_AFTER).astimezone(ZoneInfo(tenant.timezone))
+        this_month = local.date().replace(day=1)
+        month = (this_month - timedelta(days=1)).strftime("%Y-%m")
+        if tenant.created_at.astimezone(ZoneInfo(tenant.timezone)).date() >= this_month:
+            continue  # the tenant did not exist yet in that month
+        export = BillingExport.objects.filter(tenant=tenant, month=month, scheduled=True).first()
+        if export is None:
+            export = export_create(tenant=tenant, month=month, scheduled=True, generate=False)
+        if export.status in (BillingExport.Status.PENDING, BillingExport.Status.RUNNING):
+            if generate:
+                export_generate(export_id=export.pk)
+            handled.append(export.pk)
+    return handled

@@ -1,0 +1,249 @@
+"""Daily and monthly usage rollups: SQL aggregation, then an upsert per bucket.
+
+A bucket is (tenant, local day or month, model, provider, config, API key, key source).
+Recomputing a day aggregates all of its events again and upserts each bucket (INSERT ... ON
+CONFLICT DO UPDATE on PostgreSQL and SQLite), so a retried, duplicated or concurrent run writes
+the same rows. Rows are never deleted by a recompute: events are append-only, and a day whose
+raw events retention has removed (only whole, final days) aggregates to nothing and keeps its
+rows. Rollups of one tenant are serialised by a lock on its RollupState row.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Case, Count, F, Min, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from billing.models import DailyRollup, MonthlyRollup, RollupState, UsageEvent
+from billing.services.counters import NOT_BILLED_TOKEN_STATUSES, local_midnight, month_window
+from tenants.models import Tenant
+
+# A day is final (no more late events expected) this long after it ends in the tenant's zone.
+FINAL_AFTER = timedelta(minutes=15)
+DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source"]
+MEASURES = [
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "billed_tokens",
+    "cost_usd",
+]
+
+
+def _measures() -> dict:
+    return {
+        "requests": Count("id"),
+        "in_tokens": Sum("input_tokens"),
+        "out_tokens": Sum("output_tokens"),
+        "cache_tokens": Sum("cached_tokens"),
+        "billed": Sum(
+            Case(
+                When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("input_tokens")),
+                default=Value(0),
+            )
+            + Case(
+                When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("output_tokens")),
+                default=Value(0),
+            )
+        ),
+        "cost": Sum("cost_usd"),
+    }
+
+
+def rollup_day(*, tenant: Tenant, day: date) -> int:
+    """Recompute every bucket of one local day; returns the number of buckets."""
+    tz = ZoneInfo(tenant.timezone)
+    rows = (
+        UsageEvent.objects.filter(
+            tenant=tenant,
+            created_at__gte=local_midnight(day=day, tz=tz),
+            created_at__lt=local_midnight(day=day + timedelta(days=1), tz=tz),
+        )
+        .annotate(
+            cfg=Coalesce("config_id", Value(0)),
+            key=Coalesce("api_key_id", Value(0)),
+        )
+        .values("model", "provider", "cfg", "key", "key_source")
+        .annotate(**_measures())
+        .order_by()
+    )
+    objs = [
+        DailyRollup(
+            tenant=tenant,
+            day=day,
+            model=row["model"],
+            provider=row["provider"],
+            config_ref=row["cfg"],
+            api_key_ref=row["key"],
+            key_source=row["key_source"],
+            requests=row["requests"],
+            input_tokens=row["in_tokens"] or 0,
+            output_tokens=row["out_tokens"] or 0,
+            cached_tokens=row["cache_tokens"] or 0,
+            billed_tokens=row["billed"] or 0,
+            cost_usd=row["cost"] or 0,
+        )
+        for row in rows
+    ]
+    _upsert(DailyRollup, objs, ["tenant", "day", *DIMENSIONS])
+    return len(objs)
+
+
+def rollup_month(*, tenant: Tenant, month: str) -> int:
+    """Recompute a month's buckets from its daily rollups."""
+    window = month_window(month=month, tz=ZoneInfo(tenant.timezone))
+    rows = (
+        DailyRollup.objects.filter(tenant=tenant, day__gte=window.start_day, day__lt=window.end_day)
+        .values(*DIMENSIONS)
+        .annotate(
+            n=Sum("requests"),
+            in_tokens=Sum("input_tokens"),
+            out_tokens=Sum("output_tokens"),
+            cache_tokens=Sum("cached_tokens"),
+            billed=Sum("billed_tokens"),
+            cost=Sum("cost_usd"),
+        )
+        .order_by()
+    )
+    objs = [
+        MonthlyRollup(
+            tenant=tenant,
+            month=month,
+            **{dim: row[dim] for dim in DIMENSIONS},
+            requests=row["n"],
+            input_tokens=row["in_tokens"],
+            output_tokens=row["out_tokens"],
+            cached_tokens=row["cache_tokens"],
+            billed_tokens=row["billed"],
+            cost_usd=row["cost"],
+        )
+        for row in rows
+    ]
+    _upsert(MonthlyRollup, objs, ["tenant", "month", *DIMENSIONS])
+    return len(objs)
+
+
+def _upsert(model, objs: list, unique_fields: list[str]) -> None:
+    if not objs:
+        return
+    model.objects.bulk_create(
+        objs,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=unique_fields,
+        update_fields=[*MEASURES, "updated_at"],
+    )
+
+
+def _lock_state(tenant: Tenant) -> RollupState:
+    """Lock the tenant's rollup state row: an UPDATE first takes the row lock on PostgreSQL and
+    the write lock on SQLite, so concurrent rollups of a tenant run one after the other."""
+    RollupState.objects.get_or_create(tenant=tenant)
+    RollupState.objects.filter(tenant=tenant).update(updated_at=timezone.now())
+    return RollupState.objects.get(tenant=tenant)
+
+
+def final_through(*, tenant: Tenant, now: datetime | None = None) -> date:
+    """The last local day of the tenant that is over (plus FINAL_AFTER)."""
+    tz = ZoneInfo(tenant.timezone)
+    return ((now or timezone.now()) - FINAL_AFTER).astimezone(tz).date() - timedelta(days=1)
+
+
+def rollups_refresh_tenant(
+    *, tenant: Tenant, now: datetime | None = None, days: list[date] | None = None
+) -> int:
+    """Roll up every day after the last final one through today (or the given days), then the
+    months they fall in; advance the final-day watermark. Returns buckets written."""
+    now = now or timezone.now()
+    tz = ZoneInfo(tenant.timezone)
+    today = now.astimezone(tz).date()
+    written = 0
+    with transaction.atomic():
+        state = _lock_state(tenant)
+        final = final_through(tenant=tenant, now=now)
+        start = state.rolled_through + timedelta(days=1) if state.rolled_through else None
+        if days is None:
+            if start is None:
+                first_event = UsageEvent.objects.filter(tenant=tenant).aggregate(
+                    first=Min("created_at")
+                )["first"]
+                start = first_event.astimezone(tz).date() if first_event else today
+            days = [start + timedelta(days=n) for n in range((today - start).days + 1)]
+        months = set()
+        for day in days:
+            written += rollup_day(tenant=tenant, day=day)
+            months.add(day.strftime("%Y-%m"))
+        for month in sorted(months):
+            written += rollup_month(tenant=tenant, month=month)
+        # The watermark moves only over a contiguous run of recomputed final days.
+        if start is not None:
+            done, day, watermark = set(days), start, None
+            while day <= final and day in done:
+                watermark, day = day, day + timedelta(days=1)
+            if watermark:
+                RollupState.objects.filter(pk=state.pk).update(rolled_through=watermark)
+    return written
+
+
+def rollups_refresh_month(*, tenant: Tenant, month: str, now: datetime | None = None) -> int:
+    """Recompute every day of a month that has begun (for exports)."""
+    window = month_window(month=month, tz=ZoneInfo(tenant.timezone))
+    today = (now or timezone.now()).astimezone(ZoneInfo(tenant.timezone)).date()
+    last = min(window.end_day - timedelta(days=1), today)
+    days = [window.start_day + timedelta(days=n) for n in range((last - window.start_day).days + 1)]
+    return rollups_refresh_tenant(tenant=tenant, now=now, days=days)
+
+
+def rollups_refresh_all(*, now: datetime | None = None) -> int:
+    written = 0
+    for tenant in Tenant.objects.all().iterator():
+        written += rollups_refresh_tenant(tenant=tenant, now=now)
+    return written
+
+
+def rollups_recompute_months(*, now: datetime | None = None) -> int:
+    """Monthly rollups of the current and previous local month of every tenant."""
+    written = 0
+    now = now or timezone.now()
+    for tenant in Tenant.objects.all().iterator():
+        this_month = now.astimezone(ZoneInfo(tenant.timezone)).date().replace(day=1)
+        previous = (this_month - timedelta(days=1)).replace(day=1)
+        for first in (previous, this_month):
+            written += rollup_month(tenant=tenant, month=first.strftime("%Y-%m"))
+    return written
+
+
+def usage_retention_purge(
+    *, now: datetime | None = None, keep_days: int | None = None, batch: int = 5000
+) -> int:
+    """Delete raw usage events older than `keep_days` (setting TOLLGATE_USAGE_RETENTION_DAYS),
+    whole local days only and only days whose rollup is final. Returns events deleted."""
+    keep_days = keep_days if keep_days is not None else retention_days()
+    now = now or timezone.now()
+    deleted = 0
+    for state in RollupState.objects.filter(rolled_through__isnull=False).select_related("tenant"):
+        tz = ZoneInfo(state.tenant.timezone)
+        horizon = now.astimezone(tz).date() - timedelta(days=keep_days)
+        cutoff_day = min(state.rolled_through + timedelta(days=1), horizon)
+        cutoff = local_midnight(day=cutoff_day, tz=tz)
+        while True:
+            ids = list(
+                UsageEvent.objects.filter(tenant_id=state.tenant_id, created_at__lt=cutoff)
+                .order_by()
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            deleted += UsageEvent.objects.filter(id__in=ids).delete()[0]
+    return deleted
+
+
+def retention_days() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "TOLLGATE_USAGE_RETENTION_DAYS", 400))

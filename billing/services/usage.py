@@ -1,0 +1,245 @@
+"""The usage buffer: the gateway records one event per request without a database round trip.
+
+With REDIS_URL the events go to the Redis Stream `tollgate:usage` (batched XADD from a background
+task of the worker's loop); `usage_events_ingest` (a Celery task in billing) moves them into
+UsageEvent rows with a consumer group: bulk insert idempotent on request_id, XACK only after the
+commit, and entries left pending by a dead consumer are reclaimed. On the embedded default the
+in-process batch is written straight to the database by the background task. Whatever is still
+buffered when the process stops is flushed at exit, so a graceful stop loses nothing.
+"""
+
+import asyncio
+import atexit
+import logging
+import os
+import socket
+import threading
+from datetime import datetime
+from decimal import Decimal
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from config.redis import get_async_redis, get_redis
+
+logger = logging.getLogger(__name__)
+
+STREAM_KEY = "tollgate:usage"
+DEAD_LETTER_KEY = "tollgate:usage:dead"
+GROUP = "usage-ingest"
+STREAM_MAXLEN = 5_000_000  # a safety cap; ingestion deletes what it has committed
+RECLAIM_IDLE_MS = 60_000
+_FLUSH_DELAY_SECONDS = 0.02
+
+_lock = threading.Lock()
+_pending: list[dict] = []
+_flushers: dict[int, asyncio.Task] = {}
+
+
+def usage_event_enqueue(*, event: dict) -> None:
+    """Buffer one event (see module doc). Safe from async code; without a loop it writes now.
+
+    `event` holds plain JSON values: ids (tenant_id, api_key_id, config_id), decimal strings for
+    money, an ISO `created_at`.
+    """
+    with _lock:
+        _pending.append(event)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        usage_buffer_flush()
+        return
+    task = _flushers.get(id(loop))
+    if task is None or task.done():
+        _flushers[id(loop)] = loop.create_task(_flush_soon())
+
+
+def _take() -> list[dict]:
+    global _pending
+    with _lock:
+        batch, _pending = _pending, []
+    return batch
+
+
+def _put_back(batch: list[dict]) -> None:
+    with _lock:
+        _pending[:0] = batch
+
+
+async def _flush_soon() -> None:
+    delay = _FLUSH_DELAY_SECONDS
+    while True:
+        await asyncio.sleep(delay)
+        batch = _take()
+        if not batch:
+            return
+        try:
+            client = get_async_redis()
+            if client is None:
+                await sync_to_async(_write_events, thread_sensitive=False)(batch)
+            else:
+                pipe = client.pipeline(transaction=False)
+                for event in batch:
+                    pipe.xadd(STREAM_KEY, {"e": orjson.dumps(event)}, maxlen=STREAM_MAXLEN)
+                await pipe.execute()
+            delay = _FLUSH_DELAY_SECONDS
+        except Exception:
+            logger.exception("usage buffer flush failed; %d events kept for retry", len(batch))
+            _put_back(batch)
+            delay = min(delay * 2 + 0.5, 10.0)
+
+
+def usage_buffer_flush() -> int:
+    """Write everything buffered in this process now (sync): to the stream, or to the database."""
+    batch = _take()
+    if not batch:
+        return 0
+    try:
+        client = get_redis()
+        if client is None:
+            _write_events(batch)
+        else:
+            pipe = client.pipeline(transaction=False)
+            for event in batch:
+                pipe.xadd(STREAM_KEY, {"e": orjson.dumps(event)}, maxlen=STREAM_MAXLEN)
+            pipe.execute()
+    except Exception:
+        _put_back(batch)
+        raise
+    return len(batch)
+
+
+def usage_buffer_discard() -> int:
+    """Drop what this process buffered (tests only: their database is gone)."""
+    return len(_take())
+
+
+def _event_row(event: dict):
+    from billing.models import UsageEvent
+
+    return UsageEvent(
+        request_id=event["request_id"],
+        tenant_id=event["tenant_id"],
+        api_key_id=event.get("api_key_id"),
+        config_id=event.get("config_id"),
+        requested_model=(event.get("requested_model") or "")[:260],
+        model=event.get("model") or "",
+        provider=event.get("provider") or "",
+        key_source=event.get("key_source") or "platform",
+        input_tokens=int(event.get("input_tokens") or 0),
+        output_tokens=int(event.get("output_tokens") or 0),
+        cached_tokens=int(event.get("cached_tokens") or 0),
+        cost_usd=Decimal(str(event.get("cost_usd") or "0")),
+        saved_usd=Decimal(str(event.get("saved_usd") or "0")),
+        latency_ms=int(event.get("latency_ms") or 0),
+        status=event["status"],
+        fallback=bool(event.get("fallback")),
+        attempts=event.get("attempts") or [],
+        route_reason=(event.get("route_reason") or "")[:500],
+        tags=event.get("tags") or [],
+        error_code=event.get("error_code") or "",
+        created_at=datetime.fromisoformat(event["created_at"]),
+    )
+
+
+def _write_events(events: list[dict]) -> int:
+    """Insert events idempotently (request_id is unique); references to deleted keys or configs
+    are cleared rather than failing the batch."""
+    from billing.models import UsageEvent
+    from llm.models import RoutingConfig
+    from tenants.models import TenantApiKey
+
+    rows = []
+    for event in events:
+        try:
+            rows.append(_event_row(event))
+        except (KeyError, ValueError, TypeError, ArithmeticError):
+            logger.error("usage event dropped: malformed (request_id=%s)", event.get("request_id"))
+    if not rows:
+        return 0
+    from tenants.models import Tenant
+
+    tenant_ids = {row.tenant_id for row in rows}
+    live_tenants = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
+    if len(live_tenants) < len(tenant_ids):
+        for row in rows:
+            if row.tenant_id not in live_tenants:
+                logger.error("usage event dropped: unknown tenant (request_id=%s)", row.request_id)
+        rows = [row for row in rows if row.tenant_id in live_tenants]
+    key_ids = {row.api_key_id for row in rows if row.api_key_id}
+    config_ids = {row.config_id for row in rows if row.config_id}
+    live_keys = set(TenantApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+    live_configs = set(RoutingConfig.objects.filter(pk__in=config_ids).values_list("pk", flat=True))
+    for row in rows:
+        if row.api_key_id and row.api_key_id not in live_keys:
+            row.api_key_id = None
+        if row.config_id and row.config_id not in live_configs:
+            row.config_id = None
+    with transaction.atomic():
+        UsageEvent.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    return len(rows)
+
+
+def _consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def usage_events_ingest(*, max_events: int = 5000) -> int:
+    """Move up to `max_events` buffered events into the database; returns how many were handled.
+
+    Safe to run concurrently and repeatedly: each consumer reads its own entries, inserts are
+    idempotent on request_id, and entries are acknowledged only after the insert committed.
+    """
+    import redis
+
+    client = get_redis()
+    if client is None:
+        return usage_buffer_flush()
+    usage_buffer_flush()
+    try:
+        client.xgroup_create(STREAM_KEY, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    consumer = _consumer_name()
+    entries: list = []
+    # Entries a dead consumer read but never acknowledged.
+    _, claimed, *_ = client.xautoclaim(
+        STREAM_KEY, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0", count=max_events
+    )
+    entries.extend(claimed)
+    if len(entries) < max_events:
+        result = client.xreadgroup(
+            GROUP, consumer, {STREAM_KEY: ">"}, count=max_events - len(entries)
+        )
+        for _stream, items in result or []:
+            entries.extend(items)
+    if not entries:
+        return 0
+    events, ids, dead = [], [], []
+    for entry_id, fields in entries:
+        ids.append(entry_id)
+        raw = fields.get(b"e") if fields else None
+        try:
+            events.append(orjson.loads(raw))
+        except (orjson.JSONDecodeError, TypeError):
+            dead.append(raw or b"")
+    _write_events(events)
+    pipe = client.pipeline(transaction=False)
+    for raw in dead:
+        pipe.xadd(DEAD_LETTER_KEY, {"e": raw}, maxlen=100_000)
+    pipe.xack(STREAM_KEY, GROUP, *ids)
+    pipe.xdel(STREAM_KEY, *ids)
+    pipe.execute()
+    return len(ids)
+
+
+def _flush_at_exit() -> None:
+    try:
+        usage_buffer_flush()
+    except Exception:
+        logger.exception("usage buffer could not be flushed at exit")
+
+
+atexit.register(_flush_at_exit)

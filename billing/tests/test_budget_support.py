@@ -1,0 +1,76 @@
+"""Shared helpers for the billing tests (no tests here)."""
+
+import itertools
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Budget, UsageEvent
+
+_ids = itertools.count(1)
+
+
+def make_event(
+    tenant,
+    *,
+    at: datetime,
+    cost: str | Decimal = "0.001",
+    model: str = "gpt-4o-mini",
+    provider: str = "openai",
+    config=None,
+    api_key=None,
+    key_source: str = "platform",
+    input_tokens: int = 100,
+    output_tokens: int = 50,
+    cached_tokens: int = 0,
+    status: str = "success",
+) -> UsageEvent:
+    return UsageEvent.objects.create(
+        request_id=f"req-{tenant.pk}-{next(_ids)}-{at.timestamp()}",
+        tenant=tenant,
+        api_key=api_key,
+        config=config,
+        requested_model=model,
+        model=model,
+        provider=provider,
+        key_source=key_source,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached_tokens,
+        cost_usd=Decimal(cost),
+        status=status,
+        created_at=at,
+    )
+
+
+def make_budget(tenant, **kwargs) -> Budget:
+    fields = {"scope": "tenant", "period": "monthly", "mode": "strict", "limit_usd": "1.00"}
+    fields.update(kwargs)
+    budget = Budget(tenant=tenant, **fields)
+    budget.full_clean()
+    budget.save()
+    return budget
+
+
+def make_config(tenant, name: str = "plan"):
+    from llm.models import RoutingConfig
+
+    return RoutingConfig.objects.create(tenant=tenant, name=name, primary_model="openai/gpt-4o-mini")
+
+
+def make_key(tenant, name: str = "ci"):
+    from tenants.services import api_key_create
+
+    key, _secret = api_key_create(tenant=tenant, scopes=["inference"], name=name)
+    return key
+
+
+@pytest.fixture
+def fresh_async_redis():
+    """Async Redis clients are per event loop; each test has its own loop."""
+    from config import redis as redis_module
+
+    redis_module._async_clients.clear()
+    yield
+    redis_module._async_clients.clear()

@@ -1,0 +1,186 @@
+"""Daily and monthly rollups: SQL aggregation and upserts; idempotent and serialised."""
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import close_old_connections, connection
+
+from billing.models import DailyRollup, MonthlyRollup, RollupState, UsageEvent
+from billing.services.rollups import (
+    rollup_day,
+    rollups_refresh_tenant,
+    usage_retention_purge,
+)
+from billing.tests.test_budget_support import make_config, make_event, make_key
+
+
+def _snapshot():
+    return sorted(
+        DailyRollup.objects.values_list(
+            "tenant_id",
+            "day",
+            "model",
+            "provider",
+            "config_ref",
+            "api_key_ref",
+            "key_source",
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "billed_tokens",
+            "cost_usd",
+        )
+    )
+
+
+def _seed(tenant, other_tenant):
+    config = make_config(tenant)
+    key = make_key(tenant)
+    # 23:30 UTC on 21 Nov is 00:30 on 22 Nov in Berlin, but 18:30 on 21 Nov in New York.
+    late = datetime(2026, 11, 21, 23, 30, tzinfo=UTC)
+    make_event(tenant, at=late, cost="0.0100000001", config=config, api_key=key)
+    make_event(tenant, at=late, cost="0.02", config=config, api_key=key)
+    make_event(
+        tenant,
+        at=late,
+        cost="0.5",
+        key_source="byok",
+        model="claude-haiku-4-5",
+        provider="anthropic",
+    )
+    make_event(tenant, at=late - timedelta(hours=1), cost="0.003", status="cache_hit")
+    make_event(other_tenant, at=late, cost="0.25")
+    return config, key
+
+
+@pytest.mark.django_db
+def test_buckets_are_per_local_day_and_dimension(tenant, other_tenant):
+    config, key = _seed(tenant, other_tenant)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rollups_refresh_tenant(tenant=tenant, now=now)
+    rollups_refresh_tenant(tenant=other_tenant, now=now)
+    acme = DailyRollup.objects.filter(tenant=tenant)
+    main = acme.get(day=date(2026, 11, 22), config_ref=config.pk)
+    assert (main.requests, main.cost_usd, main.api_key_ref) == (2, Decimal("0.0300000001"), key.pk)
+    assert main.billed_tokens == 300
+    cache = acme.get(day=date(2026, 11, 21))  # 23:30 Berlin on the 21st
+    assert cache.billed_tokens == 0 and cache.cost_usd == Decimal("0.003")
+    assert acme.get(key_source="byok").provider == "anthropic"
+    assert DailyRollup.objects.get(tenant=other_tenant).day == date(2026, 11, 21)
+    month = MonthlyRollup.objects.filter(tenant=tenant, month="2026-11")
+    assert sum(m.cost_usd for m in month) == Decimal("0.5330000001")
+    assert RollupState.objects.get(tenant=tenant).rolled_through == date(2026, 11, 22)
+
+
+@pytest.mark.django_db
+def test_recompute_twice_gives_the_same_rows(tenant, other_tenant):
+    _seed(tenant, other_tenant)
+    rollup_day(tenant=tenant, day=date(2026, 11, 22))
+    first = _snapshot()
+    ids = sorted(DailyRollup.objects.values_list("id", flat=True))
+    rollup_day(tenant=tenant, day=date(2026, 11, 22))
+    assert _snapshot() == first
+    assert sorted(DailyRollup.objects.values_list("id", flat=True)) == ids
+
+
+@pytest.mark.django_db
+def test_a_late_event_updates_its_bucket(tenant, other_tenant):
+    _seed(tenant, other_tenant)
+    rollup_day(tenant=tenant, day=date(2026, 11, 22))
+    make_event(tenant, at=datetime(2026, 11, 22, 10, tzinfo=UTC), cost="1", status="error")
+    rollup_day(tenant=tenant, day=date(2026, 11, 22))
+    row = DailyRollup.objects.get(
+        tenant=tenant, day=date(2026, 11, 22), config_ref=0, key_source="platform"
+    )
+    assert (row.requests, row.cost_usd) == (1, Decimal("1"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rollups_write_the_same_rows(tenant, other_tenant):
+    _seed(tenant, other_tenant)
+    for n in range(200):
+        make_event(
+            tenant,
+            at=datetime(2026, 11, 20, 8, tzinfo=UTC) + timedelta(seconds=n),
+            cost="0.0001",
+            model=f"m{n % 7}",
+        )
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    errors = []
+
+    def run():
+        try:
+            rollups_refresh_tenant(
+                tenant=tenant,
+                now=now,
+                days=[date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)],
+            )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [
+        threading.Thread(target=run) for _ in range(2 if connection.vendor == "postgresql" else 1)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    concurrent = _snapshot()
+    run()
+    assert _snapshot() == concurrent
+    assert DailyRollup.objects.filter(day=date(2026, 11, 20)).count() == 7
+    assert sum(r.cost_usd for r in DailyRollup.objects.filter(tenant=tenant)) == sum(
+        e.cost_usd for e in UsageEvent.objects.filter(tenant=tenant)
+    )
+
+
+@pytest.mark.django_db
+def test_retention_deletes_only_rolled_up_whole_days(tenant, other_tenant):
+    old = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    make_event(tenant, at=old, cost="0.1")
+    make_event(tenant, at=datetime(2026, 11, 22, 12, tzinfo=UTC), cost="0.2")
+    make_event(other_tenant, at=old, cost="0.3")  # never rolled up: kept
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rollups_refresh_tenant(tenant=tenant, now=now)
+    assert usage_retention_purge(now=now, keep_days=30) == 1
+    assert UsageEvent.objects.filter(tenant=tenant).count() == 1
+    assert UsageEvent.objects.filter(tenant=other_tenant).count() == 1
+    # Recomputing a purged day keeps its rollup.
+    rollup_day(tenant=tenant, day=date(2026, 8, 1))
+    assert DailyRollup.objects.get(tenant=tenant, day=date(2026, 8, 1)).cost_usd == Decimal("0.1")
+
+
+@pytest.mark.django_db
+def test_budget_truth_uses_rollups_then_events(tenant):
+    from zoneinfo import ZoneInfo
+
+    from billing.services.counters import period_window, spend_truth
+
+    make_event(
+        tenant,
+        at=datetime(2026, 11, 3, 12, tzinfo=UTC),
+        cost="0.4",
+        input_tokens=10,
+        output_tokens=5,
+    )
+    rollups_refresh_tenant(tenant=tenant, now=datetime(2026, 11, 10, 12, tzinfo=UTC))
+    UsageEvent.objects.all().delete()  # as retention would
+    make_event(
+        tenant,
+        at=datetime(2026, 11, 22, 12, tzinfo=UTC),
+        cost="0.1",
+        input_tokens=1,
+        output_tokens=1,
+    )
+    tz = ZoneInfo(tenant.timezone)
+    window = period_window(period="monthly", tz=tz, at=datetime(2026, 11, 22, 13, tzinfo=UTC))
+    assert spend_truth(tenant_id=tenant.pk, scope="tenant", scope_id=0, window=window, tz=tz) == (
+        Decimal("0.5"),
+        17,
+    )

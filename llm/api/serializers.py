@@ -1,0 +1,204 @@
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from llm.models import AuthStyle, LLMModel, Provider, RoutingConfig, WireFormat
+from llm.rules import validate_routing_config
+
+
+class PriceField(serializers.DecimalField):
+    """A decimal string without trailing zeros ("0.15", not "0.150000")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 6)
+        kwargs.setdefault("min_value", Decimal(0))
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        text = super().to_representation(value)
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="slug", read_only=True)
+    wire_format = serializers.ChoiceField(choices=WireFormat.choices)
+    auth_style = serializers.ChoiceField(choices=AuthStyle.choices, required=False)
+    features = serializers.DictField(required=False)
+
+    class Meta:
+        model = Provider
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "wire_format",
+            "base_url",
+            "auth_style",
+            "features",
+            "api_key_env",
+            "is_active",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+
+
+class LLMModelSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="qualified_id", read_only=True)
+    provider = serializers.SlugRelatedField(slug_field="slug", queryset=Provider.objects.all())
+    input_price_per_1m = PriceField()
+    output_price_per_1m = PriceField()
+    cached_input_price_per_1m = PriceField()
+    capabilities = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    speed_tier = serializers.ChoiceField(choices=LLMModel.SpeedTier.choices, required=False)
+    quality_tier = serializers.ChoiceField(choices=LLMModel.QualityTier.choices, required=False)
+
+    class Meta:
+        model = LLMModel
+        fields = [
+            "id",
+            "provider",
+            "model_id",
+            "display_name",
+            "context_window",
+            "max_output_tokens",
+            "input_price_per_1m",
+            "output_price_per_1m",
+            "cached_input_price_per_1m",
+            "capabilities",
+            "speed_tier",
+            "quality_tier",
+            "is_active",
+            "price_source",
+            "price_updated_at",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+        validators: list = []  # the unique (provider, model_id) pair: full_clean in the service
+
+
+class ModelFilterSerializer(serializers.Serializer):
+    provider = serializers.SlugField(required=False)
+    capability = serializers.CharField(required=False, max_length=64)
+    max_input_price = serializers.DecimalField(
+        required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
+    )
+    max_output_price = serializers.DecimalField(
+        required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "when": {"type": "object", "additionalProperties": True},
+                "route": {"type": "object", "additionalProperties": True},
+            },
+            "required": ["route"],
+        },
+    }
+)
+class RulesField(serializers.ListField):
+    child = serializers.DictField()
+
+
+class RoutingConfigSerializer(serializers.ModelSerializer):
+    """The contract's routing config. Rules are checked by llm.rules; errors name the path."""
+
+    fallback_models = serializers.ListField(
+        child=serializers.CharField(max_length=260), required=False
+    )
+    params = serializers.DictField(required=False)
+    rules = RulesField(required=False)
+    updated_at = serializers.DateTimeField(
+        required=False,
+        help_text="On update: the value you read. A different current value is a 409.",
+    )
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = RoutingConfig
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "is_default",
+            "primary_model",
+            "fallback_models",
+            "use_byok",
+            "params",
+            "rules",
+            "cache_ttl_seconds",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        validators: list = []
+
+    def validate(self, attrs):
+        instance = self.instance
+        tenant = self.context["tenant"]
+
+        def current(field, default):
+            if field in attrs:
+                return attrs[field]
+            return getattr(instance, field) if instance is not None else default
+
+        errors: dict[str, list[str]] = {}
+        name = current("name", None)
+        if name is not None:
+            clash = RoutingConfig.objects.filter(tenant=tenant, name=name)
+            if instance is not None:
+                clash = clash.exclude(pk=instance.pk)
+            if clash.exists():
+                errors["name"] = [f"A config named {name!r} already exists."]
+        found = validate_routing_config(
+            primary_model=current("primary_model", ""),
+            fallback_models=current("fallback_models", []),
+            params=current("params", {}),
+            rules=current("rules", []),
+        )
+        for path, message in found.items():
+            errors.setdefault(path, []).append(message)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class RoutePreviewRequestSerializer(serializers.Serializer):
+    """An OpenAI chat request (only `model` is required for a preview)."""
+
+    model = serializers.CharField(help_text="Catalog model id, 'auto' or a config name.")
+    messages = serializers.ListField(child=serializers.DictField(), required=False)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+    tools = serializers.ListField(child=serializers.DictField(), required=False)
+    metadata = serializers.DictField(required=False)
+
+
+class RoutePreviewSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    candidates = serializers.ListField(child=serializers.CharField())
+    reason = serializers.CharField()
+    rule_index = serializers.IntegerField(allow_null=True)
+    config = serializers.CharField(allow_null=True)
+    estimated_input_tokens = serializers.IntegerField()
+    estimated_output_tokens = serializers.IntegerField()
+    estimated_cost_usd = serializers.CharField()
+    params = serializers.DictField()
+    use_byok = serializers.BooleanField()
+    cache_ttl_seconds = serializers.IntegerField()
+    complexity = serializers.CharField()
+    budget_used_pct = serializers.CharField(allow_null=True)
+    hints = serializers.DictField()

@@ -1,0 +1,238 @@
+"""Catalog (providers, models), routing configs and route preview. Thin: parse, call, render."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from config.api_auth import TenantAPIView, TenantViewSet
+from llm.api import selectors, services
+from llm.api.serializers import (
+    LLMModelSerializer,
+    ModelFilterSerializer,
+    ProviderSerializer,
+    RoutePreviewRequestSerializer,
+    RoutePreviewSerializer,
+    RoutingConfigSerializer,
+)
+from llm.models import LLMModel, Provider, RoutingConfig
+
+
+def _created(serializer_data: dict, location: str) -> Response:
+    return Response(serializer_data, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+
+class ProviderViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """Upstream providers. Read for tenants; write for platform staff."""
+
+    model = Provider
+    serializer_class = ProviderSerializer
+    platform_write_only = True
+    lookup_field = "slug"
+    lookup_value_regex = "[^/]+"
+
+    def scoped_queryset(self):
+        return selectors.provider_list(include_inactive=self.caller.is_platform_staff)
+
+    def get_object(self):
+        provider = selectors.provider_get(
+            slug=self.kwargs["slug"], include_inactive=self.caller.is_platform_staff
+        )
+        if provider is None:
+            raise Http404
+        return provider
+
+    def perform_create(self, serializer):
+        serializer.instance = services.provider_save(provider=Provider(**serializer.validated_data))
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        return _created(serializer.data, f"/api/v1/providers/{serializer.instance.slug}/")
+
+    def perform_update(self, serializer):
+        provider = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(provider, field, value)
+        serializer.instance = services.provider_save(provider=provider)
+
+    def perform_destroy(self, instance):
+        services.provider_delete(provider=instance)
+
+
+class LLMModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """The model catalog, prices in USD per 1M tokens as decimal strings."""
+
+    model = LLMModel
+    serializer_class = LLMModelSerializer
+    platform_write_only = True
+    lookup_field = "model_ref"
+
+    def scoped_queryset(self):
+        filters = ModelFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.llm_model_list(
+            include_inactive=self.caller.is_platform_staff, **filters.validated_data
+        )
+
+    def get_object(self):
+        model = selectors.llm_model_get(
+            ref=self.kwargs["model_ref"], include_inactive=self.caller.is_platform_staff
+        )
+        if model is None:
+            raise Http404
+        return model
+
+    @extend_schema(parameters=[ModelFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "model_ref", str, OpenApiParameter.PATH, description="`provider/model_id`"
+            )
+        ]
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model = services.llm_model_save(model=LLMModel(**serializer.validated_data))
+        data = self.get_serializer(model).data
+        return _created(data, f"/api/v1/models/{model.qualified_id}/")
+
+    def perform_update(self, serializer):
+        model = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(model, field, value)
+        serializer.instance = services.llm_model_save(model=model)
+
+    def perform_destroy(self, instance):
+        services.llm_model_delete(model=instance)
+
+
+class RoutingConfigViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """Routing configs. GET sends an ETag; PUT/PATCH honour If-Match (stale: 409 conflict)."""
+
+    model = RoutingConfig
+    serializer_class = RoutingConfigSerializer
+
+    def scoped_queryset(self):
+        return selectors.config_list(tenant=self.caller.tenant)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if hasattr(self.request, "caller"):
+            context["tenant"] = self.caller.tenant
+        return context
+
+    def retrieve(self, request, *args, **kwargs):
+        config = self.get_object()
+        return Response(
+            self.get_serializer(config).data, headers={"ETag": services.config_etag(config)}
+        )
+
+    def create(self, request, *args, **kwargs):
+        tenant = self.caller.require_tenant()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data.pop("updated_at", None)
+        config = services.routing_config_create(tenant=tenant, data=data)
+        response = _created(self.get_serializer(config).data, f"/api/v1/configs/{config.pk}/")
+        response["ETag"] = services.config_etag(config)
+        return response
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="The ETag you read; a stale one is a 409 conflict.",
+            )
+        ]
+    )
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        self.caller.require_tenant()
+        config = self.get_object()
+        context = {**self.get_serializer_context(), "tenant": config.tenant}
+        serializer = RoutingConfigSerializer(
+            config, data=request.data, partial=partial, context=context
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        expected = data.pop("updated_at", None)
+        config = services.routing_config_update(
+            config=config,
+            data=data,
+            if_match=request.headers.get("If-Match"),
+            expected_updated_at=expected,
+        )
+        return Response(
+            RoutingConfigSerializer(config, context=context).data,
+            headers={"ETag": services.config_etag(config)},
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="The ETag you read; a stale one is a 409 conflict.",
+            )
+        ]
+    )
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def perform_destroy(self, instance):
+        self.caller.require_tenant()
+        services.routing_config_delete(config=instance)
+
+
+class RoutePreviewView(TenantAPIView):
+    """Dry run: which model would serve this chat request, and its estimated worst-case cost.
+    It changes nothing, so the `read` scope and the viewer role may call it."""
+
+    read_only_post = True
+
+    @extend_schema(
+        request=RoutePreviewRequestSerializer,
+        responses={200: RoutePreviewSerializer},
+        operation_id="route_preview",
+    )
+    def post(self, request):
+        from llm.services.router import route_preview
+
+        tenant = self.caller.require_tenant()
+        RoutePreviewRequestSerializer(data=request.data).is_valid(raise_exception=True)
+        result = route_preview(tenant=tenant, body=request.data, headers=request.headers)
+        return Response(result)

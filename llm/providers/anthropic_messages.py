@@ -1,0 +1,414 @@
+"""Anthropic Messages (`POST /v1/messages`, API version 2023-06-01) to and from OpenAI's shape.
+
+System and developer messages become `system`; tool calls become `tool_use` blocks and tool
+messages `tool_result` blocks in a user turn; consecutive turns of one role are merged, because
+all results of one assistant turn must arrive in the single user turn that follows it.
+"""
+
+import copy
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from llm.providers.base import (
+    BaseStreamParser,
+    ChatResult,
+    ProviderError,
+    UpstreamRequest,
+    Usage,
+    auth_headers,
+    load_event_json,
+    make_error,
+    new_id,
+    parse_data_url,
+    text_of,
+    unsupported,
+    usage_to_openai,
+)
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, and nothing else."
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# error.type -> status when an error arrives inside a stream (HTTP status is already 200).
+STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+CONTEXT_LENGTH_SIGNALS = ("prompt is too long", "context window", "too many tokens")
+
+
+def usage_from_anthropic(raw: Mapping[str, Any] | None) -> Usage:
+    """input_tokens counts every prompt token: uncached + cache reads + cache writes."""
+    if not raw:
+        return Usage()
+    cache_read = int(raw.get("cache_read_input_tokens") or 0)
+    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
+        output_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=cache_read,
+    )
+
+
+def _image_block(url: str) -> dict[str, Any]:
+    inline = parse_data_url(url)
+    if inline:
+        media_type, data = inline
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _content_blocks(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks = []
+    for part in content:
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                blocks.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not url:
+                raise unsupported("image_url part without a url")
+            blocks.append(_image_block(url))
+        else:
+            raise unsupported(f"content part type {kind!r} is not supported for this model")
+    return blocks
+
+
+def _tool_arguments(arguments: Any) -> dict[str, Any]:
+    if isinstance(arguments, dict):
+        return arguments
+    if not arguments:
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        raise unsupported("tool call arguments must be a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise unsupported("tool call arguments must be a JSON object")
+    return parsed
+
+
+def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    if not isinstance(messages, list) or not messages:
+        raise unsupported("messages must be a non-empty list")
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            text = text_of(content)
+            if text:
+                system.append(text)
+        elif role == "user":
+            add("user", _content_blocks(content))
+        elif role == "assistant":
+            blocks = _content_blocks(content)
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": call.get("id") or new_id("toolu_"),
+                        "name": function.get("name", ""),
+                        "input": _tool_arguments(function.get("arguments")),
+                    }
+                )
+            add("assistant", blocks)
+        elif role == "tool":
+            result: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id", ""),
+            }
+            blocks = _content_blocks(content)
+            if blocks:
+                result["content"] = blocks
+            add("user", [result])
+        else:
+            raise unsupported(f"message role {role!r} is not supported")
+    if not turns:
+        raise unsupported("at least one user message is required")
+    return system, turns
+
+
+def _tool(function: Mapping[str, Any]) -> dict[str, Any]:
+    tool: dict[str, Any] = {"name": function["name"]}
+    if function.get("description"):
+        tool["description"] = function["description"]
+    tool["input_schema"] = copy.deepcopy(function.get("parameters")) or {
+        "type": "object",
+        "properties": {},
+    }
+    return tool
+
+
+def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    result: dict[str, Any] | None
+    if choice is None:
+        result = None
+    elif choice == "auto":
+        result = {"type": "auto"}
+    elif choice == "required":
+        result = {"type": "any"}
+    elif choice == "none":
+        result = {"type": "none"}
+    elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        result = {"type": "tool", "name": choice["function"]["name"]}
+    else:
+        raise unsupported("unsupported tool_choice")
+    if parallel is False:
+        result = result or {"type": "auto"}
+        if result["type"] != "none":
+            result["disable_parallel_tool_use"] = True
+    return result
+
+
+class AnthropicMessagesAdapter:
+    wire_format = "anthropic_messages"
+
+    def build_request(
+        self,
+        *,
+        body: Mapping[str, Any],
+        model_id: str,
+        base_url: str,
+        api_key: str | None,
+        auth_style: str,
+        stream: bool,
+    ) -> UpstreamRequest:
+        if body.get("n") not in (None, 1):
+            raise unsupported("n > 1 is only supported by OpenAI-format models")
+        system, turns = _messages(body.get("messages"))
+        payload: dict[str, Any] = {
+            "model": model_id,
+            "messages": turns,
+            "max_tokens": int(
+                body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+            ),
+        }
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_object":
+            system.append(JSON_OBJECT_INSTRUCTION)
+        elif response_format.get("type") == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema")
+            if not isinstance(schema, dict):
+                raise unsupported("response_format.json_schema.schema must be an object")
+            payload["output_config"] = {
+                "format": {"type": "json_schema", "schema": copy.deepcopy(schema)}
+            }
+        if system:
+            payload["system"] = "\n\n".join(system)
+        if body.get("temperature") is not None:
+            # Anthropic's range is 0..1 (OpenAI's 0..2); newer Claude models refuse
+            # temperature and top_p together, so temperature wins.
+            payload["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
+        elif body.get("top_p") is not None:
+            payload["top_p"] = body["top_p"]
+        stop = body.get("stop")
+        if stop:
+            payload["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        tools = [
+            _tool(tool["function"])
+            for tool in body.get("tools") or ()
+            if tool.get("type", "function") == "function" and tool.get("function")
+        ]
+        if tools:
+            payload["tools"] = tools
+            choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+            if choice:
+                payload["tool_choice"] = choice
+        if isinstance(body.get("user"), str) and body["user"]:
+            payload["metadata"] = {"user_id": body["user"]}
+        if stream:
+            payload["stream"] = True
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
+            "anthropic-version": ANTHROPIC_VERSION,
+        }
+        headers.update(auth_headers(auth_style, api_key))
+        return UpstreamRequest(
+            method="POST", url=base_url.rstrip("/") + "/v1/messages", headers=headers, json=payload
+        )
+
+    def parse_response(self, *, payload: Mapping[str, Any], model: str) -> ChatResult:
+        content = payload.get("content")
+        if not isinstance(content, list):
+            raise ProviderError(
+                "upstream response has no content", kind="malformed", retryable=True
+            )
+        texts = []
+        tool_calls = []
+        for block in content:
+            if block.get("type") == "text":
+                texts.append(block.get("text", ""))
+            elif block.get("type") == "tool_use":
+                tool_calls.append(
+                    {
+                        "id": block.get("id") or new_id("call_"),
+                        "type": "function",
+                        "function": {
+                            "name": block.get("name", ""),
+                            "arguments": json.dumps(block.get("input") or {}),
+                        },
+                    }
+                )
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(texts) if texts or not tool_calls else None,
+        }
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        usage = usage_from_anthropic(payload.get("usage"))
+        body = {
+            "id": f"chatcmpl-{payload['id']}" if payload.get("id") else new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": FINISH_REASONS.get(payload.get("stop_reason") or "", "stop"),
+                }
+            ],
+            "usage": usage_to_openai(usage),
+        }
+        return ChatResult(body=body, usage=usage)
+
+    def stream_parser(self, *, model: str, request_id: str) -> "AnthropicStreamParser":
+        return AnthropicStreamParser(model=model, request_id=request_id)
+
+    def map_error(self, *, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        message, err_type = error_fields(body)
+        lowered = (message or "").lower()
+        return make_error(
+            status=status,
+            message=message,
+            headers=headers,
+            context_length=status in (400, 413)
+            and any(signal in lowered for signal in CONTEXT_LENGTH_SIGNALS),
+            auth=err_type in ("authentication_error", "permission_error"),
+        )
+
+
+def error_fields(body: bytes | str) -> tuple[str | None, str | None]:
+    """(message, error type) of `{"type": "error", "error": {"type", "message"}}`."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    message = error.get("message")
+    return (str(message) if message else None, error.get("type"))
+
+
+class AnthropicStreamParser(BaseStreamParser):
+    """message_start, content_block_start/delta/stop, message_delta, message_stop (+ ping)."""
+
+    def __init__(self, *, model: str, request_id: str) -> None:
+        super().__init__(model=model, request_id=request_id)
+        self._tool_index: dict[int, int] = {}  # content block index -> OpenAI tool call index
+        self._raw_usage: dict[str, Any] = {}
+
+    def _update_usage(self, raw: Mapping[str, Any] | None) -> None:
+        if raw:
+            self._raw_usage.update({k: v for k, v in raw.items() if v is not None})
+            self._reported = usage_from_anthropic(self._raw_usage)
+
+    def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
+        payload = load_event_json(data, self.usage)
+        kind = payload.get("type") or event
+        if kind == "message_start":
+            self._update_usage((payload.get("message") or {}).get("usage"))
+            return [self._chunk({"content": ""})]
+        if kind == "content_block_start":
+            block = payload.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                tool_index = len(self._tool_index)
+                self._tool_index[payload.get("index", 0)] = tool_index
+                call = {
+                    "index": tool_index,
+                    "id": block.get("id") or new_id("call_"),
+                    "type": "function",
+                    "function": {"name": block.get("name", ""), "arguments": ""},
+                }
+                return [self._chunk({"tool_calls": [call]})]
+            if block.get("type") == "text" and block.get("text"):
+                return [self._chunk({"content": block["text"]})]
+            return []
+        if kind == "content_block_delta":
+            delta = payload.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "input_json_delta":
+                tool_index = self._tool_index.get(payload.get("index", 0))
+                if tool_index is None or not delta.get("partial_json"):
+                    return []
+                call = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
+                return [self._chunk({"tool_calls": [call]})]
+            return []  # thinking, signature and citation deltas have no OpenAI counterpart
+        if kind == "message_delta":
+            self._update_usage(payload.get("usage"))
+            stop_reason = (payload.get("delta") or {}).get("stop_reason")
+            if stop_reason:
+                return [self._chunk({}, finish_reason=FINISH_REASONS.get(stop_reason, "stop"))]
+            return []
+        if kind == "message_stop":
+            self.finished = True
+            self.usage_complete = True
+            return []
+        if kind == "error":
+            error = payload.get("error") or {}
+            status = STREAM_ERROR_STATUS.get(error.get("type"), 500)
+            mapped = make_error(
+                status=status,
+                message=error.get("message"),
+                headers={},
+                context_length=any(
+                    s in str(error.get("message", "")).lower() for s in CONTEXT_LENGTH_SIGNALS
+                ),
+            )
+            mapped.usage = self.usage
+            raise mapped
+        return []  # ping and event types added later

@@ -1,0 +1,430 @@
+"""Google Gemini generateContent / streamGenerateContent?alt=sse to and from OpenAI's shape.
+
+Roles become `user` / `model`, system messages `systemInstruction`, tool calls `functionCall`
+parts and tool results `functionResponse` parts (named after the call they answer). The key
+travels in the `x-goog-api-key` header, never in the URL, so it cannot end up in access logs.
+"""
+
+import contextlib
+import copy
+import json
+import mimetypes
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from llm.providers.base import (
+    BaseStreamParser,
+    ChatResult,
+    ProviderError,
+    UpstreamRequest,
+    Usage,
+    auth_headers,
+    load_event_json,
+    make_error,
+    new_id,
+    parse_data_url,
+    text_of,
+    unsupported,
+    usage_to_openai,
+)
+
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+
+# Gemini 3 rejects replayed function calls without the thought signature it issued. The
+# OpenAI shape has no place to carry it back, so replayed calls carry Google's documented
+# placeholder that skips the check.
+THOUGHT_SIGNATURE_PLACEHOLDER = "skip_thought_signature_validator"
+
+CONTEXT_LENGTH_SIGNALS = (
+    "exceeds the maximum number of tokens",
+    "input token count",
+    "context window",
+    "too many tokens",
+)
+RPC_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+def usage_from_gemini(raw: Mapping[str, Any] | None) -> Usage:
+    """promptTokenCount already includes cached tokens; thinking tokens are billed as output."""
+    if not raw:
+        return Usage()
+    return Usage(
+        input_tokens=int(raw.get("promptTokenCount") or 0)
+        + int(raw.get("toolUsePromptTokenCount") or 0),
+        output_tokens=int(raw.get("candidatesTokenCount") or 0)
+        + int(raw.get("thoughtsTokenCount") or 0),
+        cached_tokens=int(raw.get("cachedContentTokenCount") or 0),
+    )
+
+
+def _image_part(url: str) -> dict[str, Any]:
+    inline = parse_data_url(url)
+    if inline:
+        media_type, data = inline
+        return {"inlineData": {"mimeType": media_type, "data": data}}
+    mime_type = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+    return {"fileData": {"mimeType": mime_type, "fileUri": url}}
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts = []
+    for part in content:
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not url:
+                raise unsupported("image_url part without a url")
+            parts.append(_image_part(url))
+        else:
+            raise unsupported(f"content part type {kind!r} is not supported for this model")
+    return parts
+
+
+def _function_args(arguments: Any) -> dict[str, Any]:
+    if isinstance(arguments, dict):
+        return arguments
+    if not arguments:
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        raise unsupported("tool call arguments must be a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise unsupported("tool call arguments must be a JSON object")
+    return parsed
+
+
+def _function_response(content: Any) -> dict[str, Any]:
+    text = text_of(content)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = text
+    return parsed if isinstance(parsed, dict) else {"result": parsed}
+
+
+def _contents(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    if not isinstance(messages, list) or not messages:
+        raise unsupported("messages must be a non-empty list")
+    system: list[str] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}
+
+    def add(role: str, parts: list[dict[str, Any]]) -> None:
+        if not parts:
+            return
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            text = text_of(content)
+            if text:
+                system.append(text)
+        elif role == "user":
+            add("user", _parts(content))
+        elif role == "assistant":
+            parts = _parts(content)
+            for position, call in enumerate(message.get("tool_calls") or ()):
+                function = call.get("function") or {}
+                name = function.get("name", "")
+                call_names[call.get("id", "")] = name
+                part: dict[str, Any] = {
+                    "functionCall": {
+                        "name": name,
+                        "args": _function_args(function.get("arguments")),
+                    }
+                }
+                if position == 0:
+                    part["thoughtSignature"] = THOUGHT_SIGNATURE_PLACEHOLDER
+                parts.append(part)
+            add("model", parts)
+        elif role == "tool":
+            name = call_names.get(message.get("tool_call_id", "")) or message.get("name")
+            if not name:
+                raise unsupported("a tool message must answer a tool call of an earlier message")
+            add(
+                "user",
+                [{"functionResponse": {"name": name, "response": _function_response(content)}}],
+            )
+        else:
+            raise unsupported(f"message role {role!r} is not supported")
+    if not contents:
+        raise unsupported("at least one user message is required")
+    return system, contents
+
+
+def _tool_config(choice: Any) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if choice == "auto":
+        mode: dict[str, Any] = {"mode": "AUTO"}
+    elif choice == "required":
+        mode = {"mode": "ANY"}
+    elif choice == "none":
+        mode = {"mode": "NONE"}
+    elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        mode = {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
+    else:
+        raise unsupported("unsupported tool_choice")
+    return {"functionCallingConfig": mode}
+
+
+def _message_from_parts(parts: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    texts = []
+    calls = []
+    for part in parts:
+        if part.get("thought"):
+            continue
+        if "text" in part:
+            texts.append(part["text"])
+        elif "functionCall" in part:
+            call = part["functionCall"]
+            calls.append(
+                {
+                    "id": call.get("id") or new_id("call_"),
+                    "type": "function",
+                    "function": {
+                        "name": call.get("name", ""),
+                        "arguments": json.dumps(call.get("args") or {}),
+                    },
+                }
+            )
+    return "".join(texts), calls
+
+
+def _finish_reason(raw: str | None, has_calls: bool) -> str:
+    if has_calls and raw in (None, "STOP"):
+        return "tool_calls"
+    return FINISH_REASONS.get(raw or "STOP", "stop")
+
+
+class GeminiAdapter:
+    wire_format = "gemini"
+
+    def build_request(
+        self,
+        *,
+        body: Mapping[str, Any],
+        model_id: str,
+        base_url: str,
+        api_key: str | None,
+        auth_style: str,
+        stream: bool,
+    ) -> UpstreamRequest:
+        if body.get("n") not in (None, 1):
+            raise unsupported("n > 1 is only supported by OpenAI-format models")
+        system, contents = _contents(body.get("messages"))
+        payload: dict[str, Any] = {"contents": contents}
+        if system:
+            payload["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+        config: dict[str, Any] = {}
+        if body.get("temperature") is not None:
+            config["temperature"] = body["temperature"]
+        if body.get("top_p") is not None:
+            config["topP"] = body["top_p"]
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        if max_tokens:
+            config["maxOutputTokens"] = int(max_tokens)
+        stop = body.get("stop")
+        if stop:
+            config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_object":
+            config["responseMimeType"] = "application/json"
+        elif response_format.get("type") == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema")
+            if not isinstance(schema, dict):
+                raise unsupported("response_format.json_schema.schema must be an object")
+            config["responseMimeType"] = "application/json"
+            config["responseJsonSchema"] = copy.deepcopy(schema)
+        if config:
+            payload["generationConfig"] = config
+        tools = body.get("tools")
+        if tools:
+            declarations = []
+            for tool in tools:
+                function = (
+                    tool.get("function") if tool.get("type", "function") == "function" else None
+                )
+                if not function:
+                    continue
+                declaration: dict[str, Any] = {"name": function["name"]}
+                if function.get("description"):
+                    declaration["description"] = function["description"]
+                if function.get("parameters"):
+                    declaration["parametersJsonSchema"] = copy.deepcopy(function["parameters"])
+                declarations.append(declaration)
+            if declarations:
+                payload["tools"] = [{"functionDeclarations": declarations}]
+                tool_config = _tool_config(body.get("tool_choice"))
+                if tool_config:
+                    payload["toolConfig"] = tool_config
+        model_path = quote(model_id.removeprefix("models/"), safe="-._")
+        url = f"{base_url.rstrip('/')}/models/{model_path}"
+        url += ":streamGenerateContent?alt=sse" if stream else ":generateContent"
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
+        }
+        headers.update(auth_headers(auth_style, api_key))
+        return UpstreamRequest(method="POST", url=url, headers=headers, json=payload)
+
+    def parse_response(self, *, payload: Mapping[str, Any], model: str) -> ChatResult:
+        candidates = payload.get("candidates")
+        usage = usage_from_gemini(payload.get("usageMetadata"))
+        if not candidates:
+            if (payload.get("promptFeedback") or {}).get("blockReason"):
+                text, calls, finish = "", [], "content_filter"
+            else:
+                raise ProviderError(
+                    "upstream response has no candidates", kind="malformed", retryable=True
+                )
+        else:
+            candidate = candidates[0]
+            text, calls = _message_from_parts((candidate.get("content") or {}).get("parts") or [])
+            finish = _finish_reason(candidate.get("finishReason"), bool(calls))
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text if text or not calls else None,
+        }
+        if calls:
+            message["tool_calls"] = calls
+        body = {
+            "id": f"chatcmpl-{payload['responseId']}"
+            if payload.get("responseId")
+            else new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            ],
+            "usage": usage_to_openai(usage),
+        }
+        return ChatResult(body=body, usage=usage)
+
+    def stream_parser(self, *, model: str, request_id: str) -> "GeminiStreamParser":
+        return GeminiStreamParser(model=model, request_id=request_id)
+
+    def map_error(self, *, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        message, rpc_status, reasons, retry_delay = error_fields(body)
+        lowered = (message or "").lower()
+        return make_error(
+            status=status,
+            message=message,
+            headers=headers,
+            context_length=status == 400
+            and any(signal in lowered for signal in CONTEXT_LENGTH_SIGNALS),
+            # An invalid key is a 400 INVALID_ARGUMENT with reason API_KEY_INVALID.
+            auth="API_KEY_INVALID" in reasons
+            or rpc_status in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+            or "api key not valid" in lowered,
+            retry_after=retry_delay,
+        )
+
+
+def error_fields(body: bytes | str) -> tuple[str | None, str | None, set[str], float | None]:
+    """(message, RPC status, ErrorInfo reasons, RetryInfo delay) of `{"error": {...}}`."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None, set(), None
+    if isinstance(payload, list) and payload:  # the JSON-array framing of some endpoints
+        payload = payload[0]
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None, None, set(), None
+    reasons = set()
+    retry_delay = None
+    for detail in error.get("details") or ():
+        if not isinstance(detail, dict):
+            continue
+        if detail.get("reason"):
+            reasons.add(str(detail["reason"]))
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            with contextlib.suppress(ValueError):
+                retry_delay = float(delay[:-1])
+    message = error.get("message")
+    return (str(message) if message else None, error.get("status"), reasons, retry_delay)
+
+
+class GeminiStreamParser(BaseStreamParser):
+    """Each SSE event is a whole GenerateContentResponse; usageMetadata is cumulative."""
+
+    def __init__(self, *, model: str, request_id: str) -> None:
+        super().__init__(model=model, request_id=request_id)
+        self._tool_calls = 0
+
+    def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
+        payload = load_event_json(data, self.usage)
+        if isinstance(payload.get("error"), dict):
+            error = payload["error"]
+            status = int(error.get("code") or RPC_STATUS.get(error.get("status"), 500))
+            mapped = self._stream_error(status, data)
+            raise mapped
+        if payload.get("usageMetadata"):
+            self._reported = usage_from_gemini(payload["usageMetadata"])
+        chunks: list[dict[str, Any]] = []
+        candidates = payload.get("candidates") or []
+        if not candidates:
+            if (payload.get("promptFeedback") or {}).get("blockReason"):
+                chunks.append(self._chunk({}, finish_reason="content_filter"))
+                self._finish()
+            return chunks
+        candidate = candidates[0]
+        text, calls = _message_from_parts((candidate.get("content") or {}).get("parts") or [])
+        if text or 0 not in self._role_sent:
+            chunks.append(self._chunk({"content": text}))
+        for call in calls:
+            call["index"] = self._tool_calls
+            self._tool_calls += 1
+            chunks.append(self._chunk({"tool_calls": [call]}))
+        if candidate.get("finishReason"):
+            finish = _finish_reason(candidate["finishReason"], self._tool_calls > 0)
+            chunks.append(self._chunk({}, finish_reason=finish))
+            self._finish()
+        return chunks
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.usage_complete = True
+
+    def _stream_error(self, status: int, data: str) -> ProviderError:
+        mapped = GeminiAdapter().map_error(status=status, body=data.encode(), headers={})
+        mapped.usage = self.usage
+        return mapped

@@ -1,0 +1,202 @@
+"""OpenAI Chat Completions: OpenAI itself and every OpenAI-compatible vendor, by base URL.
+
+The request is already in this shape, so the work is a whitelist (nothing from the client sets
+the URL, headers or unknown fields), usage on streams, and error classification.
+"""
+
+import copy
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from llm.providers.base import (
+    BaseStreamParser,
+    ChatResult,
+    ProviderError,
+    UpstreamRequest,
+    Usage,
+    auth_headers,
+    load_event_json,
+    make_error,
+    new_id,
+    usage_to_openai,
+)
+
+# Fields forwarded upstream as they are; everything else in the client body is dropped.
+FORWARDED_FIELDS = (
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "n",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "reasoning_effort",
+    "verbosity",
+    "modalities",
+    "prediction",
+)
+
+CONTEXT_LENGTH_SIGNALS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "too many tokens",
+    "reduce the length of the messages",
+)
+
+
+def usage_from_openai(raw: Mapping[str, Any] | None) -> Usage:
+    if not raw:
+        return Usage()
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
+class OpenAIChatAdapter:
+    wire_format = "openai_chat"
+
+    def build_request(
+        self,
+        *,
+        body: Mapping[str, Any],
+        model_id: str,
+        base_url: str,
+        api_key: str | None,
+        auth_style: str,
+        stream: bool,
+    ) -> UpstreamRequest:
+        payload: dict[str, Any] = {"model": model_id}
+        for name in FORWARDED_FIELDS:
+            if name in body and body[name] is not None:
+                payload[name] = copy.deepcopy(body[name])
+        if stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        headers.update(auth_headers(auth_style, api_key))
+        return UpstreamRequest(
+            method="POST",
+            url=base_url.rstrip("/") + "/chat/completions",
+            headers=headers,
+            json=payload,
+        )
+
+    def parse_response(self, *, payload: Mapping[str, Any], model: str) -> ChatResult:
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ProviderError(
+                "upstream response has no choices", kind="malformed", retryable=True
+            )
+        usage = usage_from_openai(payload.get("usage"))
+        out_choices = []
+        for position, choice in enumerate(choices):
+            message = dict(choice.get("message") or {})
+            message.setdefault("role", "assistant")
+            message.setdefault("content", None)
+            out_choices.append(
+                {
+                    "index": choice.get("index", position),
+                    "message": message,
+                    "logprobs": choice.get("logprobs"),
+                    "finish_reason": choice.get("finish_reason") or "stop",
+                }
+            )
+        body = {
+            "id": payload.get("id") or new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(payload.get("created") or time.time()),
+            "model": model,
+            "choices": out_choices,
+            "usage": usage_to_openai(usage),
+        }
+        if payload.get("system_fingerprint"):
+            body["system_fingerprint"] = payload["system_fingerprint"]
+        return ChatResult(body=body, usage=usage)
+
+    def stream_parser(self, *, model: str, request_id: str) -> "OpenAIStreamParser":
+        return OpenAIStreamParser(model=model, request_id=request_id)
+
+    def map_error(self, *, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        message, code, err_type = error_fields(body)
+        haystack = f"{code or ''} {err_type or ''} {message or ''}".lower()
+        return make_error(
+            status=status,
+            message=message,
+            headers=headers,
+            context_length=status in (400, 413, 422)
+            and any(s in haystack for s in CONTEXT_LENGTH_SIGNALS),
+            auth=code == "invalid_api_key",
+        )
+
+
+def error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """(message, code, type) of `{"error": {...}}`; some vendors send a bare string error."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None, None
+    if not isinstance(payload, dict):
+        return None, None, None
+    error = payload.get("error", payload)
+    if isinstance(error, str):
+        return error, None, None
+    if not isinstance(error, dict):
+        return None, None, None
+    message = error.get("message")
+    code = error.get("code")
+    return (
+        str(message) if message else None,
+        str(code) if code is not None else None,
+        str(error.get("type")) if error.get("type") else None,
+    )
+
+
+class OpenAIStreamParser(BaseStreamParser):
+    def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
+        if data.strip() == "[DONE]":
+            self.finished = True
+            return []
+        payload = load_event_json(data, self.usage)
+        if "error" in payload and not payload.get("choices"):
+            message, _code, _type = error_fields(data.encode())
+            raise ProviderError(
+                f"upstream stream error: {message or 'unknown'}",
+                kind="server",
+                retryable=True,
+                usage=self.usage,
+            )
+        if payload.get("usage"):
+            self._reported = usage_from_openai(payload["usage"])
+            self.usage_complete = True
+        chunks = []
+        for choice in payload.get("choices") or ():
+            delta = {
+                key: value
+                for key, value in (choice.get("delta") or {}).items()
+                if key != "role" and value is not None
+            }
+            finish_reason = choice.get("finish_reason")
+            index = choice.get("index", 0)
+            if not delta and finish_reason is None and index in self._role_sent:
+                continue
+            chunks.append(self._chunk(delta, finish_reason=finish_reason, index=index))
+        return chunks

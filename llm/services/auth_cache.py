@@ -1,0 +1,276 @@
+"""In-process snapshots for the hot path: API keys, tenant configs and credentials, the catalog.
+
+A warm tenant costs no database query: each snapshot lives in process memory for a short TTL.
+Changes are seen across processes through a Redis version counter that post_save/post_delete
+signals bump (checked at most once per second per process); on the embedded default (no Redis)
+a change clears this process's snapshots at once and other processes see it after the TTL.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from config.redis import get_async_redis, get_redis
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "tollgate:snapshot:version"
+VERSION_CHECK_SECONDS = 1.0
+KEY_TTL_SECONDS = 60.0
+NEGATIVE_KEY_TTL_SECONDS = 5.0
+TENANT_TTL_SECONDS = 60.0
+CATALOG_TTL_SECONDS = 300.0
+_MAX_KEYS = 20_000
+LAST_USED_FLUSH_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: int
+    tenant_id: int
+    tenant_slug: str
+    scopes: frozenset[str]
+    rpm_limit: int | None
+    tpm_limit: int | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """A tenant's BYOK key for one provider, still encrypted; decrypted per upstream call."""
+
+    credential_id: int
+    tenant_id: int
+    provider_pk: int
+    encrypted_key: str
+    base_url: str
+    base_url_error: str  # non-empty when the stored base URL fails the SSRF check now
+
+
+@dataclass
+class TenantSnapshot:
+    configs: list  # list[ConfigInfo]
+    credentials: dict[int, CredentialInfo]  # provider pk -> credential
+
+
+class _State:
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[KeyInfo | None, float]] = {}
+        self.tenants: dict[int, tuple[TenantSnapshot, float]] = {}
+        self.catalog: tuple[object, float] | None = None
+        self.version: bytes | None = None
+        self.version_checked = 0.0
+        self.last_used: dict[int, float] = {}
+        self.last_used_pending: set[int] = set()
+        self.flusher: asyncio.Task | None = None
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.tenants.clear()
+        self.catalog = None
+
+
+_state = _State()
+
+
+def snapshots_clear() -> None:
+    """Drop this process's snapshots (tests, and the signal handlers below)."""
+    _state.clear()
+    _state.version_checked = 0.0
+
+
+async def _ensure_fresh() -> None:
+    now = time.monotonic()
+    if now - _state.version_checked < VERSION_CHECK_SECONDS:
+        return
+    _state.version_checked = now
+    client = get_async_redis()
+    if client is None:
+        return
+    try:
+        version = await client.get(VERSION_KEY)
+    except Exception:  # Redis down: keep serving from the TTL-bounded snapshots
+        return
+    if version != _state.version:
+        if _state.version is not None or version is not None:
+            _state.clear()
+        _state.version = version
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def _load_key(secret: str) -> KeyInfo | None:
+    from tenants.services import api_key_authenticate
+
+    key = api_key_authenticate(secret=secret)
+    if key is None:
+        return None
+    return KeyInfo(
+        key_id=key.pk,
+        tenant_id=key.tenant_id,
+        tenant_slug=key.tenant.slug,
+        scopes=frozenset(key.scopes or ()),
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        expires_at=key.expires_at,
+    )
+
+
+async def key_info_get(*, secret: str) -> KeyInfo | None:
+    """The live key for a secret (cached by its keyed hash), or None."""
+    from tenants.services import API_KEY_PREFIX, api_key_hash
+
+    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+        return None
+    await _ensure_fresh()
+    digest = api_key_hash(secret)
+    now = time.monotonic()
+    hit = _state.keys.get(digest)
+    if hit is not None and hit[1] > now:
+        info = hit[0]
+    else:
+        info = await sync_to_async(_load_key, thread_sensitive=False)(secret)
+        if len(_state.keys) >= _MAX_KEYS:
+            _state.keys.clear()
+        ttl = KEY_TTL_SECONDS if info is not None else NEGATIVE_KEY_TTL_SECONDS
+        _state.keys[digest] = (info, now + ttl)
+    if info is not None and info.expires_at is not None and info.expires_at <= timezone.now():
+        return None
+    return info
+
+
+def key_mark_used(*, key_id: int) -> None:
+    """Note a key's use; `last_used_at` is written in batches off the request path."""
+    now = time.monotonic()
+    if now - _state.last_used.get(key_id, -1e9) < LAST_USED_FLUSH_SECONDS:
+        return
+    _state.last_used[key_id] = now
+    _state.last_used_pending.add(key_id)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        last_used_flush()
+        return
+    if _state.flusher is None or _state.flusher.done():
+        _state.flusher = loop.create_task(_last_used_flush_later())
+
+
+async def _last_used_flush_later() -> None:
+    await asyncio.sleep(1.0)
+    try:
+        await sync_to_async(last_used_flush, thread_sensitive=False)()
+    except Exception:  # best effort: a missed last_used_at update is harmless
+        logger.warning("last_used_at update failed")
+
+
+def last_used_flush() -> int:
+    from tenants.models import TenantApiKey
+
+    ids, _state.last_used_pending = _state.last_used_pending, set()
+    if not ids:
+        return 0
+    return TenantApiKey.objects.filter(pk__in=ids).update(last_used_at=timezone.now())
+
+
+# --- Tenant configs and credentials ----------------------------------------------------------
+
+
+def _load_tenant(tenant_id: int) -> TenantSnapshot:
+    from config.errors import InvalidRequest
+    from llm.services.router import tenant_configs_load
+    from llm.ssrf import validate_upstream_base_url
+    from tenants.models import Tenant
+    from tenants.selectors import credential_list
+
+    configs = tenant_configs_load(tenant_id=tenant_id)
+    credentials = {}
+    for credential in credential_list(tenant=Tenant(pk=tenant_id)).filter(is_active=True):
+        error = ""
+        if credential.base_url:
+            try:
+                validate_upstream_base_url(credential.base_url)
+            except InvalidRequest as exc:
+                error = exc.message
+        credentials[credential.provider_id] = CredentialInfo(
+            credential_id=credential.pk,
+            tenant_id=tenant_id,
+            provider_pk=credential.provider_id,
+            encrypted_key=credential.encrypted_key,
+            base_url=credential.base_url,
+            base_url_error=error,
+        )
+    return TenantSnapshot(configs=configs, credentials=credentials)
+
+
+async def tenant_snapshot_get(*, tenant_id: int) -> TenantSnapshot:
+    await _ensure_fresh()
+    now = time.monotonic()
+    hit = _state.tenants.get(tenant_id)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    snapshot = await sync_to_async(_load_tenant, thread_sensitive=False)(tenant_id)
+    _state.tenants[tenant_id] = (snapshot, now + TENANT_TTL_SECONDS)
+    return snapshot
+
+
+# --- Catalog ----------------------------------------------------------------------------------
+
+
+async def catalog_get():
+    """The catalog index (llm.services.router.CatalogIndex)."""
+    from llm.services.router import catalog_index_load
+
+    await _ensure_fresh()
+    now = time.monotonic()
+    hit = _state.catalog
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    index = await sync_to_async(catalog_index_load, thread_sensitive=False)()
+    _state.catalog = (index, now + CATALOG_TTL_SECONDS)
+    return index
+
+
+# --- Invalidation -----------------------------------------------------------------------------
+
+
+def snapshots_invalidate() -> None:
+    """Drop snapshots here now, and in every process sharing Redis within about a second."""
+    _state.clear()
+
+    def bump() -> None:
+        _state.clear()
+        client = get_redis()
+        if client is None:
+            return
+        try:
+            _state.version = str(client.incr(VERSION_KEY)).encode()
+        except Exception:  # Redis down: other processes fall back to the TTL
+            _state.version_checked = 0.0
+
+    transaction.on_commit(bump)
+
+
+def _on_change(sender, **kwargs) -> None:
+    snapshots_invalidate()
+
+
+def connect_signals() -> None:
+    from llm.models import LLMModel, Provider, RoutingConfig
+    from tenants.models import ProviderCredential, Tenant, TenantApiKey
+
+    for model in (Tenant, TenantApiKey, ProviderCredential, RoutingConfig, Provider, LLMModel):
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"tollgate-snap-{model.__name__}")
+        post_delete.connect(
+            _on_change, sender=model, dispatch_uid=f"tollgate-snapdel-{model.__name__}"
+        )
+
+
+connect_signals()

@@ -1,0 +1,103 @@
+"""Circuit breakers per (provider, credential), shared by all processes through Redis.
+
+Closed: calls go through; each failure that says "this upstream is unwell" (5xx, timeout,
+connection error, malformed reply) counts, a success resets the count. After THRESHOLD failures
+in a row the breaker opens for COOLDOWN seconds: candidates behind it are skipped with a note.
+After the cool-down it is half-open: exactly one request (a Redis SET NX probe marker) may try;
+its success closes the breaker, its failure opens it again. On the embedded default the same
+state machine lives in process memory.
+"""
+
+import time
+
+from django.conf import settings
+
+from config.redis import get_async_redis
+
+FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed"})
+
+_RECORD_FAILURE = """
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+redis.call('EXPIRE', KEYS[1], 3600)
+if failures >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'open_until', ARGV[2])
+  redis.call('DEL', KEYS[2])
+end
+return failures
+"""
+
+
+def _threshold() -> int:
+    return int(getattr(settings, "TOLLGATE_BREAKER_THRESHOLD", 5))
+
+
+def _cooldown() -> float:
+    return float(getattr(settings, "TOLLGATE_BREAKER_COOLDOWN_SECONDS", 30.0))
+
+
+def _keys(provider: str, credential: str) -> tuple[str, str]:
+    base = f"tollgate:cb:{provider}:{credential}"
+    return base, base + ":probe"
+
+
+_local: dict[tuple[str, str], dict] = {}
+
+
+async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
+    """(allowed, has_state): allowed when closed or this request holds the half-open probe;
+    has_state tells breaker_record whether a success has anything to reset."""
+    now = time.time()
+    client = get_async_redis()
+    if client is None:
+        state = _local.get((provider, credential))
+        if not state:
+            return True, False
+        if state.get("open_until", 0) == 0:
+            return True, True
+        if now < state["open_until"] or state.get("probe_until", 0) > now:
+            return False, True
+        state["probe_until"] = now + _cooldown()
+        return True, True
+    key, probe = _keys(provider, credential)
+    try:
+        failures, open_until = await client.hmget(key, ["failures", "open_until"])
+        if failures is None and open_until is None:
+            return True, False
+        if open_until is None or float(open_until) == 0:
+            return True, True
+        if now < float(open_until):
+            return False, True
+        return bool(await client.set(probe, b"1", nx=True, px=int(_cooldown() * 1000))), True
+    except Exception:  # Redis trouble must not stop traffic
+        return True, False
+
+
+async def breaker_record(
+    *, provider: str, credential: str, ok: bool, has_state: bool = True
+) -> None:
+    if ok and not has_state:
+        return
+    now = time.time()
+    client = get_async_redis()
+    if client is None:
+        if ok:
+            _local.pop((provider, credential), None)
+            return
+        state = _local.setdefault((provider, credential), {"failures": 0})
+        state["failures"] += 1
+        if state["failures"] >= _threshold():
+            state["open_until"] = now + _cooldown()
+            state["probe_until"] = 0
+        return
+    key, probe = _keys(provider, credential)
+    try:
+        if ok:
+            await client.delete(key, probe)
+        else:
+            await client.eval(_RECORD_FAILURE, 2, key, probe, _threshold(), now + _cooldown())
+    except Exception:
+        return
+
+
+def breaker_reset_local() -> None:
+    _local.clear()

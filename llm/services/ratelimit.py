@@ -1,0 +1,90 @@
+"""Requests and tokens per minute per API key, exact across processes (Redis, atomic Lua).
+
+Fixed one-minute windows. Admission counts the request and its estimated input tokens; the
+actual tokens are added when the response is known, so the next requests see the real spend.
+A single request larger than the whole token limit is let through only into an empty window.
+On the embedded default the same counters live in process memory.
+"""
+
+import math
+import time
+
+from config.redis import get_async_redis
+
+_ADMIT = """
+local rpm = tonumber(ARGV[1])
+local tpm = tonumber(ARGV[2])
+local tokens = tonumber(ARGV[3])
+local r = tonumber(redis.call('GET', KEYS[1]) or '0')
+local t = tonumber(redis.call('GET', KEYS[2]) or '0')
+if rpm > 0 and r + 1 > rpm then return 1 end
+if tpm > 0 and t > 0 and t + tokens > tpm then return 2 end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 120)
+if tokens > 0 then
+  redis.call('INCRBY', KEYS[2], tokens)
+end
+redis.call('EXPIRE', KEYS[2], 120)
+return 0
+"""
+
+_local: dict[str, int] = {}
+
+
+def _window() -> tuple[int, int]:
+    now = time.time()
+    window = int(now // 60)
+    retry_after = max(1, math.ceil((window + 1) * 60 - now))
+    return window, retry_after
+
+
+def _keys(key_id: int, window: int) -> tuple[str, str]:
+    return f"tollgate:rl:{key_id}:{window}:r", f"tollgate:rl:{key_id}:{window}:t"
+
+
+async def rate_limit_admit(
+    *, key_id: int, rpm_limit: int | None, tpm_limit: int | None, tokens: int
+) -> int | None:
+    """None when admitted, else the Retry-After seconds (until the window ends)."""
+    if not rpm_limit and not tpm_limit:
+        return None
+    window, retry_after = _window()
+    rkey, tkey = _keys(key_id, window)
+    client = get_async_redis()
+    if client is None:
+        if len(_local) > 50_000:
+            _local.clear()
+        r, t = _local.get(rkey, 0), _local.get(tkey, 0)
+        if (rpm_limit and r + 1 > rpm_limit) or (tpm_limit and t > 0 and t + tokens > tpm_limit):
+            return retry_after
+        _local[rkey] = r + 1
+        _local[tkey] = t + tokens
+        return None
+    try:
+        verdict = await client.eval(_ADMIT, 2, rkey, tkey, rpm_limit or 0, tpm_limit or 0, tokens)
+    except Exception:  # Redis trouble: admit rather than fail every request (budgets still hold)
+        return None
+    return None if int(verdict) == 0 else retry_after
+
+
+async def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: int) -> None:
+    """Add tokens learnt after the call (output, and input beyond the estimate)."""
+    if not tpm_limit or tokens <= 0:
+        return
+    window, _ = _window()
+    _, tkey = _keys(key_id, window)
+    client = get_async_redis()
+    if client is None:
+        _local[tkey] = _local.get(tkey, 0) + tokens
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.incrby(tkey, tokens)
+        pipe.expire(tkey, 120)
+        await pipe.execute()
+    except Exception:
+        return
+
+
+def rate_limit_reset_local() -> None:
+    _local.clear()

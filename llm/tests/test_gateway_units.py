@@ -1,0 +1,129 @@
+"""Small pure pieces of the gateway: billed failed attempts, backoff, cache keys, breaker and
+rate-limit state machines on the embedded default (in-process)."""
+
+import asyncio
+import time
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+
+from llm.providers.base import ProviderError, Usage
+from llm.services import breaker, cache, gateway, ratelimit
+from llm.services.router import ModelInfo
+
+MODEL = ModelInfo(
+    qualified_id="openai/gpt-4o-mini",
+    provider_slug="openai",
+    model_id="gpt-4o-mini",
+    model_pk=1,
+    provider_pk=1,
+    wire_format="openai_chat",
+    base_url="https://api.openai.com/v1",
+    auth_style="bearer",
+    api_key_env="OPENAI_API_KEY",
+    base_url_env="TOLLGATE_OPENAI_BASE_URL",
+    context_window=128000,
+    max_output_tokens=16384,
+    input_price_per_1m=Decimal("0.15"),
+    output_price_per_1m=Decimal("0.60"),
+    cached_input_price_per_1m=Decimal("0.075"),
+    capabilities=("streaming",),
+    speed_tier="fast",
+    quality_tier="good",
+)
+
+
+def test_a_failed_attempt_the_provider_billed_carries_its_cost():
+    err = ProviderError(
+        "stream cut", kind="connection", retryable=True, usage=Usage(1000, 500, 200)
+    )
+    attempt = gateway._attempt_from_error(MODEL, err, time.monotonic())
+    # 800 x 0.15 + 200 x 0.075 + 500 x 0.60 per 1M
+    assert attempt.cost_usd == Decimal("0.000435")
+    assert attempt.as_dict()["cost_usd"] == "0.0004350000"
+    unbilled = gateway._attempt_from_error(
+        MODEL, ProviderError("boom", kind="server"), time.monotonic()
+    )
+    assert unbilled.cost_usd == 0 and "cost_usd" not in unbilled.as_dict()
+
+
+def test_backoff_honours_retry_after_and_grows_otherwise():
+    assert 2.0 <= gateway._backoff(1, 2.0) <= 2.05
+    first = [gateway._backoff(1, None) for _ in range(50)]
+    third = [gateway._backoff(3, None) for _ in range(50)]
+    assert max(first) <= 0.2 and min(third) >= 0.4
+
+
+def test_cache_key_ignores_fields_that_do_not_shape_the_answer():
+    body = {"messages": [{"role": "user", "content": "x"}], "temperature": 0}
+    base = cache.cache_key(tenant_id=1, candidates=["a"], body=body)
+    assert base == cache.cache_key(
+        tenant_id=1, candidates=["a"], body={**body, "user": "u", "stream": False}
+    )
+    assert base != cache.cache_key(tenant_id=2, candidates=["a"], body=body)
+    assert base != cache.cache_key(tenant_id=1, candidates=["b"], body=body)
+    assert base != cache.cache_key(tenant_id=1, candidates=["a"], body={**body, "temperature": 1})
+
+
+@pytest.fixture
+def embedded(monkeypatch):
+    monkeypatch.setattr(settings, "REDIS_URL", "")
+    breaker.breaker_reset_local()
+    ratelimit.rate_limit_reset_local()
+    yield
+    breaker.breaker_reset_local()
+    ratelimit.rate_limit_reset_local()
+
+
+def test_in_process_breaker_opens_then_lets_one_probe_through(embedded, settings):
+    settings.TOLLGATE_BREAKER_THRESHOLD = 2
+    settings.TOLLGATE_BREAKER_COOLDOWN_SECONDS = 0.2
+
+    async def scenario():
+        kw = {"provider": "p", "credential": "platform"}
+        assert await breaker.breaker_allow(**kw) == (True, False)
+        await breaker.breaker_record(**kw, ok=False)
+        assert (await breaker.breaker_allow(**kw))[0] is True
+        await breaker.breaker_record(**kw, ok=False)
+        assert (await breaker.breaker_allow(**kw))[0] is False
+        await asyncio.sleep(0.25)
+        assert (await breaker.breaker_allow(**kw))[0] is True  # the probe
+        assert (await breaker.breaker_allow(**kw))[0] is False  # only one
+        await breaker.breaker_record(**kw, ok=True)
+        assert await breaker.breaker_allow(**kw) == (True, False)
+
+    asyncio.run(scenario())
+
+
+def test_in_process_rate_limit_counts_requests_and_tokens(embedded):
+    async def scenario():
+        admit = ratelimit.rate_limit_admit
+        assert await admit(key_id=7, rpm_limit=2, tpm_limit=None, tokens=1) is None
+        assert await admit(key_id=7, rpm_limit=2, tpm_limit=None, tokens=1) is None
+        retry_after = await admit(key_id=7, rpm_limit=2, tpm_limit=None, tokens=1)
+        assert 1 <= retry_after <= 60
+        assert await admit(key_id=8, rpm_limit=None, tpm_limit=100, tokens=500) is None
+        assert await admit(key_id=8, rpm_limit=None, tpm_limit=100, tokens=1) is not None
+        assert await admit(key_id=9, rpm_limit=None, tpm_limit=None, tokens=10**9) is None
+
+    asyncio.run(scenario())
+
+
+def test_redis_rate_limit_is_atomic_under_concurrency(redis_client):
+    """64 concurrent admissions against a limit of 10: exactly 10 get through."""
+
+    async def scenario():
+        from config import redis as redis_config
+
+        results = await asyncio.gather(
+            *[
+                ratelimit.rate_limit_admit(key_id=42, rpm_limit=10, tpm_limit=None, tokens=1)
+                for _ in range(64)
+            ]
+        )
+        await redis_config.get_async_redis().aclose()
+        return results
+
+    results = asyncio.run(scenario())
+    assert sum(1 for r in results if r is None) == 10

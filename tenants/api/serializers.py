@@ -1,0 +1,116 @@
+from rest_framework import serializers
+
+from config.errors import InvalidRequest
+from llm.models import Provider
+from llm.ssrf import validate_upstream_base_url
+from tenants.models import ProviderCredential, TenantApiKey
+
+
+class CredentialSerializer(serializers.ModelSerializer):
+    """A BYOK credential as shown: never the key, only its last four characters."""
+
+    provider = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    base_url = serializers.CharField(read_only=True, help_text="Empty: the provider's default.")
+
+    class Meta:
+        model = ProviderCredential
+        fields = [
+            "id",
+            "tenant",
+            "provider",
+            "last4",
+            "base_url",
+            "is_active",
+            "created_at",
+            "rotated_at",
+        ]
+        read_only_fields = fields
+
+
+def _safe_base_url(value: str) -> str:
+    if value:
+        try:
+            validate_upstream_base_url(value)
+        except InvalidRequest as exc:
+            raise serializers.ValidationError(exc.message) from exc
+    return value
+
+
+class CredentialCreateSerializer(serializers.Serializer):
+    provider = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Provider.objects.filter(is_active=True)
+    )
+    api_key = serializers.CharField(
+        write_only=True, min_length=8, max_length=4000, trim_whitespace=True
+    )
+    base_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+
+    def validate_base_url(self, value: str) -> str:
+        return _safe_base_url(value)
+
+
+class CredentialUpdateSerializer(serializers.Serializer):
+    api_key = serializers.CharField(
+        write_only=True, min_length=8, max_length=4000, trim_whitespace=True
+    )
+    base_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+
+    def validate_base_url(self, value: str) -> str:
+        return _safe_base_url(value)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    """A tenant API key as listed: the visible prefix only."""
+
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    scopes = serializers.ListField(child=serializers.ChoiceField(TenantApiKey.Scope.choices))
+    is_active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TenantApiKey
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "prefix",
+            "scopes",
+            "rpm_limit",
+            "tpm_limit",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "created_at",
+            "is_active",
+        ]
+        read_only_fields = fields
+
+    def get_is_active(self, key: TenantApiKey) -> bool:
+        from django.utils import timezone
+
+        expired = key.expires_at is not None and key.expires_at <= timezone.now()
+        return key.revoked_at is None and not expired
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, default="default")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(TenantApiKey.Scope.choices), min_length=1, max_length=3
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    rpm_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2_147_483_647
+    )
+    tpm_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2_147_483_647
+    )
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    """The create response: the only time the secret is shown."""
+
+    secret = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "secret"]
+        read_only_fields = fields

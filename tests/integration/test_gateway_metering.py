@@ -1,0 +1,256 @@
+"""Idempotency, the response cache, rate limits, budgets and billing of cut-off streams."""
+
+import asyncio
+import socket
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from tests.integration.conftest import MESSAGES, cost, settle_events
+from tests.support.mock_upstreams import Ok, ServerError, Slow
+
+BODY = {"model": "auto", "messages": MESSAGES}
+
+
+def test_idempotent_retry_replays_without_a_second_call_or_charge(gw):
+    headers = {"Idempotency-Key": "order-42"}
+    first = gw.post(BODY, headers=headers)
+    second = gw.post(BODY, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    assert second.headers["x-tollgate-request-id"] == first.headers["x-tollgate-request-id"]
+    assert second.headers["x-tollgate-cost-usd"] == first.headers["x-tollgate-cost-usd"]
+    assert second.headers["idempotent-replayed"] == "true"
+    assert len(gw.upstreams["openai"].requests) == 1
+    assert len(settle_events(1)) == 1
+
+
+def test_idempotency_key_is_per_tenant(gw):
+    from tenants.services import api_key_create, tenant_create
+
+    other = tenant_create(slug="globex", name="Globex")
+    _, other_secret = api_key_create(tenant=other, scopes=["inference"])
+    from llm.models import RoutingConfig
+
+    RoutingConfig.objects.create(
+        tenant=other, name="default", is_default=True, primary_model="openai/gpt-4o-mini"
+    )
+    headers = {"Idempotency-Key": "same-key"}
+    assert gw.post(BODY, headers=headers).status_code == 200
+    assert gw.post(BODY, headers=headers, secret=other_secret).status_code == 200
+    assert len(gw.upstreams["openai"].requests) == 2
+
+
+def test_same_idempotency_key_with_another_body_is_409(gw):
+    headers = {"Idempotency-Key": "order-43"}
+    assert gw.post(BODY, headers=headers).status_code == 200
+    other = {"model": "auto", "messages": [{"role": "user", "content": "something else"}]}
+    response = gw.post(other, headers=headers)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_conflict"
+    assert len(gw.upstreams["openai"].requests) == 1
+
+
+def test_concurrent_duplicates_make_one_upstream_call(gw):
+    gw.upstreams["openai"].script(Slow(1))
+    headers = {"Idempotency-Key": "order-44"}
+    results = []
+
+    def send():
+        results.append(gw.post(BODY, headers=headers))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in results] == [200, 200]
+    assert results[0].content == results[1].content
+    assert len(gw.upstreams["openai"].requests) == 1
+    assert len(settle_events(1)) == 1
+
+
+def test_failed_request_releases_its_idempotency_key(gw):
+    for upstream in gw.upstreams.values():
+        upstream.script(ServerError(500), ServerError(500))
+    headers = {"Idempotency-Key": "order-45"}
+    assert gw.post(BODY, headers=headers).status_code == 502
+    assert gw.post(BODY, headers=headers).status_code == 200
+
+
+def test_idempotent_stream_replays_the_same_events(gw):
+    headers = {"Idempotency-Key": "stream-1"}
+    first = gw.post({**BODY, "stream": True}, headers=headers)
+    settle_events(1)
+    second = gw.post({**BODY, "stream": True}, headers=headers)
+    assert second.text == first.text
+    assert second.text.rstrip().endswith("data: [DONE]")
+    assert len(gw.upstreams["openai"].requests) == 1
+
+
+def test_cache_hit_costs_nothing_and_skips_the_upstream(gw):
+    gw.set_config(cache_ttl_seconds=60)
+    gw.upstreams["openai"].script(Ok(content="cached answer", input_tokens=1000, output_tokens=200))
+    first = gw.post(BODY)
+    second = gw.post({**BODY, "user": "someone-else"})
+    assert first.headers["x-tollgate-cache"] == "miss"
+    assert second.headers["x-tollgate-cache"] == "hit"
+    assert second.headers["x-tollgate-cost-usd"] == "0"
+    assert second.json()["choices"][0]["message"]["content"] == "cached answer"
+    assert len(gw.upstreams["openai"].requests) == 1
+    miss, hit = settle_events(2)
+    assert miss.status == "success"
+    assert hit.status == "cache_hit"
+    assert hit.cost_usd == 0
+    assert hit.saved_usd == cost("openai/gpt-4o-mini", 1000, 200)
+    different = gw.post({"model": "auto", "messages": [{"role": "user", "content": "other"}]})
+    assert different.headers["x-tollgate-cache"] == "miss"
+
+
+def test_cache_is_off_unless_the_config_opts_in(gw):
+    gw.post(BODY)
+    assert gw.post(BODY).headers["x-tollgate-cache"] == "miss"
+    assert len(gw.upstreams["openai"].requests) == 2
+
+
+def test_requests_per_minute_limit_is_429_with_retry_after(gw):
+    gw.key.rpm_limit = 2
+    gw.key.save()
+    assert gw.post(BODY).status_code == 200
+    assert gw.post(BODY).status_code == 200
+    limited = gw.post(BODY)
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert len(gw.upstreams["openai"].requests) == 2
+    events = settle_events(3)
+    rejected = [e for e in events if e.status == "rejected"]
+    assert len(rejected) == 1
+    assert rejected[0].cost_usd == 0
+    assert rejected[0].error_code == "rate_limited"
+
+
+def test_tokens_per_minute_limit(gw):
+    gw.key.tpm_limit = 50
+    gw.key.save()
+    long_body = {"model": "auto", "messages": [{"role": "user", "content": "word " * 100}]}
+    assert gw.post(long_body).status_code == 200  # an empty window takes one big request
+    limited = gw.post(long_body)
+    assert limited.status_code == 429
+    assert "retry-after" in limited.headers
+
+
+def test_rate_limit_holds_across_processes(gw, redis_client):
+    """Another process (its own loop and Redis connection) spends the same key's window."""
+    from llm.services.ratelimit import rate_limit_admit
+
+    gw.key.rpm_limit = 3
+    gw.key.save()
+
+    async def other_process():
+        from config import redis as redis_config
+
+        results = [
+            await rate_limit_admit(key_id=gw.key.pk, rpm_limit=3, tpm_limit=None, tokens=1)
+            for _ in range(2)
+        ]
+        await redis_config.get_async_redis().aclose()
+        return results
+
+    assert asyncio.run(other_process()) == [None, None]
+    assert gw.post(BODY).status_code == 200
+    assert gw.post(BODY).status_code == 429
+
+
+def test_strict_budget_is_402_and_recorded_as_rejected(gw):
+    from billing.models import Budget
+
+    Budget.objects.create(
+        tenant=gw.tenant, scope="tenant", period="daily", limit_usd=Decimal("0.000001")
+    )
+    response = gw.post(BODY)
+    assert response.status_code == 402, response.text
+    assert response.json()["error"]["code"] == "budget_exceeded"
+    assert gw.upstreams["openai"].requests == []
+    [event] = settle_events(1)
+    assert event.status == "rejected"
+    assert event.cost_usd == 0
+    assert event.error_code == "budget_exceeded"
+
+
+def test_model_not_allowed_is_403_and_recorded(gw):
+    from llm.models import LLMModel
+
+    LLMModel.objects.filter(model_id="gpt-4.1").update(output_price_per_1m=None)
+    from llm.services.auth_cache import snapshots_clear
+
+    snapshots_clear()
+    response = gw.post({"model": "openai/gpt-4.1", "messages": MESSAGES})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "model_not_allowed"
+    [event] = settle_events(1)
+    assert event.status == "rejected"
+
+
+def test_client_disconnect_mid_stream_is_still_billed_in_full(gw):
+    words = " ".join(f"w{i}" for i in range(40))
+    gw.upstreams["openai"].script(
+        Ok(content=words, input_tokens=30, output_tokens=40, chunk_delay=0.05)
+    )
+    host, port = gw.url.removeprefix("http://").split(":")
+    payload = b'{"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {gw.secret}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(request)
+    received = b""
+    while b"data:" not in received:
+        received += sock.recv(4096)
+    sock.close()  # gone after the first chunk
+    [event] = settle_events(1)
+    assert event.output_tokens == 40  # the provider's own count, read after the client left
+    assert event.input_tokens == 30
+    assert event.cost_usd == cost("openai/gpt-4o-mini", 30, 40)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_exactly_one_event_per_request(gw, stream):
+    gw.upstreams["openai"].script(ServerError(500), ServerError(500))
+    for _ in range(3):
+        gw.post({**BODY, "stream": stream})
+    gw.post(b"{broken")
+    events = settle_events(4)
+    assert len(events) == 4
+    assert len({e.request_id for e in events}) == 4
+    assert [e.status for e in events[:3]] == ["fallback_success", "success", "success"]
+
+
+def test_client_leaving_a_plain_request_does_not_stop_metering(gw):
+    import httpx
+
+    gw.upstreams["openai"].script(Ok(input_tokens=20, output_tokens=7, delay=1.0))
+    with pytest.raises(httpx.ReadTimeout):
+        gw.post(BODY, timeout=0.3)
+    [event] = settle_events(1)
+    assert event.status == "success"
+    assert event.cost_usd == cost("openai/gpt-4o-mini", 20, 7)
+
+
+def test_idempotent_result_is_stored_even_if_the_first_client_left(gw):
+    import httpx
+
+    gw.upstreams["openai"].script(Ok(content="worth keeping", delay=0.8))
+    headers = {"Idempotency-Key": "leaver-1"}
+    with pytest.raises(httpx.ReadTimeout):
+        gw.post(BODY, headers=headers, timeout=0.3)
+    retry = gw.post(BODY, headers=headers)
+    assert retry.status_code == 200
+    assert retry.json()["choices"][0]["message"]["content"] == "worth keeping"
+    assert len(gw.upstreams["openai"].requests) == 1
+    assert len(settle_events(1)) == 1

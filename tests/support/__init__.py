@@ -1,0 +1,1 @@
+"""Test support: mock upstream LLM servers and their pytest fixtures."""
