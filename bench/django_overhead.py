@@ -96,7 +96,7 @@ async def one_request(app) -> None:
     await app(make_scope(), receive, send)
 
 
-COUNTS = {"hops": 0, "threads": 0}
+COUNTS = {"hops": 0, "back": 0, "threads": 0}
 
 
 def install_counters() -> None:
@@ -104,27 +104,33 @@ def install_counters() -> None:
     2-core machine, these per-request counts do not depend on the load."""
     import threading
 
-    from asgiref.sync import SyncToAsync
+    from asgiref.sync import AsyncToSync, SyncToAsync
 
     original_call, original_start = SyncToAsync.__call__, threading.Thread.start
+    original_back = AsyncToSync.__call__
 
     async def counted_call(self, *args, **kwargs):
         COUNTS["hops"] += 1
         return await original_call(self, *args, **kwargs)
+
+    def counted_back(self, *args, **kwargs):
+        COUNTS["back"] += 1
+        return original_back(self, *args, **kwargs)
 
     def counted_start(self):
         COUNTS["threads"] += 1
         return original_start(self)
 
     SyncToAsync.__call__ = counted_call
+    AsyncToSync.__call__ = counted_back
     threading.Thread.start = counted_start
 
 
-async def count_per_request(app, n: int = 200) -> tuple[float, float]:
-    COUNTS.update(hops=0, threads=0)
+async def count_per_request(app, n: int = 200) -> tuple[float, float, float]:
+    COUNTS.update(hops=0, back=0, threads=0)
     for _ in range(n):
         await one_request(app)
-    return COUNTS["hops"] / n, COUNTS["threads"] / n
+    return COUNTS["hops"] / n, COUNTS["back"] / n, COUNTS["threads"] / n
 
 
 async def measure(app, n: int, concurrency: int) -> float:
@@ -200,10 +206,10 @@ async def main(n: int) -> None:
     ]
     install_counters()
     for name, factory in variants:
-        hops, threads = await count_per_request(factory())
+        hops, back, threads = await count_per_request(factory())
         print(
-            f"HOPS variant={name} thread_hops_per_request={hops:.1f} "
-            f"threads_started_per_request={threads:.1f}"
+            f"HOPS variant={name} sync_to_async_per_request={hops:.1f} "
+            f"async_to_sync_per_request={back:.1f} threads_started_per_request={threads:.1f}"
         )
     for concurrency in (1, 16):
         for name, factory in variants:

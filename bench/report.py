@@ -27,6 +27,8 @@ def parse_result(line: str) -> dict:
         out[key] = int(fields.get(key, 0))
     for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms"):
         out[key] = float(fields.get(key, "nan"))
+    rss = fields.get("rss_worker_kib", "-")
+    out["rss_mib"] = int(rss) / 1024 if rss.isdigit() and int(rss) > 0 else float("nan")
     return out
 
 
@@ -132,8 +134,8 @@ def build(run_dir: Path) -> str:
     out += ["```", *meta_lines, "```", ""]
     out += [
         "| target | mode | c | req/s | p50 ms | p99 ms | p50 over direct | p99 over direct "
-        "| errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| errors | peak RSS/worker MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode in modes:
         for conc in concs:
@@ -149,7 +151,7 @@ def build(run_dir: Path) -> str:
                 out.append(
                     f"| {TARGET_NAMES[target]} | {mode} | {conc} | {fmt(cell['rps'], 0)} "
                     f"| {fmt(cell['p50_ms'])} | {fmt(cell['p99_ms'])} | {over50} | {over99} "
-                    f"| {errors_of(cell)} |"
+                    f"| {errors_of(cell)} | {fmt(cell['rss_mib'], 0)} |"
                 )
     out.append("")
 

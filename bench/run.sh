@@ -10,6 +10,7 @@
 #   BENCH_LITELLM_UPGRADE=1              upgrade LiteLLM to the latest release before running
 #   BENCH_CELERY=1                       also run a Celery worker, as in production (default 1)
 #   BENCH_PROFILE=1                      after the cells, py-spy one Tollgate worker for a c=16 run
+#   BENCH_REDIS_TRACE=1                  before the cells, count Redis commands per request
 # Loopback only; every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH/results/run-$RUN_ID
 mkdir -p "$OUT"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$OUT/cells.tsv
 : >"$RESULTS"
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -235,6 +237,25 @@ for t in $TARGETS; do
   done
 done
 
+# --- Optional: Redis commands per gateway request (MONITOR, only DB $REDIS_DB lines kept) --------
+if [ "${BENCH_REDIS_TRACE:-0}" = 1 ] && [ -z "${SMOKE[tollgate/plain]-x}" ]; then
+  for mode in plain stream; do
+    timeout 8 redis-cli monitor 2>/dev/null | grep --line-buffered " \[$REDIS_DB " \
+      >"$OUT/redis-monitor-$mode.txt" &
+    mon=$!
+    sleep 1
+    for _ in $(seq 20); do smoke tollgate "$mode" >/dev/null; done
+    sleep 2
+    kill "$mon" 2>/dev/null || true
+    wait "$mon" 2>/dev/null || true
+    {
+      echo "Redis commands per $mode request (20 requests, DB $REDIS_DB, warm tenant):"
+      awk '{print $4}' "$OUT/redis-monitor-$mode.txt" | tr -d '"' | sort | uniq -c |
+        awk '{printf "  %-12s %.2f\n", $2, $1 / 20; t += $1} END {printf "  %-12s %.2f\n", "total", t / 20}'
+    } | tee -a "$OUT/redis-commands.txt" >&2
+  done
+fi
+
 # --- Cells: for each (mode, concurrency), every target takes its turn ---------------------------
 run_wrk() { # target mode conc seconds label
   local t=$1 mode=$2 c=$3 secs=$4 threads=2
@@ -244,6 +265,17 @@ run_wrk() { # target mode conc seconds label
     timeout $((secs + 30)) wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s --latency \
     -s "$BENCH/post.lua" "${URL[$t]}"
 }
+descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+worker_hwm() { # target: largest VmHWM (KiB) so far among its worker processes, or -
+  local root=${PROC_ROOT[$1]:-} pid best=0 hwm
+  [ -z "$root" ] && { echo -; return; }
+  for pid in $(descendants "$root"); do
+    grep -qa 'multiprocessing' "/proc/$pid/cmdline" 2>/dev/null || continue
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$hwm" ] && [ "$hwm" -gt "$best" ] && best=$hwm
+  done
+  echo "$best"
+}
 for mode in $MODES; do
   for c in $CONCURRENCY; do
     for t in $TARGETS; do
@@ -252,13 +284,13 @@ for mode in $MODES; do
         >>"$OUT/warmup.txt" || true
       line=$(run_wrk "$t" "$mode" "$c" "$DURATION" "$t/$mode/$c" | grep '^BENCH_RESULT' || true)
       log "$t $mode c=$c: ${line#BENCH_RESULT }"
-      printf '%s\t%s\t%s\t%s\n' "$t" "$mode" "$c" "$line" >>"$RESULTS"
+      printf '%s\t%s\t%s\t%s rss_worker_kib=%s\n' "$t" "$mode" "$c" "$line" "$(worker_hwm "$t")" \
+        >>"$RESULTS"
     done
   done
 done
 
 # --- Peak RSS of every server process (VmHWM is the high-water mark since start) ---------------
-descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
 : >"$OUT/rss.tsv"
 for t in tollgate tollgate_lean litellm; do
   root=${PROC_ROOT[$t]:-}
@@ -294,11 +326,14 @@ fi
 
 {
   echo "run_id=$RUN_ID"
-  echo "command=${BENCH_COMMAND:-make bench}"
+  echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+  # The command that reproduces this run: the BENCH_* settings it was given, then make bench.
+  echo "command=$(env | grep '^BENCH_' | sort | sed -E 's/^([^=]*)=(.*)$/\1="\2"/' |
+    tr '\n' ' ')make bench"
   echo "warmup=$WARMUP duration=$DURATION workers=$WORKERS litellm_workers=$LITELLM_WORKERS"
   echo "litellm_version=${LITELLM_VERSION:-}"
   echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*\///') wrk=$(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
-  echo "cpu=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cpu=$(nproc) loadavg_at_start=$LOAD_START loadavg_at_end=$(cut -d' ' -f1-3 /proc/loadavg)"
   [ -n "$METERING" ] && echo "tollgate_metering=$METERING"
 } >"$OUT/meta.txt"
 $PY "$BENCH/report.py" "$OUT"

@@ -20,14 +20,16 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
 from rest_framework import exceptions, pagination, permissions, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from config.api_errors import api_exception_handler
-from config.errors import InvalidRequest, NotFound
-from config.errors import PermissionDenied as TollgatePermissionDenied
-from tenants.models import Membership, Tenant, TenantApiKey
+from config.errors import InvalidRequest
+from tenants.api.selectors import memberships_for_user
+from tenants.models import Tenant, TenantApiKey
+from tenants.selectors import tenant_get
 from tenants.services import api_key_authenticate
 
 TENANT_HEADER = "X-Tollgate-Tenant"
@@ -69,6 +71,13 @@ class TenantApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+class TenantRequired(exceptions.APIException):
+    """A DRF exception (so OPTIONS metadata can catch it like the other permission errors)."""
+
+    status_code = 400
+    default_code = "invalid_request"
+
+
 @dataclass(frozen=True)
 class CallerContext:
     """Who is calling and for which tenant. `tenant` is None only for platform staff that named
@@ -96,7 +105,7 @@ def _context_for_key(request: Request, view: APIView | None, key: TenantApiKey) 
     scopes = set(key.scopes or [])
     needed = "read" if is_read(request, view) else "manage"
     if needed not in scopes:
-        raise TollgatePermissionDenied(f"This API key lacks the '{needed}' scope.")
+        raise exceptions.PermissionDenied(f"This API key lacks the '{needed}' scope.")
     return CallerContext(
         tenant=key.tenant, can_write=TenantApiKey.Scope.MANAGE in scopes, api_key=key
     )
@@ -104,28 +113,26 @@ def _context_for_key(request: Request, view: APIView | None, key: TenantApiKey) 
 
 def _context_for_user(request: Request, user: AbstractBaseUser) -> CallerContext:
     slug = request.headers.get(TENANT_HEADER, "").strip()
+    unknown = f"Unknown tenant {slug[:64]!r}."
     if user.is_superuser:
         tenant = None
         if slug:
-            tenant = Tenant.objects.filter(slug=slug).first()
+            tenant = tenant_get(slug=slug)
             if tenant is None:
-                raise NotFound(f"Unknown tenant {slug!r}.")
+                raise exceptions.NotFound(unknown)
         return CallerContext(tenant=tenant, can_write=True, is_platform_staff=True, user=user)
-    memberships = Membership.objects.filter(user=user).select_related("tenant")
-    if slug:
-        memberships = memberships.filter(tenant__slug=slug)
-    found = list(memberships[:2])
+    found = memberships_for_user(user=user, tenant_slug=slug)
     if not found:
         if slug:
-            raise NotFound(f"Unknown tenant {slug!r}.")
-        raise TollgatePermissionDenied("You are not a member of any tenant.")
+            raise exceptions.NotFound(unknown)
+        raise exceptions.PermissionDenied("You are not a member of any tenant.")
     if len(found) > 1:
-        raise InvalidRequest(
+        raise TenantRequired(
             f"You belong to several tenants: name one with the {TENANT_HEADER} header."
         )
     membership = found[0]
     if membership.tenant.status != Tenant.Status.ACTIVE:
-        raise TollgatePermissionDenied("This tenant is suspended.")
+        raise exceptions.PermissionDenied("This tenant is suspended.")
     return CallerContext(tenant=membership.tenant, can_write=membership.can_manage, user=user)
 
 
@@ -151,10 +158,10 @@ class TenantAccess(permissions.BasePermission):
             return True
         if getattr(view, "platform_write_only", False):
             if not ctx.is_platform_staff:
-                raise TollgatePermissionDenied("Only platform staff can change the catalog.")
+                raise exceptions.PermissionDenied("Only platform staff can change the catalog.")
             return True
         if not ctx.can_write:
-            raise TollgatePermissionDenied("Your role can read but not change this tenant.")
+            raise exceptions.PermissionDenied("Your role can read but not change this tenant.")
         return True
 
 
@@ -237,6 +244,7 @@ class _TenantViewMixin:
     permission_classes = [TenantAccess]
     pagination_class = PagePagination
     renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
     schema = TollgateAutoSchema()
     platform_write_only = False
     lookup_value_regex = "[0-9]+"

@@ -178,6 +178,7 @@ TOLLGATE_ALLOW_PRIVATE_UPSTREAMS = env.bool("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", 
 TOLLGATE_UPSTREAM_TIMEOUT_SECONDS = env.float("TOLLGATE_UPSTREAM_TIMEOUT_SECONDS", default=60.0)
 TOLLGATE_REQUEST_DEADLINE_SECONDS = env.float("TOLLGATE_REQUEST_DEADLINE_SECONDS", default=120.0)
 TOLLGATE_CATALOG_FILE = BASE_DIR / "llm" / "catalog" / "catalog.json"
+TOLLGATE_USAGE_RETENTION_DAYS = env.int("TOLLGATE_USAGE_RETENTION_DAYS", default=400)
 
 # --- Admin UI (django-unfold) -----------------------------------------------------------------
 from config.unfold import UNFOLD  # noqa: E402, F401

@@ -3,6 +3,8 @@
 Views only parse the HTTP request, call the gateway service and render its result.
 """
 
+import asyncio
+
 import orjson
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
@@ -57,3 +59,105 @@ async def models(request):
     response = HttpResponse(orjson.dumps(data), content_type="application/json")
     response["X-Tollgate-Request-Id"] = request_id
     return response
+
+
+# --- the same endpoints as a bare ASGI app --------------------------------------------------
+#
+# Django's handler costs several thread hops per request (MiddlewareMixin runs process_request /
+# process_response through sync_to_async, a sync-only middleware adds more, request_started /
+# request_finished receivers another). The gateway needs none of that: no session, no CSRF, no
+# database. `v1_asgi` serves /v1 straight from the ASGI scope with the same service and the
+# same responses; config/asgi.py can send /v1/ paths here and everything else to Django.
+
+
+async def _read_body(receive, limit: int) -> bytes | None:
+    """The request body, or None when it exceeds `limit` or the client went away."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _raw_headers(result: gateway.GatewayResponse) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", result.content_type.encode("latin1"))]
+    if result.stream is not None:
+        headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+    else:
+        headers.append((b"content-length", str(len(result.body)).encode()))
+    headers += [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in result.headers.items()]
+    return headers
+
+
+async def _send_result(result: gateway.GatewayResponse, receive, send) -> None:
+    await send(
+        {"type": "http.response.start", "status": result.status, "headers": _raw_headers(result)}
+    )
+    if result.stream is None:
+        await send({"type": "http.response.body", "body": result.body})
+        return
+
+    async def pump() -> None:
+        async for part in result.stream:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    sending = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, watching):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(sending, watching, return_exceptions=True)
+        await result.stream.aclose()  # runs the stream's clean-up (billing continues)
+
+
+async def v1_asgi(scope, receive, send) -> None:
+    """/v1/chat/completions and /v1/models without Django's request/middleware machinery."""
+    request_id = gateway.new_request_id()
+    path, method = scope["path"], scope["method"]
+    headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
+    if path in ("/v1/chat/completions", "/v1/chat/completions/"):
+        if method != "POST":
+            error = InvalidRequest("Use POST for /v1/chat/completions.")
+            error.status = 405
+            result = gateway.error_response(error, {"X-Tollgate-Request-Id": request_id})
+        else:
+            limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
+            raw = await _read_body(receive, limit)
+            if raw is None:
+                error = InvalidRequest(f"The request body exceeds {limit} bytes.")
+                result = gateway.error_response(error, {"X-Tollgate-Request-Id": request_id})
+            else:
+                result = await gateway.chat_completion(
+                    request_id=request_id,
+                    authorization=headers.get("authorization"),
+                    raw_body=raw,
+                    headers=headers,
+                )
+    elif path in ("/v1/models", "/v1/models/") and method == "GET":
+        try:
+            data = await gateway.models_list(authorization=headers.get("authorization"))
+            result = gateway.GatewayResponse(
+                status=200, headers={"X-Tollgate-Request-Id": request_id}, body=orjson.dumps(data)
+            )
+        except ApplicationError as exc:
+            result = gateway.error_response(exc, {"X-Tollgate-Request-Id": request_id})
+    else:
+        error = ApplicationError(f"No route {method} {path}.")
+        error.status, error.code = 404, "not_found"
+        result = gateway.error_response(error, {"X-Tollgate-Request-Id": request_id})
+    await _send_result(result, receive, send)

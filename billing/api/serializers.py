@@ -14,8 +14,8 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_RANGE_DAYS = 3 * 366
 
 
-def money(value: Decimal | None, *, min_places: int = 0) -> str | None:
-    """A decimal string, exact, without trailing zeros beyond `min_places`."""
+def money(value: Decimal | None, *, min_places: int = 2) -> str | None:
+    """A decimal string, exact, with at least `min_places` decimals ("0.50", "0.001234")."""
     if value is None:
         return None
     text = format(Decimal(value).normalize(), "f")
@@ -66,7 +66,7 @@ class MoneyField(serializers.DecimalField):
         super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return money(value, min_places=2)
+        return money(value)
 
 
 class BudgetSerializer(serializers.ModelSerializer):
@@ -77,7 +77,9 @@ class BudgetSerializer(serializers.ModelSerializer):
     period = serializers.ChoiceField(choices=Budget.Period.choices)
     mode = serializers.ChoiceField(choices=Budget.Mode.choices, default=Budget.Mode.STRICT)
     config = ConfigRefField(required=False, allow_null=True)
-    config_name = serializers.CharField(source="config.name", read_only=True, default=None, allow_null=True)
+    config_name = serializers.CharField(
+        source="config.name", read_only=True, default=None, allow_null=True
+    )
     api_key = ApiKeyRefField(required=False, allow_null=True)
     limit_usd = MoneyField(required=False, allow_null=True)
     limit_tokens = serializers.IntegerField(
@@ -184,10 +186,14 @@ class UsageAggregateSerializer(serializers.Serializer):
 
 
 class UsageEventSerializer(serializers.ModelSerializer):
-    api_key = serializers.PrimaryKeyRelatedField(read_only=True)
-    api_key_prefix = serializers.CharField(source="api_key.prefix", read_only=True, default=None, allow_null=True)
-    config = serializers.PrimaryKeyRelatedField(read_only=True)
-    config_name = serializers.CharField(source="config.name", read_only=True, default=None, allow_null=True)
+    api_key = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    api_key_prefix = serializers.CharField(
+        source="api_key.prefix", read_only=True, default=None, allow_null=True
+    )
+    config = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    config_name = serializers.CharField(
+        source="config.name", read_only=True, default=None, allow_null=True
+    )
     cost_usd = serializers.SerializerMethodField()
     saved_usd = serializers.SerializerMethodField()
     attempts = serializers.JSONField(read_only=True)

@@ -78,12 +78,12 @@ class BudgetViewSet(
 
 
 def _date_range(tenant, query: dict):
+    """Local days [start, end]; defaults: end today (or start, if later), start the 1st of
+    end's month."""
     today = timezone.localtime(timezone.now(), tenant.tzinfo).date()
-    end = query.get("end") or today
-    start = query.get("start") or (end.replace(day=1) if "end" in query else today.replace(day=1))
-    if start > end:
-        start = end
-    return start, end
+    start = query.get("start")
+    end = query.get("end") or max(today, start or today)
+    return start or end.replace(day=1), end
 
 
 def _filters(query: dict) -> selectors.UsageFilters:
@@ -199,7 +199,7 @@ class ExportViewSet(
             export_generate(export_id=export.pk)
         except Exception:
             logger.exception("Billing export %s failed", export.pk)
-        export = BillingExport.objects.select_related("tenant").get(pk=export.pk)
+        export.refresh_from_db()
         return Response(
             ExportSerializer(export).data,
             status=status.HTTP_201_CREATED,

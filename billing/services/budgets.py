@@ -223,12 +223,31 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
 async def budget_used_pct(*, tenant_id: int, config_id: int | None) -> Decimal | None:
     """Highest used percentage over the tenant's (and config's) budgets, or None when none."""
     budgets = await _budgets(tenant_id)
-    plans = counters.counter_plans(
-        budgets=budgets, api_key_id=None, config_id=config_id, scopes=("tenant", "config")
-    )
+    plans = _pct_plans(budgets, config_id)
     if not plans:
         return None
-    values = await counter_values(plans=plans, tz=budgets.tz)
+    return _highest_pct(budgets, plans, await counter_values(plans=plans, tz=budgets.tz))
+
+
+def budget_used_pct_sync(*, tenant_id: int, config_id: int | None) -> Decimal | None:
+    """budget_used_pct() for sync callers (route preview, admin, Celery): the same counters,
+    through the sync Redis client (no event loop, no per-loop async client)."""
+    budgets = counters.tenant_budgets(tenant_id=tenant_id)
+    plans = _pct_plans(budgets, config_id)
+    if not plans:
+        return None
+    return _highest_pct(budgets, plans, counters.counter_values_sync(plans=plans, tz=budgets.tz))
+
+
+def _pct_plans(budgets: counters.TenantBudgets, config_id: int | None):
+    if not budgets.budgets:
+        return []
+    return counters.counter_plans(
+        budgets=budgets, api_key_id=None, config_id=config_id, scopes=("tenant", "config")
+    )
+
+
+def _highest_pct(budgets, plans, values) -> Decimal | None:
     by_scope = {
         (plan.scope, plan.scope_id, plan.period): value
         for plan, value in zip(plans, values, strict=True)

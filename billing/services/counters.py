@@ -8,7 +8,8 @@ Design (see also budgets.py):
   open reservations), seeded (marker: set once per counter by the one seeding writer);
   `...:rz` sorted set of open reservation ids by expiry, `...:rv` hash id -> its holds (JSON).
   Expiry: each reserve first gives back every reservation whose expiry has passed (its process
-  died or forgot to settle), inside the same Lua script, so held sums never leak.
+  died or forgot to settle), inside the same Lua script, so held sums never leak. A counter
+  itself expires 3 days after its period ends (set once, when it is seeded).
 - Micro-dollars round up (ceil) for reservations and settlements: a counter can be ahead of the
   database by under 1 micro-dollar per request, never behind, so strict limits hold.
 - The database is the truth (rollups through the last final day + events since). A counter that

@@ -3,9 +3,10 @@
 A bucket is (tenant, local day or month, model, provider, config, API key, key source).
 Recomputing a day aggregates all of its events again and upserts each bucket (INSERT ... ON
 CONFLICT DO UPDATE on PostgreSQL and SQLite), so a retried, duplicated or concurrent run writes
-the same rows. Rows are never deleted by a recompute: events are append-only, and a day whose
-raw events retention has removed (only whole, final days) aggregates to nothing and keeps its
-rows. Rollups of one tenant are serialised by a lock on its RollupState row.
+the same rows. Buckets the new aggregation no longer has are deleted (a deleted config or key is
+cleared on its events); a day whose raw events retention has removed (only whole, final days)
+aggregates to nothing and keeps its rows. Rollups of one tenant are serialised by a lock on its
+RollupState row.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def rollup_day(*, tenant: Tenant, day: date) -> int:
         for row in rows
     ]
     _upsert(DailyRollup, objs, ["tenant", "day", *DIMENSIONS])
+    _drop_stale(DailyRollup.objects.filter(tenant=tenant, day=day), objs)
     return len(objs)
 
 
@@ -125,6 +127,7 @@ def rollup_month(*, tenant: Tenant, month: str) -> int:
         for row in rows
     ]
     _upsert(MonthlyRollup, objs, ["tenant", "month", *DIMENSIONS])
+    _drop_stale(MonthlyRollup.objects.filter(tenant=tenant, month=month), objs)
     return len(objs)
 
 
@@ -138,6 +141,22 @@ def _upsert(model, objs: list, unique_fields: list[str]) -> None:
         unique_fields=unique_fields,
         update_fields=[*MEASURES, "updated_at"],
     )
+
+
+def _drop_stale(bucket_rows, objs: list) -> None:
+    """Delete the period's buckets that the new aggregation no longer has (events moved to
+    another bucket: a deleted config or key is cleared on its events). Only when there is a new
+    aggregation: an empty one means the raw events were purged, and the rows are the record."""
+    if not objs:
+        return
+    fresh = {tuple(getattr(obj, dim) for dim in DIMENSIONS) for obj in objs}
+    stale = [
+        row["pk"]
+        for row in bucket_rows.values("pk", *DIMENSIONS)
+        if tuple(row[dim] for dim in DIMENSIONS) not in fresh
+    ]
+    if stale:
+        bucket_rows.filter(pk__in=stale).delete()
 
 
 def _lock_state(tenant: Tenant) -> RollupState:

@@ -18,12 +18,21 @@ from datetime import datetime
 from decimal import Decimal
 
 import orjson
+import redis
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 
 from config.redis import get_async_redis, get_redis
 
 logger = logging.getLogger(__name__)
+
+
+def _refresh_connection() -> None:
+    """Executor threads live outside Django's request cycle: drop a broken or expired database
+    connection here as request_started would (never inside a transaction)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
 
 STREAM_KEY = "tollgate:usage"
 DEAD_LETTER_KEY = "tollgate:usage:dead"
@@ -85,7 +94,14 @@ async def _flush_soon() -> None:
                 await pipe.execute()
             delay = _FLUSH_DELAY_SECONDS
         except Exception:
-            logger.exception("usage buffer flush failed; %d events kept for retry", len(batch))
+            try:  # Redis down: the database is the record, write the batch there directly
+                if get_async_redis() is None:
+                    raise
+                await sync_to_async(_write_events, thread_sensitive=False)(batch)
+                logger.warning("usage stream unavailable; %d events written directly", len(batch))
+                continue
+            except Exception:
+                logger.exception("usage buffer flush failed; %d events kept for retry", len(batch))
             _put_back(batch)
             delay = min(delay * 2 + 0.5, 10.0)
 
@@ -100,10 +116,13 @@ def usage_buffer_flush() -> int:
         if client is None:
             _write_events(batch)
         else:
-            pipe = client.pipeline(transaction=False)
-            for event in batch:
-                pipe.xadd(STREAM_KEY, {"e": orjson.dumps(event)}, maxlen=STREAM_MAXLEN)
-            pipe.execute()
+            try:
+                pipe = client.pipeline(transaction=False)
+                for event in batch:
+                    pipe.xadd(STREAM_KEY, {"e": orjson.dumps(event)}, maxlen=STREAM_MAXLEN)
+                pipe.execute()
+            except redis.RedisError:
+                _write_events(batch)  # Redis down: straight to the database of record
     except Exception:
         _put_back(batch)
         raise
@@ -150,6 +169,7 @@ def _write_events(events: list[dict]) -> int:
     from llm.models import RoutingConfig
     from tenants.models import TenantApiKey
 
+    _refresh_connection()
     rows = []
     for event in events:
         try:
@@ -191,7 +211,6 @@ def usage_events_ingest(*, max_events: int = 5000) -> int:
     Safe to run concurrently and repeatedly: each consumer reads its own entries, inserts are
     idempotent on request_id, and entries are acknowledged only after the insert committed.
     """
-    import redis
 
     client = get_redis()
     if client is None:

@@ -115,3 +115,46 @@ async def test_used_pct_reads_the_database_counters(tenant):
     await sync_to_async(make_budget)(tenant, period="daily", limit_usd="2.00")
     await sync_to_async(make_event)(tenant, at=datetime.now(UTC), cost="0.50")
     assert await budget_used_pct(tenant_id=tenant.pk, config_id=None) == Decimal("25.00")
+
+
+async def _reserve_at(tenant, when: datetime, cost: str, settle: str | None = None):
+    with time_machine.travel(when, tick=False):
+        reservation = await budget_reserve(
+            tenant_id=tenant.pk,
+            api_key_id=None,
+            config_id=None,
+            worst_case_cost_usd=Decimal(cost),
+            worst_case_tokens=0,
+        )
+        if settle is not None:
+            await budget_settle(
+                reservation=reservation, actual_cost_usd=Decimal(settle), actual_tokens=0
+            )
+    return reservation
+
+
+async def test_periods_follow_local_midnight_dst_and_29_february(tenant):
+    await sync_to_async(make_budget)(tenant, period="daily", limit_usd="1.00")
+    # 23:59 and 00:00:01 in Berlin on 21/22 November.
+    await _reserve_at(tenant, datetime(2026, 11, 21, 22, 59, tzinfo=UTC), "0.9", settle="0.9")
+    with pytest.raises(BudgetExceeded, match="daily budget for tenant 'acme'"):
+        await _reserve_at(tenant, datetime(2026, 11, 21, 22, 59, 30, tzinfo=UTC), "0.2")
+    await _reserve_at(tenant, datetime(2026, 11, 21, 23, 0, 1, tzinfo=UTC), "0.9")
+    # The 25-hour day of 25 October: 00:30 CEST and 23:30 CET share one period.
+    await _reserve_at(tenant, datetime(2026, 10, 24, 22, 30, tzinfo=UTC), "0.6", settle="0.6")
+    with pytest.raises(BudgetExceeded):
+        await _reserve_at(tenant, datetime(2026, 10, 25, 22, 30, tzinfo=UTC), "0.6")
+    await _reserve_at(tenant, datetime(2026, 10, 25, 23, 0, tzinfo=UTC), "0.6")
+    # 29 February 2028 is its own day.
+    await _reserve_at(tenant, datetime(2028, 2, 29, 0, 0, tzinfo=UTC), "0.9", settle="0.9")
+    with pytest.raises(BudgetExceeded):
+        await _reserve_at(tenant, datetime(2028, 2, 29, 22, 0, tzinfo=UTC), "0.2")
+    await _reserve_at(tenant, datetime(2028, 2, 29, 23, 0, tzinfo=UTC), "0.9")
+
+
+async def test_monthly_period_turns_at_the_local_month_start(other_tenant):
+    await sync_to_async(make_budget)(other_tenant, limit_usd="1.00")  # New York
+    await _reserve_at(other_tenant, datetime(2026, 12, 1, 4, 59, tzinfo=UTC), "1.0", settle="1.0")
+    with pytest.raises(BudgetExceeded, match="monthly budget for tenant 'globex'"):
+        await _reserve_at(other_tenant, datetime(2026, 12, 1, 4, 59, 30, tzinfo=UTC), "0.01")
+    await _reserve_at(other_tenant, datetime(2026, 12, 1, 5, 0, tzinfo=UTC), "1.0")

@@ -30,13 +30,17 @@ def test_config_scope_needs_own_config(tenant, other_tenant):
 def test_key_scope_needs_own_key(tenant, other_tenant):
     assert "api_key" in _errors(Budget(tenant=tenant, scope="key", period="daily", limit_usd=1))
     foreign = make_key(other_tenant)
-    errors = _errors(Budget(tenant=tenant, scope="key", api_key=foreign, period="daily", limit_usd=1))
+    errors = _errors(
+        Budget(tenant=tenant, scope="key", api_key=foreign, period="daily", limit_usd=1)
+    )
     assert "api_key" in errors
 
 
 def test_tenant_scope_rejects_a_config(tenant):
     config = make_config(tenant)
-    errors = _errors(Budget(tenant=tenant, scope="tenant", config=config, period="daily", limit_usd=1))
+    errors = _errors(
+        Budget(tenant=tenant, scope="tenant", config=config, period="daily", limit_usd=1)
+    )
     assert "config" in errors
 
 

@@ -86,8 +86,10 @@ async def test_64_concurrent_reservations_never_overspend(tenant, redis_client):
     assert "monthly budget for tenant 'acme' exceeded" in refused[0].message
     # Every request then costs its full worst case: still within the limit.
     await asyncio.gather(
-        *(budget_settle(reservation=r, actual_cost_usd=Decimal("0.07"), actual_tokens=1)
-          for r in held)
+        *(
+            budget_settle(reservation=r, actual_cost_usd=Decimal("0.07"), actual_tokens=1)
+            for r in held
+        )
     )
     state = _counter(redis_client, await sync_to_async(_tenant_key)(tenant))
     assert state["sm"] == 980_000 <= 1_000_000
@@ -157,7 +159,9 @@ async def test_soft_budget_never_blocks_but_counts(tenant, redis_client):
     await sync_to_async(make_budget)(tenant, mode="soft", limit_usd="0.10")
     reservations = [await _reserve(tenant, "0.08") for _ in range(3)]
     for reservation in reservations:
-        await budget_settle(reservation=reservation, actual_cost_usd=Decimal("0.08"), actual_tokens=1)
+        await budget_settle(
+            reservation=reservation, actual_cost_usd=Decimal("0.08"), actual_tokens=1
+        )
     assert await budget_used_pct(tenant_id=tenant.pk, config_id=None) == Decimal("240.00")
 
 
@@ -202,9 +206,11 @@ async def test_dst_change_day_and_29_february(tenant, redis_client):
     with time_machine.travel(datetime(2026, 10, 24, 22, 30, tzinfo=UTC), tick=False):
         r = await _reserve(tenant, "0.60")
         await budget_settle(reservation=r, actual_cost_usd=Decimal("0.60"), actual_tokens=1)
-    with time_machine.travel(datetime(2026, 10, 25, 22, 30, tzinfo=UTC), tick=False):
-        with pytest.raises(BudgetExceeded):
-            await _reserve(tenant, "0.60")
+    with (
+        time_machine.travel(datetime(2026, 10, 25, 22, 30, tzinfo=UTC), tick=False),
+        pytest.raises(BudgetExceeded),
+    ):
+        await _reserve(tenant, "0.60")
     with time_machine.travel(datetime(2026, 10, 25, 23, 0, tzinfo=UTC), tick=False):
         await _reserve(tenant, "0.60")
     # 29 February 2028 is a day of its own.
@@ -266,3 +272,14 @@ async def test_budget_changes_apply_without_a_restart(tenant, redis_client):
     budget.limit_usd = Decimal("5")
     await sync_to_async(budget.save)()  # invalidates this process's cache
     await _reserve(tenant, "0.50")
+
+
+def test_sync_used_pct_reads_the_same_counters(tenant, redis_client):
+    from billing.services.budgets import budget_used_pct_sync
+
+    config = make_config(tenant)
+    make_budget(tenant, limit_usd="2.00")
+    make_budget(tenant, scope="config", config=config, period="daily", limit_usd="0.50")
+    make_event(tenant, at=datetime.now(UTC), cost="0.40", config=config)
+    assert budget_used_pct_sync(tenant_id=tenant.pk, config_id=None) == Decimal("20.00")
+    assert budget_used_pct_sync(tenant_id=tenant.pk, config_id=config.pk) == Decimal("80.00")

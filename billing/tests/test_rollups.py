@@ -184,3 +184,19 @@ def test_budget_truth_uses_rollups_then_events(tenant):
         Decimal("0.5"),
         17,
     )
+
+
+@pytest.mark.django_db
+def test_deleting_a_config_moves_its_spend_without_double_counting(tenant):
+    from billing.services.exports import export_create
+
+    config = make_config(tenant)
+    make_event(tenant, at=datetime(2026, 10, 5, 12, tzinfo=UTC), cost="0.7", config=config)
+    make_event(tenant, at=datetime(2026, 10, 5, 13, tzinfo=UTC), cost="0.3")
+    rollups_refresh_tenant(tenant=tenant, now=datetime(2026, 10, 9, tzinfo=UTC))
+    assert DailyRollup.objects.filter(tenant=tenant).count() == 2
+    config.delete()  # its events keep their cost, with config cleared
+    export = export_create(tenant=tenant, month="2026-10")
+    assert export.total_cost_usd == Decimal("1.0") and export.row_count == 1
+    assert [r.cost_usd for r in DailyRollup.objects.filter(tenant=tenant)] == [Decimal("1.0")]
+    assert [r.cost_usd for r in MonthlyRollup.objects.filter(tenant=tenant)] == [Decimal("1.0")]

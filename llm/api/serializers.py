@@ -5,10 +5,12 @@ from rest_framework import serializers
 
 from llm.models import AuthStyle, LLMModel, Provider, RoutingConfig, WireFormat
 from llm.rules import validate_routing_config
+from llm.selectors import routing_config_get
 
 
 class PriceField(serializers.DecimalField):
-    """A decimal string without trailing zeros ("0.15", not "0.150000")."""
+    """A decimal string as the contract shows prices: "0.15", "0.60", "0.075" (exact, at least
+    two decimals)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", 14)
@@ -21,10 +23,8 @@ class PriceField(serializers.DecimalField):
     def to_representation(self, value):
         if value is None:
             return None
-        text = super().to_representation(value)
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        return text
+        whole, _, frac = format(Decimal(value).normalize(), "f").partition(".")
+        return f"{whole}.{frac.ljust(2, '0')}"
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -158,10 +158,8 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
         errors: dict[str, list[str]] = {}
         name = current("name", None)
         if name is not None:
-            clash = RoutingConfig.objects.filter(tenant=tenant, name=name)
-            if instance is not None:
-                clash = clash.exclude(pk=instance.pk)
-            if clash.exists():
+            clash = routing_config_get(tenant=tenant, name=name)
+            if clash is not None and (instance is None or clash.pk != instance.pk):
                 errors["name"] = [f"A config named {name!r} already exists."]
         found = validate_routing_config(
             primary_model=current("primary_model", ""),

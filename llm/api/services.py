@@ -42,6 +42,9 @@ def _etag_matches(if_match: str, etag: str) -> bool:
 def _save_config(config: RoutingConfig) -> RoutingConfig:
     """Validate and save; a new default unsets the tenant's old one in the same transaction."""
     if config.is_default:
+        # Serialise default switches per tenant (row lock on the tenant): concurrent requests
+        # then apply one after the other, the last one wins, and none trips the unique index.
+        list(Tenant.objects.select_for_update().filter(pk=config.tenant_id).values_list("pk"))
         (
             RoutingConfig.objects.select_for_update()
             .filter(tenant_id=config.tenant_id, is_default=True)

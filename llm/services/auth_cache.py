@@ -13,13 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from config.redis import get_async_redis, get_redis
 
 logger = logging.getLogger(__name__)
+
+
+def _refresh_connection() -> None:
+    """Executor threads live outside Django's request cycle: drop a broken or expired database
+    connection here as request_started would (never inside a transaction)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
 
 VERSION_KEY = "tollgate:snapshot:version"
 VERSION_CHECK_SECONDS = 1.0
@@ -110,6 +118,7 @@ async def _ensure_fresh() -> None:
 def _load_key(secret: str) -> KeyInfo | None:
     from tenants.services import api_key_authenticate
 
+    _refresh_connection()
     key = api_key_authenticate(secret=secret)
     if key is None:
         return None
@@ -177,6 +186,7 @@ def last_used_flush() -> int:
     ids, _state.last_used_pending = _state.last_used_pending, set()
     if not ids:
         return 0
+    _refresh_connection()
     return TenantApiKey.objects.filter(pk__in=ids).update(last_used_at=timezone.now())
 
 
@@ -190,6 +200,7 @@ def _load_tenant(tenant_id: int) -> TenantSnapshot:
     from tenants.models import Tenant
     from tenants.selectors import credential_list
 
+    _refresh_connection()
     configs = tenant_configs_load(tenant_id=tenant_id)
     credentials = {}
     for credential in credential_list(tenant=Tenant(pk=tenant_id)).filter(is_active=True):
@@ -233,7 +244,12 @@ async def catalog_get():
     hit = _state.catalog
     if hit is not None and hit[1] > now:
         return hit[0]
-    index = await sync_to_async(catalog_index_load, thread_sensitive=False)()
+
+    def load():
+        _refresh_connection()
+        return catalog_index_load()
+
+    index = await sync_to_async(load, thread_sensitive=False)()
     _state.catalog = (index, now + CATALOG_TTL_SECONDS)
     return index
 

@@ -5,6 +5,11 @@ upstream attempts (fallback chain, retries, breakers, one deadline) -> settle ->
 Nothing here queries the database for a warm tenant (see auth_cache); usage events go to the
 buffer in billing.services.usage.
 
+Streaming: the contract headers go out before the body, so X-Tollgate-Cost-USD on a stream is
+the cost known at that moment (failed attempts the provider billed, usually 0); the final cost
+is in the usage event and, when the client asks for `stream_options.include_usage`, its tokens
+are in the last chunk.
+
 Budget reservation: the worst case is reserved once, as the maximum over *all* candidates of
 (estimated input + max output) at that candidate's price, so a fallback to a pricier model never
 needs a second reservation that could fail half-way; settle replaces it with the actual cost
@@ -25,6 +30,7 @@ from typing import Any
 import httpx
 import orjson
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from billing.services.budgets import (
     Reservation,
@@ -313,12 +319,17 @@ async def _chat_completion(
         ctx.features = request_features_from(body=ctx.body)
         idem_key = headers.get("idempotency-key")
         if idem_key is not None:
-            claim, stored = await idempotency_begin(
-                tenant_id=ctx.key.tenant_id,
-                idempotency_key=idem_key,
-                body=ctx.body,
-                wait_seconds=_deadline_seconds({}),
-            )
+            try:
+                claim, stored = await idempotency_begin(
+                    tenant_id=ctx.key.tenant_id,
+                    idempotency_key=idem_key,
+                    body=ctx.body,
+                    wait_seconds=_deadline_seconds({}),
+                )
+            except (RedisError, OSError):
+                # The store is down: serve the request rather than fail it (no replay possible).
+                logger.warning("idempotency store unavailable request_id=%s", request_id)
+                claim, stored = None, None
             if stored is not None:
                 return _replay(stored)
             ctx.claim = claim
@@ -337,7 +348,10 @@ async def _chat_completion(
 
 
 async def _fail(ctx: _Ctx, exc: ApplicationError) -> GatewayResponse:
-    await _release(ctx)
+    if ctx.billed_failed_cost:  # the provider charged for a failed attempt: keep that spend
+        await _settle(ctx, ctx.billed_failed_cost, _failed_tokens(ctx))
+    else:
+        await _release(ctx)
     if ctx.claim is not None:
         await idempotency_abort(claim=ctx.claim)
     rejected = isinstance(exc, BudgetExceeded | RateLimited | ModelNotAllowed)
@@ -980,6 +994,10 @@ class _StreamPump:
             )
         if error is not None:
             ctx.attempts[-1].note = f"stream failed after the first byte: {error.message}"
+            if error.kind in FAILURE_KINDS:
+                await breaker_record(
+                    provider=model.provider_slug, credential=self.ukey.breaker_id, ok=False
+                )
             await self._emit(
                 _sse(
                     {

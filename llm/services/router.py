@@ -1002,9 +1002,7 @@ def route_preview(*, tenant: Any, body: Mapping, headers: Mapping[str, str]) -> 
 
     `estimated_cost_usd` is the worst case: the estimated input plus the requested max output
     (body, else config params, else the model's maximum), at the first candidate's prices."""
-    from asgiref.sync import async_to_sync
-
-    from billing.services.budgets import budget_used_pct
+    from billing.services.budgets import budget_used_pct_sync
 
     if not isinstance(body, Mapping):
         raise InvalidRequest("The body must be a JSON object.")
@@ -1018,9 +1016,7 @@ def route_preview(*, tenant: Any, body: Mapping, headers: Mapping[str, str]) -> 
     configs = tenant_configs_load(tenant_id=tenant.pk)
     catalog = catalog_index_load()
     governing = config_for_model(requested_model=requested, configs=configs)
-    used = async_to_sync(budget_used_pct)(
-        tenant_id=tenant.pk, config_id=governing.pk if governing else None
-    )
+    used = budget_used_pct_sync(tenant_id=tenant.pk, config_id=governing.pk if governing else None)
     decision = route_request(
         requested_model=requested,
         configs=configs,

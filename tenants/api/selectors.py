@@ -1,9 +1,10 @@
 """Reads for the management API. `tenant=None` means every tenant (platform staff only)."""
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from tenants import selectors
-from tenants.models import ProviderCredential, Tenant, TenantApiKey
+from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
 
 
 def api_key_list(*, tenant: Tenant | None) -> QuerySet[TenantApiKey]:
@@ -18,3 +19,17 @@ def credential_list(*, tenant: Tenant | None) -> QuerySet[ProviderCredential]:
     return ProviderCredential.objects.select_related("tenant", "provider").order_by(
         "tenant__slug", "provider__slug", "id"
     )
+
+
+def credential_exists(*, tenant: Tenant, provider_id: int) -> bool:
+    return selectors.credential_list(tenant=tenant).filter(provider_id=provider_id).exists()
+
+
+def memberships_for_user(
+    *, user: AbstractBaseUser, tenant_slug: str = "", limit: int = 2
+) -> list[Membership]:
+    """The user's memberships (of one tenant when a slug is given), at most `limit`."""
+    qs = Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug")
+    if tenant_slug:
+        qs = qs.filter(tenant__slug=tenant_slug)
+    return list(qs[:limit])

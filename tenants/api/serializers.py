@@ -12,6 +12,7 @@ class CredentialSerializer(serializers.ModelSerializer):
     provider = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     base_url = serializers.CharField(read_only=True, help_text="Empty: the provider's default.")
+    created = serializers.DateTimeField(source="created_at", read_only=True)
 
     class Meta:
         model = ProviderCredential
@@ -23,6 +24,7 @@ class CredentialSerializer(serializers.ModelSerializer):
             "base_url",
             "is_active",
             "created_at",
+            "created",
             "rotated_at",
         ]
         read_only_fields = fields
@@ -104,6 +106,13 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     tpm_limit = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2_147_483_647
     )
+
+    def validate_expires_at(self, value):
+        from django.utils import timezone
+
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

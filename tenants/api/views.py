@@ -44,8 +44,7 @@ class CredentialViewSet(
         serializer = CredentialCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        existed = ProviderCredential.objects.filter(tenant=tenant, provider=data["provider"])
-        rotated = existed.exists()
+        rotated = selectors.credential_exists(tenant=tenant, provider_id=data["provider"].pk)
         credential = credential_set(
             tenant=tenant,
             provider=data["provider"],

@@ -72,7 +72,10 @@ def test_user_with_several_tenants_names_one(owner, tenant, other_tenant, small_
     assert [c["name"] for c in listed["results"]] == ["globex-plan"]
     # Viewer there: may read, not write.
     response = client.post(
-        URL, {"name": "x", "primary_model": "gpt-4.1"}, format="json", HTTP_X_TOLLGATE_TENANT="globex"
+        URL,
+        {"name": "x", "primary_model": "gpt-4.1"},
+        format="json",
+        HTTP_X_TOLLGATE_TENANT="globex",
     )
     assert_error(response, 403, "permission_denied")
     # Owner here: may write.
@@ -101,3 +104,28 @@ def test_session_writes_need_csrf(owner, small_catalog):
     client.force_login(owner)
     response = client.post(URL, {"name": "x", "primary_model": "gpt-4.1"}, format="json")
     assert_error(response, 403, "permission_denied")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/configs/",
+        "/api/v1/keys/",
+        "/api/v1/budgets/",
+        "/api/v1/credentials/",
+        "/api/v1/models/",
+        "/api/v1/providers/",
+        "/api/v1/usage/",
+        "/api/v1/exports/",
+        "/api/v1/route/preview/",
+    ],
+)
+def test_options_never_fails(owner_client, small_catalog, url):
+    assert owner_client.options(url).status_code == 200
+
+
+def test_json_only(owner_client, small_catalog):
+    response = owner_client.post(URL, {"name": "x", "primary_model": "gpt-4.1"})  # a form
+    assert_error(response, 415, "unsupported_media_type")
+    response = owner_client.get(URL, HTTP_ACCEPT="text/html")
+    assert_error(response, 406, "not_acceptable")

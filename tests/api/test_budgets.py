@@ -40,7 +40,9 @@ def test_config_by_name_or_id_and_key_by_id(owner_client, tenant, config):
     )
     assert by_name.status_code == 201, by_name.content
     assert by_name.json()["config"] == config.pk and by_name.json()["config_name"] == "plan"
-    by_id = owner_client.post(URL, {**CONTRACT, "scope": "config", "config": config.pk}, format="json")
+    by_id = owner_client.post(
+        URL, {**CONTRACT, "scope": "config", "config": config.pk}, format="json"
+    )
     assert by_id.json()["config"] == config.pk
     key, _ = api_key_create(tenant=tenant, scopes=["inference"])
     by_key = owner_client.post(URL, {**CONTRACT, "scope": "key", "api_key": key.pk}, format="json")
@@ -93,7 +95,9 @@ def test_viewer_outsider_and_scopes(owner_client, member_client, outsider_client
     detail = f"{URL}{created['id']}/"
     assert member_client.get(URL).json()["count"] == 1
     assert_error(member_client.post(URL, CONTRACT, format="json"), 403, "permission_denied")
-    assert_error(member_client.patch(detail, {"mode": "soft"}, format="json"), 403, "permission_denied")
+    assert_error(
+        member_client.patch(detail, {"mode": "soft"}, format="json"), 403, "permission_denied"
+    )
     assert outsider_client.get(URL).json()["results"] == []
     assert_error(outsider_client.get(detail), 404, "not_found")
     assert_error(outsider_client.delete(detail), 404, "not_found")

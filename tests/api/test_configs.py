@@ -247,3 +247,37 @@ def test_pagination_is_stable(owner_client, tenant, small_catalog):
     assert first["count"] == 5
     names = [c["name"] for c in first["results"] + second["results"]]
     assert names == ["c0", "c1", "c2", "c3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_default_switches_leave_exactly_one(tenant, owner, small_catalog):
+    """Eight requests make eight configs the default at once: all succeed, one default stays."""
+    import threading
+
+    from django.db import connection, connections
+    from rest_framework.test import APIClient
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent writers (PostgreSQL)")
+    configs = [
+        RoutingConfig.objects.create(tenant=tenant, name=f"c{i}", primary_model="gpt-4.1")
+        for i in range(8)
+    ]
+    statuses = []
+    barrier = threading.Barrier(len(configs))
+
+    def switch(config):
+        client = APIClient()
+        client.force_login(owner)
+        barrier.wait()
+        response = client.patch(f"{URL}{config.pk}/", {"is_default": True}, format="json")
+        statuses.append(response.status_code)
+        connections.close_all()
+
+    threads = [threading.Thread(target=switch, args=(c,)) for c in configs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * len(configs)
+    assert RoutingConfig.objects.filter(tenant=tenant, is_default=True).count() == 1

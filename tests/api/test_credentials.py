@@ -28,7 +28,7 @@ def test_create_returns_last4_never_the_key(owner_client, tenant, small_catalog)
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["provider"] == "openai" and body["last4"] == "9876"
-    assert {"id", "provider", "last4", "created_at"} <= set(body)
+    assert {"id", "provider", "last4", "created_at", "created"} <= set(body)
     assert SECRET not in response.content.decode()
     assert response["Location"].endswith(f"/api/v1/credentials/{body['id']}/")
     stored = ProviderCredential.objects.get(pk=body["id"])
@@ -53,7 +53,9 @@ def test_post_again_rotates(owner_client, small_catalog):
 
 
 def test_put_and_patch_rotate(owner_client, small_catalog):
-    created = owner_client.post(URL, {"provider": "openai", "api_key": SECRET}, format="json").json()
+    created = owner_client.post(
+        URL, {"provider": "openai", "api_key": SECRET}, format="json"
+    ).json()
     detail = f"{URL}{created['id']}/"
     response = owner_client.put(detail, {"api_key": "sk-put-key-0000-2222"}, format="json")
     assert response.status_code == 200 and response.json()["last4"] == "2222"
@@ -62,7 +64,12 @@ def test_put_and_patch_rotate(owner_client, small_catalog):
     stored = ProviderCredential.objects.get(pk=created["id"])
     assert stored.base_url == "https://proxy.test/v1"
     assert credential_secret(credential=stored) == "sk-put-key-0000-2222"
-    assert "api_key" in assert_error(owner_client.put(detail, {}, format="json"), 400, "invalid_request")["fields"]
+    assert (
+        "api_key"
+        in assert_error(owner_client.put(detail, {}, format="json"), 400, "invalid_request")[
+            "fields"
+        ]
+    )
 
 
 def test_validation(owner_client, small_catalog):
@@ -100,13 +107,17 @@ def test_private_base_url_refused_when_not_allowed(owner_client, small_catalog, 
 
 
 def test_delete(owner_client, small_catalog):
-    created = owner_client.post(URL, {"provider": "openai", "api_key": SECRET}, format="json").json()
+    created = owner_client.post(
+        URL, {"provider": "openai", "api_key": SECRET}, format="json"
+    ).json()
     assert owner_client.delete(f"{URL}{created['id']}/").status_code == 204
     assert not ProviderCredential.objects.exists()
 
 
 def test_viewer_reads_not_writes(member_client, owner_client, small_catalog):
-    created = owner_client.post(URL, {"provider": "openai", "api_key": SECRET}, format="json").json()
+    created = owner_client.post(
+        URL, {"provider": "openai", "api_key": SECRET}, format="json"
+    ).json()
     assert member_client.get(URL).json()["count"] == 1
     assert_error(
         member_client.post(URL, {"provider": "anthropic", "api_key": SECRET}, format="json"),

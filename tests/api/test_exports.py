@@ -67,7 +67,9 @@ def test_download_with_csv_accept_header(owner_client, october):
 
 @pytest.mark.parametrize("month", ["2026-13", "october", "", "2026-1", None])
 def test_bad_month(owner_client, month):
-    error = assert_error(owner_client.post(URL, {"month": month}, format="json"), 400, "invalid_request")
+    error = assert_error(
+        owner_client.post(URL, {"month": month}, format="json"), 400, "invalid_request"
+    )
     assert "month" in error["fields"]
     assert not BillingExport.objects.exists()
 
@@ -77,15 +79,21 @@ def test_not_ready_is_409(owner_client, tenant):
     assert_error(owner_client.get(f"{URL}{export.pk}/download/"), 409, "conflict")
 
 
-def test_viewer_outsider_and_keys(owner_client, member_client, outsider_client, key_client, october):
+def test_viewer_outsider_and_keys(
+    owner_client, member_client, outsider_client, key_client, october
+):
     export = owner_client.post(URL, {"month": "2026-10"}, format="json").json()
     assert member_client.get(export["download_url"]).status_code == 200
-    assert_error(member_client.post(URL, {"month": "2026-10"}, format="json"), 403, "permission_denied")
+    assert_error(
+        member_client.post(URL, {"month": "2026-10"}, format="json"), 403, "permission_denied"
+    )
     assert outsider_client.get(URL).json()["results"] == []
     assert_error(outsider_client.get(f"{URL}{export['id']}/"), 404, "not_found")
     assert_error(outsider_client.get(export["download_url"]), 404, "not_found")
     assert key_client("read").get(export["download_url"]).status_code == 200
-    assert_error(key_client("read").post(URL, {"month": "2026-10"}, format="json"), 403, "permission_denied")
+    assert_error(
+        key_client("read").post(URL, {"month": "2026-10"}, format="json"), 403, "permission_denied"
+    )
 
 
 def test_operator_exports_every_tenant(operator_client, october):

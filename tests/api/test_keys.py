@@ -16,7 +16,9 @@ def _bearer(secret: str) -> APIClient:
 
 
 def test_create_shows_secret_once(owner_client, owner, tenant):
-    response = owner_client.post(URL, {"name": "ci", "scopes": ["read", "inference"]}, format="json")
+    response = owner_client.post(
+        URL, {"name": "ci", "scopes": ["read", "inference"]}, format="json"
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     secret = body["secret"]
@@ -62,7 +64,9 @@ def test_revoke_by_delete_and_by_post(owner_client, tenant):
 def test_viewer_cannot_create_or_revoke(member_client, tenant):
     key, _ = api_key_create(tenant=tenant, scopes=["read"])
     assert member_client.get(URL).json()["count"] == 1
-    assert_error(member_client.post(URL, {"scopes": ["read"]}, format="json"), 403, "permission_denied")
+    assert_error(
+        member_client.post(URL, {"scopes": ["read"]}, format="json"), 403, "permission_denied"
+    )
     assert_error(member_client.post(f"{URL}{key.pk}/revoke/"), 403, "permission_denied")
     key.refresh_from_db()
     assert key.revoked_at is None
@@ -86,3 +90,30 @@ def test_key_scopes(key_client, tenant, other_tenant):
     created = manager.post(URL, {"scopes": ["inference"]}, format="json")
     assert created.status_code == 201
     assert TenantApiKey.objects.get(pk=created.json()["id"]).created_by is None
+
+
+def test_operator_lists_every_tenant_and_names_one_to_create(operator_client, tenant, other_tenant):
+    api_key_create(tenant=tenant, scopes=["read"])
+    api_key_create(tenant=other_tenant, scopes=["read"])
+    listed = operator_client.get(URL).json()["results"]
+    assert sorted(k["tenant"] for k in listed) == ["acme", "globex"]
+    assert "secret" not in str(listed)
+    assert_error(
+        operator_client.post(URL, {"scopes": ["read"]}, format="json"), 400, "invalid_request"
+    )
+    created = operator_client.post(
+        URL, {"scopes": ["read"]}, format="json", HTTP_X_TOLLGATE_TENANT="globex"
+    )
+    assert created.status_code == 201
+    assert TenantApiKey.objects.get(pk=created.json()["id"]).tenant == other_tenant
+
+
+def test_expiry_must_be_in_the_future(owner_client):
+    error = assert_error(
+        owner_client.post(
+            URL, {"scopes": ["read"], "expires_at": "2020-01-01T00:00:00Z"}, format="json"
+        ),
+        400,
+        "invalid_request",
+    )
+    assert "expires_at" in error["fields"]

@@ -52,10 +52,34 @@ def test_viewer_and_read_key_may_preview(member_client, key_client, configs):
 
 
 def test_bad_requests(owner_client, configs):
-    assert "model" in assert_error(
-        owner_client.post(URL, {}, format="json"), 400, "invalid_request"
-    )["fields"]
+    assert (
+        "model"
+        in assert_error(owner_client.post(URL, {}, format="json"), 400, "invalid_request")["fields"]
+    )
     assert_error(owner_client.post(URL, [1, 2], format="json"), 400, "invalid_request")
     response = owner_client.post(URL, {"model": "no-such-model"}, format="json")
     assert response.status_code in (400, 404), response.content
     assert "error" in response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_preview_through_the_asgi_app(tenant, other_tenant, small_catalog):
+    """The production server is ASGI: the sync DRF view (and the router's async budget
+    lookup inside it) must work there too."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    from tenants.services import api_key_create
+
+    await sync_to_async(RoutingConfig.objects.create)(
+        tenant=tenant, name="default", is_default=True, primary_model="openai/gpt-4o-mini"
+    )
+    _key, secret = await sync_to_async(api_key_create)(tenant=tenant, scopes=["read"])
+    client, auth = AsyncClient(), {"Authorization": f"Bearer {secret}"}
+    response = await client.post(
+        URL, {"model": "auto"}, content_type="application/json", headers=auth
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["model"] == "openai/gpt-4o-mini"
+    listed = await client.get("/api/v1/configs/", headers=auth)
+    assert [c["name"] for c in listed.json()["results"]] == ["default"]

@@ -49,7 +49,8 @@ def _json_schema(openapi: dict, fragment: dict, *, request: bool = False) -> dic
             node = {k: convert(v) for k, v in node.items()}
             if request and isinstance(node.get("properties"), dict):
                 read_only = {
-                    name for name, prop in node["properties"].items()
+                    name
+                    for name, prop in node["properties"].items()
                     if isinstance(prop, dict) and prop.get("readOnly")
                 }
                 node["properties"] = {
@@ -68,7 +69,7 @@ def _json_schema(openapi: dict, fragment: dict, *, request: bool = False) -> dic
 
 
 def test_schema_lists_every_endpoint(schema):
-    assert EXPECTED_PATHS <= set(schema["paths"])
+    assert set(schema["paths"]) >= EXPECTED_PATHS
     assert schema["components"]["securitySchemes"]["tenantApiKey"] == {
         "type": "http",
         "scheme": "bearer",

@@ -33,8 +33,6 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def keep_test_connection():
@@ -111,6 +109,8 @@ def test_schemathesis_bounded_run(fuzz_tenant, keep_test_connection):
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # FailureGroup is a BaseExceptionGroup; collect all
-                failures.append(f"{operation.method.upper()} {operation.path} [{mode.value}]: {exc}")
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} [{mode.value}]: {exc}"
+                )
     assert operations >= 30
     assert not failures, "\n\n".join(failures)

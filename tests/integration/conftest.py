@@ -36,14 +36,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+async def lean_application(scope, receive, send):
+    """What config/asgi.py can do: /v1/ straight to the bare ASGI endpoints, the rest to Django."""
+    from config.asgi import application
+    from llm.views import v1_asgi
+
+    if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        return await v1_asgi(scope, receive, send)
+    return await application(scope, receive, send)
+
+
 @pytest.fixture(scope="session")
 def gateway_server():
-    from config.asgi import application
+    yield from _serve("config.asgi:application")
+
+
+@pytest.fixture(scope="session")
+def lean_gateway_server():
+    yield from _serve("tests.integration.conftest:lean_application")
+
+
+def _serve(app: str):
+    from config.asgi import application  # noqa: F401  (Django set up before serving)
 
     port = _free_port()
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
