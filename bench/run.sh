@@ -248,11 +248,8 @@ if [ "${BENCH_REDIS_TRACE:-0}" = 1 ] && [ -z "${SMOKE[tollgate/plain]-x}" ]; the
     sleep 2
     kill "$mon" 2>/dev/null || true
     wait "$mon" 2>/dev/null || true
-    {
-      echo "Redis commands per $mode request (20 requests, DB $REDIS_DB, warm tenant):"
-      awk '{print $4}' "$OUT/redis-monitor-$mode.txt" | tr -d '"' | sort | uniq -c |
-        awk '{printf "  %-12s %.2f\n", $2, $1 / 20; t += $1} END {printf "  %-12s %.2f\n", "total", t / 20}'
-    } | tee -a "$OUT/redis-commands.txt" >&2
+    echo "Redis, $mode request (20 sequential, warm tenant): $($PY "$BENCH/redis_trace_summary.py" \
+      "$OUT/redis-monitor-$mode.txt" 20 | tr '\n' ';')" | tee -a "$OUT/redis-commands.txt" >&2
   done
 fi
 
@@ -335,6 +332,7 @@ fi
   echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*\///') wrk=$(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
   echo "cpu=$(nproc) loadavg_at_start=$LOAD_START loadavg_at_end=$(cut -d' ' -f1-3 /proc/loadavg)"
   [ -n "$METERING" ] && echo "tollgate_metering=$METERING"
+  [ -f "$OUT/redis-commands.txt" ] && sed 's/^/redis_trace=/' "$OUT/redis-commands.txt"
 } >"$OUT/meta.txt"
 $PY "$BENCH/report.py" "$OUT"
 cp "$OUT/report.md" "$BENCH/results/latest.md"

@@ -95,3 +95,26 @@ def test_rendered_config_contains_the_fixed_bodies(tmp_path: Path, monkeypatch, 
     assert '"object":"chat.completion"' in conf
     assert "data: [DONE]" in conf
     assert "__" not in conf.replace("__init__", "")
+
+
+def test_redis_trace_counts_gateway_commands_and_leaves_celery_out(tmp_path: Path, capsys):
+    import redis_trace_summary
+
+    monitor = tmp_path / "monitor.txt"
+    monitor.write_text(
+        '1.1 [10 127.0.0.1:5000] "HMGET" "tg:brk:openai" "failures" "open_until"\n'
+        '1.2 [10 127.0.0.1:5000] "EVALSHA" "abc" "2" "k1" "k2"\n'
+        '1.3 [10 lua] "HINCRBY" "k1" "rm" "5"\n'
+        '1.4 [10 lua] "HINCRBY" "k2" "rm" "5"\n'
+        '1.5 [10 127.0.0.1:6000] "BRPOP" "celery" "1"\n'
+        '1.6 [10 127.0.0.1:6000] "PING"\n'
+        '1.7 [10 127.0.0.1:5000] "XADD" "tollgate:usage" "*" "e" "{\\"a\\": 1}"\n'
+        "garbage line\n"
+    )
+    monkey_argv = ["redis_trace_summary.py", str(monitor), "2"]
+    sys.argv[:] = monkey_argv
+    redis_trace_summary.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("client commands per request: 1.50 ")
+    assert "HMGET=0.50" in out[0] and "PING" not in out[0] and "BRPOP" not in out[0]
+    assert out[1].startswith("commands inside Lua per request: 1.00  HINCRBY=1.00")

@@ -14,6 +14,7 @@ import openai
 import pytest
 import uvicorn
 from django.conf import settings
+from django.db import OperationalError
 
 PLATFORM_KEYS = {
     "OPENAI_API_KEY": "sk-platform-openai-0123456789abcdef",
@@ -137,8 +138,12 @@ def wait_events(count: int, timeout: float = 10.0) -> list:
 
     deadline = time.monotonic() + timeout
     while True:
-        usage_buffer_flush()
-        usage_events_ingest()
+        try:
+            usage_buffer_flush()
+            usage_events_ingest()
+        except OperationalError:  # in-memory SQLite: the server thread is writing right now
+            time.sleep(0.05)
+            continue
         events = list(UsageEvent.objects.order_by("created_at", "id"))
         if len(events) >= count or time.monotonic() > deadline:
             return events
