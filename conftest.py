@@ -9,6 +9,9 @@ import os
 import pytest
 from django.conf import settings
 
+# Mock upstream servers (OpenAI, Anthropic, Gemini wire formats) for every test package.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture
 def tenant(db):

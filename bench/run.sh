@@ -48,12 +48,13 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [[ " $TARGETS " == *" litellm "* ]]; then
   if [ ! -x "$LLVENV/bin/litellm" ]; then
     log "installing LiteLLM proxy (latest) into bench/.venv-litellm"
-    python3 -m venv "$LLVENV"
-    "$LLVENV/bin/pip" install -q --upgrade pip >"$OUT/pip-litellm.log" 2>&1
-    "$LLVENV/bin/pip" install -q 'litellm[proxy]' >>"$OUT/pip-litellm.log" 2>&1
+    { python3 -m venv "$LLVENV" && "$LLVENV/bin/pip" install -q --upgrade pip &&
+      "$LLVENV/bin/pip" install -q 'litellm[proxy]'; } >"$OUT/pip-litellm.log" 2>&1 ||
+      log "LiteLLM install failed: the litellm target will be reported as not measured"
   elif [ "${BENCH_LITELLM_UPGRADE:-0}" = 1 ]; then
     log "upgrading LiteLLM proxy"
-    "$LLVENV/bin/pip" install -q --upgrade 'litellm[proxy]' >"$OUT/pip-litellm.log" 2>&1
+    "$LLVENV/bin/pip" install -q --upgrade 'litellm[proxy]' >"$OUT/pip-litellm.log" 2>&1 ||
+      log "LiteLLM upgrade failed: measuring the installed version"
   fi
 fi
 
@@ -177,6 +178,10 @@ start_tollgate() { # target, then uvicorn's app arguments
 # --- LiteLLM proxy -----------------------------------------------------------------------------
 start_litellm() {
   local port
+  if [ ! -x "$LLVENV/bin/litellm" ]; then
+    STATUS[litellm]="not installed (see ${OUT#"$ROOT"/}/pip-litellm.log)"
+    return 0
+  fi
   port=$(free_port)
   sed "s#__MOCK_URL__#$MOCK_URL#" "$BENCH/litellm_config.yaml.template" >"$OUT/litellm.yaml"
   # No database, no telemetry, the bundled price map (no network fetch at start-up).

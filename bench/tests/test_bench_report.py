@@ -97,7 +97,9 @@ def test_rendered_config_contains_the_fixed_bodies(tmp_path: Path, monkeypatch, 
     assert "__" not in conf.replace("__init__", "")
 
 
-def test_redis_trace_counts_gateway_commands_and_leaves_celery_out(tmp_path: Path, capsys):
+def test_redis_trace_counts_gateway_commands_and_leaves_celery_out(
+    tmp_path: Path, monkeypatch, capsys
+):
     import redis_trace_summary
 
     monitor = tmp_path / "monitor.txt"
@@ -111,8 +113,7 @@ def test_redis_trace_counts_gateway_commands_and_leaves_celery_out(tmp_path: Pat
         '1.7 [10 127.0.0.1:5000] "XADD" "tollgate:usage" "*" "e" "{\\"a\\": 1}"\n'
         "garbage line\n"
     )
-    monkey_argv = ["redis_trace_summary.py", str(monitor), "2"]
-    sys.argv[:] = monkey_argv
+    monkeypatch.setattr(sys, "argv", ["redis_trace_summary.py", str(monitor), "2"])
     redis_trace_summary.main()
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("client commands per request: 1.50 ")

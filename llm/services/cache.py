@@ -3,6 +3,8 @@
 The key is the tenant plus a hash of the normalised request: the routing decision's candidate
 chain and every body field that shapes the answer (fields that do not, such as `stream`,
 `user` or `metadata`, are left out). Redis when configured, else a small in-process LRU.
+Plain responses fill the cache; a streaming request that hits it gets the answer replayed as
+SSE chunks (streams themselves are not stored).
 """
 
 import hashlib

@@ -458,7 +458,7 @@ async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
     ctx.body = body
 
     cache_ref = None
-    if decision.cache_ttl_seconds > 0 and not ctx.stream:
+    if decision.cache_ttl_seconds > 0:
         cache_ref = cache_key(
             tenant_id=key.tenant_id,
             candidates=[m.qualified_id for m in decision.candidates],
@@ -523,13 +523,57 @@ async def _cache_hit(ctx: _Ctx, hit: dict) -> GatewayResponse:
     headers = _headers(
         ctx, model=hit.get("model", ""), provider=hit.get("provider", ""), cache="hit"
     )
-    body = orjson.dumps(hit["body"])
+    content_type = "application/json"
+    if ctx.stream:
+        content_type = "text/event-stream"
+        body = b"".join(_sse(c) for c in _replay_chunks(hit["body"], ctx)) + b"data: [DONE]\n\n"
+    else:
+        body = orjson.dumps(hit["body"])
     if ctx.claim is not None:
         await idempotency_finish(
-            claim=ctx.claim, status=200, headers=headers, body=body, content_type="application/json"
+            claim=ctx.claim, status=200, headers=headers, body=body, content_type=content_type
         )
     _log(ctx, status=200, model=hit.get("model", ""))
+    if ctx.stream:
+
+        async def once() -> AsyncIterator[bytes]:
+            yield body
+
+        return GatewayResponse(
+            status=200, headers=headers, content_type=content_type, stream=once()
+        )
     return GatewayResponse(status=200, headers=headers, body=body)
+
+
+def _replay_chunks(completion: dict, ctx: _Ctx) -> list[dict]:
+    """A cached chat.completion as the stream chunks that would have produced it."""
+    base = {
+        "id": completion.get("id") or f"chatcmpl-{ctx.request_id}",
+        "object": "chat.completion.chunk",
+        "created": completion.get("created") or int(time.time()),
+        "model": completion.get("model", ""),
+    }
+    chunks = []
+    for choice in completion.get("choices") or ():
+        message = choice.get("message") or {}
+        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [
+                {"index": i, **call} for i, call in enumerate(message["tool_calls"])
+            ]
+        index = choice.get("index", 0)
+        chunks.append({**base, "choices": [{"index": index, "delta": delta}]})
+        chunks.append(
+            {
+                **base,
+                "choices": [
+                    {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+                ],
+            }
+        )
+    if ctx.include_usage and completion.get("usage"):
+        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+    return chunks
 
 
 # --- upstream attempts ------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 
 from llm.providers.base import ProviderError, Usage
 from llm.services import breaker, cache, gateway, ratelimit
@@ -67,8 +66,8 @@ def test_cache_key_ignores_fields_that_do_not_shape_the_answer():
 
 
 @pytest.fixture
-def embedded(monkeypatch):
-    monkeypatch.setattr(settings, "REDIS_URL", "")
+def embedded(settings):
+    settings.REDIS_URL = ""
     breaker.breaker_reset_local()
     ratelimit.rate_limit_reset_local()
     yield

@@ -119,26 +119,34 @@ def test_interrupted_rotation_can_be_resumed(tenant, other_tenant, provider):
 
 def test_missing_key_is_a_clear_error_not_plaintext(tenant, provider):
     credential = credential_set(tenant=tenant, provider=provider, api_key="sk-missing-key-9999")
-    with override_settings(TOLLGATE_ENCRYPTION_KEYS=[new_key()]):
-        with pytest.raises(SecretDecryptionError) as excinfo:
-            credential_secret(credential=ProviderCredential.objects.get(pk=credential.pk))
+    with (
+        override_settings(TOLLGATE_ENCRYPTION_KEYS=[new_key()]),
+        pytest.raises(SecretDecryptionError) as excinfo,
+    ):
+        credential_secret(credential=ProviderCredential.objects.get(pk=credential.pk))
     assert "not configured" in excinfo.value.message
     assert "sk-missing" not in excinfo.value.message
-    with override_settings(TOLLGATE_ENCRYPTION_KEYS=[]):
-        with pytest.raises(SecretDecryptionError, match="No encryption key"):
-            credential_secret(credential=ProviderCredential.objects.get(pk=credential.pk))
+    with (
+        override_settings(TOLLGATE_ENCRYPTION_KEYS=[]),
+        pytest.raises(SecretDecryptionError, match="No encryption key"),
+    ):
+        credential_secret(credential=ProviderCredential.objects.get(pk=credential.pk))
 
 
 def test_malformed_key_setting_is_rejected():
-    with override_settings(TOLLGATE_ENCRYPTION_KEYS=["c2hvcnQ="]):
-        with pytest.raises(SecretDecryptionError, match="32 bytes"):
-            crypto.encryption_keys()
+    with (
+        override_settings(TOLLGATE_ENCRYPTION_KEYS=["c2hvcnQ="]),
+        pytest.raises(SecretDecryptionError, match="32 bytes"),
+    ):
+        crypto.encryption_keys()
 
 
 def test_rotation_command_reports_a_missing_key_clearly(tenant, provider):
     from django.core.management.base import CommandError
 
     credential_set(tenant=tenant, provider=provider, api_key="sk-orphaned-key-0000")
-    with override_settings(TOLLGATE_ENCRYPTION_KEYS=[new_key()]):
-        with pytest.raises(CommandError, match="not configured"):
-            call_command("rotate_encryption_keys", verbosity=0)
+    with (
+        override_settings(TOLLGATE_ENCRYPTION_KEYS=[new_key()]),
+        pytest.raises(CommandError, match="not configured"),
+    ):
+        call_command("rotate_encryption_keys", verbosity=0)

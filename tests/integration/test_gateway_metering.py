@@ -254,3 +254,19 @@ def test_idempotent_result_is_stored_even_if_the_first_client_left(gw):
     assert retry.json()["choices"][0]["message"]["content"] == "worth keeping"
     assert len(gw.upstreams["openai"].requests) == 1
     assert len(settle_events(1)) == 1
+
+
+def test_cached_answer_replays_as_a_stream(gw):
+    gw.set_config(cache_ttl_seconds=60)
+    gw.upstreams["openai"].script(Ok(content="cached and streamed"))
+    assert gw.post(BODY).headers["x-tollgate-cache"] == "miss"
+    with gw.client().chat.completions.with_streaming_response.create(
+        model="auto", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        assert response.headers["x-tollgate-cache"] == "hit"
+        chunks = list(response.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "cached and streamed"
+    assert chunks[-1].usage.completion_tokens == 5
+    assert len(gw.upstreams["openai"].requests) == 1
+    assert [e.status for e in settle_events(2)] == ["success", "cache_hit"]

@@ -7,21 +7,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.integration.conftest import (  # noqa: F401
-    _fresh_gateway_state,
-    gateway_server,
-    gw,
-    mock_catalog,
-    settle_events,
-)
-from tests.support.fixtures import (  # noqa: F401
-    _anthropic_upstream_server,
-    _gemini_upstream_server,
-    _openai_upstream_server,
-    anthropic_upstream,
-    gemini_upstream,
-    openai_upstream,
-)
+from tests.integration.conftest import settle_events
 from tests.support.mock_upstreams import Ok
 
 pytestmark = pytest.mark.slow
@@ -29,7 +15,7 @@ pytestmark = pytest.mark.slow
 LIMIT = Decimal("0.006")
 
 
-def test_64_concurrent_requests_never_overspend_a_strict_budget(redis_client, gw):  # noqa: F811
+def test_64_concurrent_requests_never_overspend_a_strict_budget(redis_client, gw):
     from billing.models import Budget
     from billing.services.counters import budget_cache_invalidate
 
