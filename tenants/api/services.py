@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from config.errors import InvalidRequest
 from tenants.models import ProviderCredential
 from tenants.services import credential_secret, credential_set
 
@@ -13,7 +14,16 @@ def credential_update(
     base_url: str | None = None,
     user: AbstractBaseUser | None = None,
 ) -> ProviderCredential:
-    """Rotate the key and/or change the base URL; the stored key is kept when none is given."""
+    """Rotate the key and/or change the base URL; the stored key is kept when none is given.
+
+    A new base URL needs the key re-entered: otherwise whoever may manage credentials could send
+    the stored (write-only) key to a server of their choosing and read it there.
+    """
+    if base_url is not None and base_url != credential.base_url and api_key is None:
+        raise InvalidRequest(
+            "Changing base_url requires the api_key again.",
+            extra={"fields": {"api_key": ["Required when base_url changes."]}},
+        )
     return credential_set(
         tenant=credential.tenant,
         provider=credential.provider,

@@ -59,11 +59,19 @@ def test_put_and_patch_rotate(owner_client, small_catalog):
     detail = f"{URL}{created['id']}/"
     response = owner_client.put(detail, {"api_key": "sk-put-key-0000-2222"}, format="json")
     assert response.status_code == 200 and response.json()["last4"] == "2222"
-    response = owner_client.patch(detail, {"base_url": "https://proxy.test/v1"}, format="json")
+    # A new base URL without the key again would let a manager send the stored key elsewhere.
+    refused = owner_client.patch(detail, {"base_url": "https://proxy.test/v1"}, format="json")
+    assert "api_key" in assert_error(refused, 400, "invalid_request")["fields"]
+    assert ProviderCredential.objects.get(pk=created["id"]).base_url == ""
+    response = owner_client.patch(
+        detail,
+        {"base_url": "https://proxy.test/v1", "api_key": "sk-put-key-0000-3333"},
+        format="json",
+    )
     assert response.status_code == 200
     stored = ProviderCredential.objects.get(pk=created["id"])
     assert stored.base_url == "https://proxy.test/v1"
-    assert credential_secret(credential=stored) == "sk-put-key-0000-2222"
+    assert credential_secret(credential=stored) == "sk-put-key-0000-3333"
     assert (
         "api_key"
         in assert_error(owner_client.put(detail, {}, format="json"), 400, "invalid_request")[
