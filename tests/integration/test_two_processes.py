@@ -1,0 +1,154 @@
+"""Two gateway processes (separate uvicorn processes) against one Redis hold one rate limit and
+one strict budget exactly: a limit is shared, never multiplied by the number of processes."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.integration.conftest import PLATFORM_KEYS, _free_port, settle_events
+from tests.support.mock_upstreams import Ok
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BODY = {
+    "model": "openai/gpt-4o-mini",
+    "max_tokens": 1000,
+    "messages": [{"role": "user", "content": "Say hello"}],
+}
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{db.get('USER') or 'postgres'}{password}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def two_gateways(gw, redis_client, tmp_path):
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI must run this test on PostgreSQL (DATABASE_URL)")
+        pytest.skip("other processes cannot open the in-memory SQLite test database")
+    env = {
+        **os.environ,
+        **PLATFORM_KEYS,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "TOLLGATE_OPENAI_BASE_URL": gw.upstreams["openai"].base_url,
+    }
+    processes, urls = [], []
+    for index in range(2):
+        port = _free_port()
+        log = open(tmp_path / f"gateway-{index}.log", "w")  # noqa: SIM115
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "config.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--lifespan",
+                    "off",
+                    "--no-access-log",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        for url in urls:
+            while True:
+                try:
+                    httpx.get(f"{url}/v1/models", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("a gateway process did not start") from None
+                    time.sleep(0.1)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _fire(urls: list[str], secret: str, count: int) -> list[httpx.Response]:
+    async def run():
+        async with httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {secret}"}, timeout=60
+        ) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(f"{urls[i % len(urls)]}/v1/chat/completions", json=BODY)
+                    for i in range(count)
+                )
+            )
+
+    return asyncio.run(run())
+
+
+def test_two_processes_share_one_rate_limit_exactly(gw, two_gateways):
+    from tenants.services import api_key_create
+
+    _, secret = api_key_create(tenant=gw.tenant, scopes=["inference"], rpm_limit=12)
+    responses = _fire(two_gateways, secret, 40)
+    statuses = [r.status_code for r in responses]
+    # Each process alone would admit 12: together they still admit exactly 12.
+    assert statuses.count(200) == 12, statuses
+    assert statuses.count(429) == 28
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in responses if r.status_code == 429)
+    served_by = {str(r.url).rsplit("/v1", 1)[0] for r in responses if r.status_code == 200}
+    assert served_by <= set(two_gateways)
+
+
+LIMIT = Decimal("0.006")
+
+
+@pytest.fixture
+def strict_budget(gw):
+    """Set up before the processes start, so neither has a stale snapshot to expire first."""
+    from billing.models import Budget
+
+    gw.set_config(fallback_models=[])  # the worst case is then this one model's
+    Budget.objects.create(tenant=gw.tenant, period="daily", limit_usd=LIMIT, mode="strict")
+
+
+def test_two_processes_share_one_strict_budget(gw, strict_budget, two_gateways):
+    limit = LIMIT
+    # Each answer costs about its worst case and arrives late, so all requests are in flight
+    # together: with a counter per process each could spend the whole limit (2x in total).
+    gw.upstreams["openai"].script(*[Ok(input_tokens=1, output_tokens=1000, delay=0.5)] * 40)
+    responses = _fire(two_gateways, gw.secret, 40)
+    ok = [r for r in responses if r.status_code == 200]
+    assert {r.status_code for r in responses} == {200, 402}
+    per_request = Decimal("0.0006")  # 1000 output tokens at $0.60 per 1M (+ 1 input token)
+    assert len(ok) >= int(limit / per_request) // 2  # the budget was used, not refused early
+    spent = sum(Decimal(r.headers["X-Tollgate-Cost-USD"]) for r in ok)
+    assert spent <= limit
+    events = settle_events(40)
+    assert len(events) == 40
+    assert sum(e.cost_usd for e in events) == spent
