@@ -64,6 +64,13 @@ from llm.services.idempotency import (
     idempotency_finish,
 )
 from llm.services.ratelimit import rate_limit_add_tokens, rate_limit_admit
+from llm.services.router import (
+    config_for_model,
+    estimate_cost,
+    request_features_from,
+    route_request,
+    routing_hints_from,
+)
 from llm.services.upstream_keys import (
     NoUsableKey,
     UpstreamKey,
@@ -304,7 +311,6 @@ async def _chat_completion(
     raw_body: bytes,
     headers: Mapping[str, str],
 ) -> GatewayResponse:
-    from llm.services.router import request_features_from, routing_hints_from
 
     ctx = _Ctx(request_id=request_id, started=time.monotonic())
     try:
@@ -422,7 +428,6 @@ def _max_output(body: Mapping, params: Mapping, model) -> int:
 
 
 async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
-    from llm.services.router import config_for_model, route_request
 
     key = ctx.key
     retry_after = await rate_limit_admit(
@@ -469,8 +474,6 @@ async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
             return await _cache_hit(ctx, hit)
 
     worst_cost, worst_tokens = ZERO, 0
-    from llm.services.router import estimate_cost
-
     for model in decision.candidates:
         out = _max_output(body, decision.params, model)
         cost = estimate_cost(
@@ -587,17 +590,19 @@ def _backoff(tries: int, retry_after: float | None) -> float:
     return random.uniform(delay / 2, delay)
 
 
-def _attempt_from_error(model, err: ProviderError, started: float) -> _Attempt:
-    from llm.services.router import estimate_cost
+def _usage_cost(model, usage: Usage) -> Decimal:
+    return estimate_cost(
+        model=model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens,
+    )
 
+
+def _attempt_from_error(model, err: ProviderError, started: float) -> _Attempt:
     cost = ZERO
     if err.usage is not None and (err.usage.input_tokens or err.usage.output_tokens):
-        cost = estimate_cost(
-            model=model,
-            input_tokens=err.usage.input_tokens,
-            output_tokens=err.usage.output_tokens,
-            cached_tokens=err.usage.cached_tokens,
-        )
+        cost = _usage_cost(model, err.usage)
     return _Attempt(
         model=model.qualified_id,
         provider=model.provider_slug,
@@ -735,8 +740,6 @@ def _upstream_request(model, ukey: UpstreamKey, body: Mapping, stream: bool):
 
 
 async def _run_plain(ctx: _Ctx, cache_ref: str | None) -> GatewayResponse:
-    from llm.services.router import estimate_cost
-
     client = get_http_client()
     served = None
     async for model, ukey, has_state in _candidates(ctx):
@@ -777,15 +780,7 @@ async def _run_plain(ctx: _Ctx, cache_ref: str | None) -> GatewayResponse:
         raise _all_failed(ctx)
     model, ukey, result = served
     usage = result.usage
-    cost = (
-        estimate_cost(
-            model=model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
-        + ctx.billed_failed_cost
-    )
+    cost = _usage_cost(model, usage) + ctx.billed_failed_cost
     fallback = model.qualified_id != ctx.decision.candidates[0].qualified_id
     tokens = usage.input_tokens + usage.output_tokens + _failed_tokens(ctx)
     await _settle(ctx, cost, tokens)
@@ -999,8 +994,6 @@ class _StreamPump:
             await self.queue.put(None)
 
     async def _finish(self, error: ProviderError | None) -> None:
-        from llm.services.router import estimate_cost
-
         ctx, model, parser = self.ctx, self.model, self.stream.parser
         usage = parser.usage
         if not usage.input_tokens:  # the provider reports input only at the end: bill our estimate
@@ -1009,15 +1002,7 @@ class _StreamPump:
                 output_tokens=usage.output_tokens,
                 cached_tokens=usage.cached_tokens,
             )
-        cost = (
-            estimate_cost(
-                model=model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_tokens=usage.cached_tokens,
-            )
-            + ctx.billed_failed_cost
-        )
+        cost = _usage_cost(model, usage) + ctx.billed_failed_cost
         if ctx.include_usage:
             await self._emit(
                 _sse(

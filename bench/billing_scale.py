@@ -1,0 +1,501 @@
+"""Billing at scale: rollups, exports, the usage API and the admin dashboard over millions of
+usage events (issue 5). Needs PostgreSQL:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tg_scale \
+        .venv/bin/python bench/billing_scale.py --events 1000000
+
+Phases (`--phases`, default all): `rollups` (daily + monthly rollups of the N events through
+the real services, twice), `export` (a tenant-month of `--export-events` events through the
+real export service), `api` (p50/p95 of the usage API and the admin dashboard). Events are
+generated in SQL (INSERT ... SELECT FROM generate_series); a second run with a larger N only
+tops the rows up. `--keep` leaves the rows in place; otherwise the bench's tenants, events and
+rollups are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault(
+    "SECRET_KEY", "bench-billing-scale-" + base64.b64encode(os.urandom(9)).decode()
+)
+os.environ.setdefault("TOLLGATE_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="tollgate-bench-media-"))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from billing.models import (  # noqa: E402
+    BillingExport,
+    BudgetCounter,
+    DailyRollup,
+    MonthlyRollup,
+    RollupState,
+    UsageEvent,
+)
+
+PREFIX = "bench-scale"
+# (slug suffix, time zone, share of the N events)
+TENANTS = [
+    ("big", "UTC", Decimal("0.55")),
+    ("paris", "Europe/Paris", Decimal("0.25")),
+    ("ny", "America/New_York", Decimal("0.15")),
+    ("tokyo", "Asia/Tokyo", Decimal("0.05")),
+]
+EXPORT_TENANT = ("export", "UTC")
+EXPORT_MONTH = "2026-10"
+# (served model, provider, USD per 1M input tokens, per 1M output tokens)
+MODELS = [
+    ("gpt-4o-mini", "openai", "0.15", "0.60"),
+    ("gpt-4o", "openai", "2.50", "10.00"),
+    ("claude-3-5-haiku", "anthropic", "0.80", "4.00"),
+    ("claude-sonnet-4", "anthropic", "3.00", "15.00"),
+    ("mistral-small", "mistral", "0.20", "0.60"),
+    ("llama-3.1-70b", "groq", "0.59", "0.79"),
+]
+KEYS_PER_TENANT = 3
+CONFIGS_PER_TENANT = 3
+DAYS = 61  # two months of history, ending now
+
+TARGETS = {"rollups_s": 10.0, "export_s": 10.0, "export_mb": 100.0, "p95_ms": 200.0}
+
+
+def _say(msg: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {msg}", flush=True)
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+def _tenant(suffix: str, tz: str):
+    from llm.models import RoutingConfig
+    from tenants.models import Tenant, TenantApiKey
+    from tenants.services import api_key_create
+
+    tenant, _ = Tenant.objects.get_or_create(
+        slug=f"{PREFIX}-{suffix}",
+        defaults={"name": f"Bench {suffix}", "timezone": tz, "markup_pct": Decimal("10")},
+    )
+    while TenantApiKey.objects.filter(tenant=tenant).count() < KEYS_PER_TENANT:
+        api_key_create(tenant=tenant, scopes=["read", "inference"], name="bench")
+    for n in range(CONFIGS_PER_TENANT):
+        RoutingConfig.objects.get_or_create(
+            tenant=tenant, name=f"cfg-{n}", defaults={"primary_model": MODELS[n][0]}
+        )
+    return tenant
+
+
+def _ids(tenant) -> tuple[list[int], list[int]]:
+    from llm.models import RoutingConfig
+    from tenants.models import TenantApiKey
+
+    keys = list(
+        TenantApiKey.objects.filter(tenant=tenant).order_by("pk").values_list("pk", flat=True)
+    )
+    cfgs = list(
+        RoutingConfig.objects.filter(tenant=tenant).order_by("pk").values_list("pk", flat=True)
+    )
+    return keys[:KEYS_PER_TENANT], cfgs[:CONFIGS_PER_TENANT]
+
+
+INSERT_SQL = """
+INSERT INTO billing_usageevent (
+    request_id, tenant_id, api_key_id, config_id, requested_model, model, provider, key_source,
+    input_tokens, output_tokens, cached_tokens, cost_usd, saved_usd, latency_ms, status,
+    fallback, attempts, route_reason, tags, error_code, created_at)
+SELECT
+    %(prefix)s || '-' || %(tenant)s || '-' || gs.n,
+    %(tenant)s,
+    CASE WHEN r.k < 0.05 THEN NULL ELSE (%(keys)s::bigint[])[1 + floor(r.k * 3)::int] END,
+    CASE WHEN r.c < 0.10 THEN NULL ELSE (%(cfgs)s::bigint[])[1 + floor(r.c * 3)::int] END,
+    (%(models)s::text[])[m.i], (%(models)s::text[])[m.i], (%(providers)s::text[])[m.i],
+    CASE WHEN r.b < 0.15 THEN 'byok' ELSE 'platform' END,
+    t.inp, t.outp, t.cached,
+    CASE WHEN s.status IN ('success', 'fallback_success')
+         THEN round((t.inp * (%(pin)s::numeric[])[m.i]
+                     + t.outp * (%(pout)s::numeric[])[m.i]) / 1000000, 10)
+         ELSE 0 END,
+    CASE WHEN s.status = 'cache_hit'
+         THEN round((t.inp * (%(pin)s::numeric[])[m.i]
+                     + t.outp * (%(pout)s::numeric[])[m.i]) / 1000000, 10)
+         ELSE 0 END,
+    50 + floor(r.l * 3000)::int,
+    s.status,
+    s.status = 'fallback_success',
+    '[]'::jsonb,
+    '',
+    CASE WHEN r.tg < 0.6 THEN '["prod"]'::jsonb WHEN r.tg < 0.8 THEN '["batch", "eval"]'::jsonb
+         ELSE '[]'::jsonb END,
+    CASE WHEN s.status = 'error' THEN 'upstream_error' ELSE '' END,
+    %(start)s::timestamptz + (%(span)s::interval * r.t)
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS gs(n)
+CROSS JOIN LATERAL (
+    SELECT random() AS k, random() AS c, random() AS b, random() AS l, random() AS tg,
+           random() AS t, random() AS st, random() AS mi, random() AS ti, random() AS to_,
+           gs.n AS dep) r
+CROSS JOIN LATERAL (SELECT 1 + floor(r.mi * r.mi * 6)::int AS i) m
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN r.st < 0.90 THEN 'success' WHEN r.st < 0.93 THEN 'error'
+                WHEN r.st < 0.97 THEN 'cache_hit' WHEN r.st < 0.99 THEN 'fallback_success'
+                ELSE 'rejected' END AS status) s
+CROSS JOIN LATERAL (
+    SELECT 20 + floor(r.ti * r.ti * 8000)::int AS inp,
+           CASE WHEN r.st >= 0.90 AND r.st < 0.93 OR r.st >= 0.99 THEN 0
+                ELSE 1 + floor(r.to_ * 1200)::int END AS outp,
+           floor(r.ti * 200)::int * 4 AS cached) t
+"""
+
+
+def _insert(tenant, *, first: int, last: int, start: datetime, span: timedelta) -> None:
+    keys, cfgs = _ids(tenant)
+    with connection.cursor() as cur:
+        cur.execute(
+            INSERT_SQL,
+            {
+                "prefix": PREFIX,
+                "tenant": tenant.pk,
+                "keys": keys,
+                "cfgs": cfgs,
+                "models": [m[0] for m in MODELS],
+                "providers": [m[1] for m in MODELS],
+                "pin": [Decimal(m[2]) for m in MODELS],
+                "pout": [Decimal(m[3]) for m in MODELS],
+                "start": start,
+                "span": span,
+                "first": first,
+                "last": last,
+            },
+        )
+
+
+def _count(tenant) -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s", [tenant.pk])
+        return cur.fetchone()[0]
+
+
+def generate(*, events: int, export_events: int, need_export: bool) -> tuple[list, object]:
+    """Top the bench tenants up to `events` events over the last DAYS days (and the export
+    tenant up to `export_events` in EXPORT_MONTH). Returns (tenants, export tenant)."""
+    now = timezone.now()
+    start = now - timedelta(days=DAYS)
+    tenants = []
+    started = time.perf_counter()
+    inserted = 0
+    for suffix, tz, share in TENANTS:
+        tenant = _tenant(suffix, tz)
+        tenants.append(tenant)
+        want = int(events * share)
+        have = _count(tenant)
+        chunk = 500_000
+        for first in range(have + 1, want + 1, chunk):
+            last = min(want, first + chunk - 1)
+            _insert(tenant, first=first, last=last, start=start, span=now - start)
+            inserted += last - first + 1
+            _say(f"  {tenant.slug}: {last:,} events")
+    export_tenant = None
+    if need_export:
+        export_tenant = _tenant(*EXPORT_TENANT)
+        have = _count(export_tenant)
+        month_start = datetime(2026, 10, 1, tzinfo=UTC)
+        for first in range(have + 1, export_events + 1, 500_000):
+            last = min(export_events, first + 500_000 - 1)
+            _insert(
+                export_tenant, first=first, last=last, start=month_start, span=timedelta(days=31)
+            )
+            inserted += last - first + 1
+            _say(f"  {export_tenant.slug}: {last:,} events")
+    if inserted:
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE billing_usageevent")
+        elapsed = time.perf_counter() - started
+        _say(f"generated {inserted:,} events in {elapsed:.1f} s ({inserted / elapsed:,.0f}/s)")
+    return tenants, export_tenant
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+
+def _bucket_snapshot(tenant_ids: list[int]) -> tuple:
+    daily = sorted(
+        DailyRollup.objects.filter(tenant_id__in=tenant_ids).values_list(
+            "tenant_id",
+            "day",
+            "model",
+            "provider",
+            "config_ref",
+            "api_key_ref",
+            "key_source",
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "billed_tokens",
+            "cost_usd",
+        )
+    )
+    monthly = sorted(
+        MonthlyRollup.objects.filter(tenant_id__in=tenant_ids).values_list(
+            "tenant_id",
+            "month",
+            "model",
+            "provider",
+            "config_ref",
+            "api_key_ref",
+            "key_source",
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "billed_tokens",
+            "cost_usd",
+        )
+    )
+    return daily, monthly
+
+
+def _sums(model, tenant_ids: list[int], count_field: str) -> tuple[int, Decimal]:
+    from django.db.models import Count, Sum
+
+    measure = Sum(count_field) if count_field != "id" else Count("id")
+    row = model.objects.filter(tenant_id__in=tenant_ids).aggregate(n=measure, cost=Sum("cost_usd"))
+    return int(row["n"] or 0), row["cost"] or Decimal(0)
+
+
+def phase_rollups(tenants: list, results: list) -> None:
+    from billing.services.rollups import rollups_refresh_tenant
+
+    ids = [t.pk for t in tenants]
+    n_events = sum(_count(t) for t in tenants)
+    snapshots = []
+    for run in (1, 2):
+        RollupState.objects.filter(tenant_id__in=ids).update(rolled_through=None)
+        if run == 1:
+            DailyRollup.objects.filter(tenant_id__in=ids).delete()
+            MonthlyRollup.objects.filter(tenant_id__in=ids).delete()
+        started = time.perf_counter()
+        buckets = sum(rollups_refresh_tenant(tenant=t) for t in tenants)
+        elapsed = time.perf_counter() - started
+        snapshots.append(_bucket_snapshot(ids))
+        _say(f"rollups run {run}: {n_events:,} events -> {buckets:,} buckets in {elapsed:.2f} s")
+        results.append(
+            (
+                f"rollups daily+monthly, {n_events:,} events, run {run}",
+                elapsed,
+                "s",
+                TARGETS["rollups_s"],
+            )
+        )
+    events = _sums(UsageEvent, ids, "id")
+    daily = _sums(DailyRollup, ids, "requests")
+    monthly = _sums(MonthlyRollup, ids, "requests")
+    same = snapshots[0] == snapshots[1]
+    exact = events == daily == monthly
+    _say(f"  events {events}, daily {daily}, monthly {monthly}; second run identical: {same}")
+    results.append(("rollups: second run writes the same rows", same, "", True))
+    results.append(("rollups: sum(events) == sum(daily) == sum(monthly)", exact, "", True))
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def phase_export(tenant, results: list) -> None:
+    from django.core.files.storage import default_storage
+    from django.db.models import Sum
+
+    from billing.services.counters import month_window
+    from billing.services.exports import export_create
+
+    window = month_window(month=EXPORT_MONTH, tz=tenant.tzinfo)
+    month_events = UsageEvent.objects.filter(
+        tenant=tenant, created_at__gte=window.start, created_at__lt=window.end
+    )
+    expected = month_events.aggregate(c=Sum("cost_usd"))["c"]
+    n_events = month_events.count()
+    RollupState.objects.filter(tenant=tenant).update(rolled_through=None)
+    DailyRollup.objects.filter(tenant=tenant).delete()
+    MonthlyRollup.objects.filter(tenant=tenant).delete()
+    rss_before = _rss_mb()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    export = export_create(tenant=tenant, month=EXPORT_MONTH)
+    elapsed = time.perf_counter() - started
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    growth = max(0.0, peak_after - max(rss_before, peak_before)) if peak_after > peak_before else 0
+    growth = max(growth, _rss_mb() - rss_before)
+    total = Decimal(0)
+    rows = 0
+    with default_storage.open(export.file_name, "rb") as fh:
+        for row in csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8")):
+            total += Decimal(row["cost_usd"])
+            rows += 1
+    exact = total == expected and export.total_cost_usd == expected
+    _say(
+        f"export {EXPORT_MONTH}: {n_events:,} events -> {rows:,} CSV rows in {elapsed:.2f} s, "
+        f"RSS growth {growth:.1f} MB, CSV cost {total} vs events {expected}"
+    )
+    results.append((f"export tenant-month, {n_events:,} events", elapsed, "s", TARGETS["export_s"]))
+    results.append(("export: RSS growth", growth, "MB", TARGETS["export_mb"]))
+    results.append(("export: CSV cost sum == month's events, exact", exact, "", True))
+    for name in (export.file_name, export.summary_file_name):
+        default_storage.delete(name)
+
+
+def _timed(client: Client, path: str, n: int, **headers) -> tuple[float, float]:
+    for _ in range(2):  # warm-up
+        response = client.get(path, **headers)
+        assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(path, **headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95
+
+
+def phase_api(tenants: list, requests: int, results: list) -> None:
+    from django.contrib.auth import get_user_model
+
+    from billing.services.rollups import rollups_refresh_tenant
+    from tenants.models import Membership
+    from tenants.services import api_key_create, membership_set
+
+    big = tenants[0]
+    # The scheduled rollup task keeps rollups current in production; bring them up to date.
+    started = time.perf_counter()
+    for tenant in tenants:
+        rollups_refresh_tenant(tenant=tenant)
+    _say(f"rollups brought up to date in {time.perf_counter() - started:.1f} s")
+    total = UsageEvent.objects.count()
+    _, secret = api_key_create(tenant=big, scopes=["read"], name="bench-api")
+    users = get_user_model().objects
+    owner = users.filter(username=f"{PREFIX}-owner").first() or users.create_user(
+        username=f"{PREFIX}-owner", password=None, is_staff=True
+    )
+    membership_set(tenant=big, user=owner, role=Membership.Role.OWNER)
+    operator = users.filter(username=f"{PREFIX}-op").first() or users.create_superuser(
+        username=f"{PREFIX}-op", password=None
+    )
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    today = timezone.now().date()
+    two_months = f"start={(today - timedelta(days=DAYS)).isoformat()}&end={today.isoformat()}"
+    paths = [f"/api/v1/usage/?group_by={g}" for g in ("day", "model", "provider", "config", "key")]
+    paths += [
+        "/api/v1/usage/?group_by=month&" + two_months,
+        "/api/v1/usage/?group_by=model&" + two_months,
+        "/api/v1/usage/?group_by=tag",
+        "/api/v1/usage/events/",
+        "/api/v1/usage/events/?model=gpt-4o&" + two_months,
+    ]
+    _say(f"API and dashboard over {total:,} events ({_count(big):,} for {big.slug})")
+    for path in paths:
+        p50, p95 = _timed(api, path, requests)
+        _say(f"  {path}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        results.append((f"GET {path} p95 (p50 {p50:.0f} ms)", p95, "ms", TARGETS["p95_ms"]))
+    for label, user in (("tenant owner", owner), ("operator", operator)):
+        client = Client()
+        client.force_login(user)
+        p50, p95 = _timed(client, "/admin/", requests, secure=True)
+        _say(f"  /admin/ as {label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        results.append(
+            (f"GET /admin/ as {label} p95 (p50 {p50:.0f} ms)", p95, "ms", TARGETS["p95_ms"])
+        )
+    results.append((f"events in the database during the API phase: {total:,}", True, "", True))
+
+
+def cleanup() -> None:
+    from tenants.models import Tenant
+
+    ids = list(Tenant.objects.filter(slug__startswith=PREFIX).values_list("pk", flat=True))
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM billing_usageevent WHERE tenant_id = ANY(%s)", [ids])
+    DailyRollup.objects.filter(tenant_id__in=ids).delete()
+    MonthlyRollup.objects.filter(tenant_id__in=ids).delete()
+    BillingExport.objects.filter(tenant_id__in=ids).delete()
+    BudgetCounter.objects.filter(tenant_id__in=ids).delete()
+    Tenant.objects.filter(pk__in=ids).delete()
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.filter(username__startswith=PREFIX).delete()
+    _say("cleaned up the bench's tenants, events, rollups and exports")
+
+
+def _table(results: list) -> str:
+    lines = ["| measurement | value | target | ok |", "|---|---:|---:|:---:|"]
+    for label, value, unit, target in results:
+        if isinstance(value, bool):
+            ok = value == target
+            lines.append(f"| {label} | {'yes' if value else 'NO'} | yes | {'✓' if ok else '✗'} |")
+        else:
+            ok = value <= target
+            shown = f"{value:.2f} {unit}" if unit == "s" else f"{value:.1f} {unit}"
+            lines.append(f"| {label} | {shown} | <= {target:g} {unit} | {'✓' if ok else '✗'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--export-events", type=int, default=1_000_000)
+    parser.add_argument("--phases", default="rollups,export,api")
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--keep", action="store_true", help="leave the rows for a later run")
+    parser.add_argument("--cleanup-only", action="store_true")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        print("billing_scale needs PostgreSQL: set DATABASE_URL", file=sys.stderr)
+        return 2
+    if args.cleanup_only:
+        cleanup()
+        return 0
+    phases = set(args.phases.split(","))
+    _say(f"billing at scale on {connection.settings_dict['NAME']}, {date.today()}")
+    tenants, export_tenant = generate(
+        events=args.events, export_events=args.export_events, need_export="export" in phases
+    )
+    results: list = []
+    try:
+        if "rollups" in phases:
+            phase_rollups(tenants, results)
+        if "export" in phases:
+            phase_export(export_tenant, results)
+        if "api" in phases:
+            phase_api(tenants, args.requests, results)
+    finally:
+        print()
+        print(_table(results))
+        print()
+        if not args.keep:
+            cleanup()
+    return 0 if all((v == t) if isinstance(v, bool) else v <= t for _, v, _, t in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
