@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import gc
 import io
 import os
 import resource
@@ -316,11 +317,20 @@ def phase_rollups(tenants: list, results: list) -> None:
     results.append(("rollups: sum(events) == sum(daily) == sum(monthly)", exact, "", True))
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) so it measures this phase only (Linux)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def phase_export(tenant, results: list) -> None:
@@ -339,14 +349,18 @@ def phase_export(tenant, results: list) -> None:
     RollupState.objects.filter(tenant=tenant).update(rolled_through=None)
     DailyRollup.objects.filter(tenant=tenant).delete()
     MonthlyRollup.objects.filter(tenant=tenant).delete()
-    rss_before = _rss_mb()
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gc.collect()
+    rss_before = _status_mb("VmRSS")
+    reset = _reset_peak_rss()
     started = time.perf_counter()
     export = export_create(tenant=tenant, month=EXPORT_MONTH)
     elapsed = time.perf_counter() - started
-    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    growth = max(0.0, peak_after - max(rss_before, peak_before)) if peak_after > peak_before else 0
-    growth = max(growth, _rss_mb() - rss_before)
+    # Peak RSS during the export over the RSS before it (without the reset, the process's
+    # lifetime peak from getrusage: an upper bound).
+    peak = (
+        _status_mb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    growth = max(0.0, peak - rss_before)
     total = Decimal(0)
     rows = 0
     with default_storage.open(export.file_name, "rb") as fh:
@@ -356,10 +370,11 @@ def phase_export(tenant, results: list) -> None:
     exact = total == expected and export.total_cost_usd == expected
     _say(
         f"export {EXPORT_MONTH}: {n_events:,} events -> {rows:,} CSV rows in {elapsed:.2f} s, "
-        f"RSS growth {growth:.1f} MB, CSV cost {total} vs events {expected}"
+        f"peak RSS growth {growth:.1f} MB (RSS before {rss_before:.0f} MB), "
+        f"CSV cost {total} vs events {expected}"
     )
     results.append((f"export tenant-month, {n_events:,} events", elapsed, "s", TARGETS["export_s"]))
-    results.append(("export: RSS growth", growth, "MB", TARGETS["export_mb"]))
+    results.append(("export: peak RSS growth", growth, "MB", TARGETS["export_mb"]))
     results.append(("export: CSV cost sum == month's events, exact", exact, "", True))
     for name in (export.file_name, export.summary_file_name):
         default_storage.delete(name)

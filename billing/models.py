@@ -64,6 +64,14 @@ class UsageEvent(models.Model):
             models.Index(
                 fields=["tenant", "api_key", "created_at"], name="usage_tenant_key_created"
             ),
+            # The dashboard's "saved this month": cost avoided is not a rollup measure, and only
+            # cache hits carry it (index-only scan on PostgreSQL).
+            models.Index(
+                fields=["created_at", "tenant"],
+                include=["saved_usd"],
+                condition=Q(saved_usd__gt=0),
+                name="usage_saved_created",
+            ),
         ]
         ordering = ["-created_at", "-id"]
 

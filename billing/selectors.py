@@ -11,12 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
-from billing.models import BillingExport, Budget, UsageEvent
-from tenants.models import Tenant
+from billing.models import BillingExport, Budget, DailyRollup, RollupState, UsageEvent
+from llm.models import RoutingConfig
+from tenants.models import Tenant, TenantApiKey
 
 GROUP_BY = ("day", "month", "model", "provider", "config", "key", "tag")
 METRICS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
@@ -76,7 +77,80 @@ def usage_event_list(
         qs = qs.filter(api_key_id=f.api_key_id)
     if f.tag:
         qs = _json_list_contains(qs, field="tags", value=f.tag)
-    return qs.select_related("config", "api_key").order_by("-created_at", "-id")
+    qs = qs.select_related("config", "api_key").order_by("-created_at", "-id")
+    if not f.tag and not f.status:
+        qs = _CountedFromRollups.wrap(qs, tenant=tenant, start=start, end=end, filters=f)
+    return qs
+
+
+class _CountedFromRollups(QuerySet):
+    """The events list, whose count() (a paginator's) adds the final days' request counts from
+    the daily rollups to a count of the events after them, instead of counting every event.
+    Days retention may have purged are counted from the events, like the page rows."""
+
+    _count_args: dict | None = None
+
+    @classmethod
+    def wrap(cls, qs: QuerySet, **count_args) -> QuerySet:
+        wrapped = cls(model=qs.model, query=qs.query.chain(), using=qs._db, hints=qs._hints)
+        wrapped._count_args = count_args
+        return wrapped
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._count_args = self._count_args
+        return clone
+
+    def count(self) -> int:
+        if self._result_cache is None and self._count_args is not None:
+            fast = _fast_event_count(base=self, **self._count_args)
+            if fast is not None:
+                return fast
+        return super().count()
+
+
+def _fast_event_count(
+    *,
+    base: QuerySet,
+    tenant: Tenant,
+    start: datetime | None,
+    end: datetime | None,
+    filters: UsageFilters,
+) -> int | None:
+    """None when the range does not fall on local midnights (then rollups cannot help)."""
+    from billing.services.counters import local_midnight
+    from billing.services.rollups import retention_days
+
+    tz = tenant.tzinfo
+    for bound in (start, end):
+        if bound is not None and bound.astimezone(tz).time() != time.min:
+            return None
+    watermark = rolled_through(tenant=tenant)
+    if watermark is None:
+        return None
+    first = start.astimezone(tz).date() if start is not None else None
+    horizon = datetime.now(tz).date() - timedelta(days=retention_days() - 1)
+    first = max(first, horizon) if first is not None else horizon
+    last = watermark
+    if end is not None:
+        last = min(last, end.astimezone(tz).date() - timedelta(days=1))
+    if last < first:
+        return None
+    rolled = DailyRollup.objects.filter(tenant=tenant, day__gte=first, day__lte=last)
+    if filters.model:
+        rolled = rolled.filter(model=filters.model)
+    if filters.provider:
+        rolled = rolled.filter(provider=filters.provider)
+    if filters.config_id is not None:
+        rolled = rolled.filter(config_ref=filters.config_id)
+    if filters.api_key_id is not None:
+        rolled = rolled.filter(api_key_ref=filters.api_key_id)
+    counted = rolled.aggregate(n=Sum("requests"))["n"] or 0
+    lo, hi = local_midnight(day=first, tz=tz), local_midnight(day=last + timedelta(days=1), tz=tz)
+    rest = QuerySet(model=base.model, query=base.query.chain(), using=base._db).filter(
+        Q(created_at__lt=lo) | Q(created_at__gte=hi)
+    )
+    return counted + rest.count()
 
 
 def _metrics() -> dict[str, Any]:
@@ -143,9 +217,140 @@ def usage_aggregate(
     """`{"results": [...one row per group...], "totals": {...}}` for [start, end] (local days).
 
     Rows carry the group's value under the group's name (`day`, `month`, `model`, `provider`,
-    `config`, `key`, `tag`) plus requests, tokens and cost (Decimal)."""
+    `config`, `key`, `tag`) plus requests, tokens and cost (Decimal).
+
+    Final days (through the tenant's rollup watermark) are read from the daily rollups, the
+    days after it from the raw events: the same sums, without scanning millions of events.
+    Tag and status are not rollup dimensions, so those read events only."""
     if group_by not in GROUP_BY:
         raise ValueError(f"group_by must be one of {GROUP_BY}")
+    f = filters or UsageFilters()
+    closed = None
+    if group_by != "tag" and not f.tag and not f.status:
+        watermark = rolled_through(tenant=tenant)
+        if watermark is not None and watermark >= start:
+            closed = min(watermark, end)
+    if closed is None:
+        return _event_aggregate(tenant=tenant, start=start, end=end, group_by=group_by, filters=f)
+    parts = [
+        _rollup_aggregate(tenant=tenant, start=start, end=closed, group_by=group_by, filters=f)
+    ]
+    if closed < end:
+        parts.append(
+            _event_aggregate(
+                tenant=tenant,
+                start=closed + timedelta(days=1),
+                end=end,
+                group_by=group_by,
+                filters=f,
+            )["results"]
+        )
+    results = _merge(parts, group_by=group_by)
+    totals = _clean({metric: sum(row[metric] for row in results) for metric in METRICS})
+    return {"results": results, "totals": totals}
+
+
+def rolled_through(*, tenant: Tenant) -> date | None:
+    """The tenant's last local day whose daily rollup is final (None: none yet)."""
+    return (
+        RollupState.objects.filter(tenant=tenant).values_list("rolled_through", flat=True).first()
+    )
+
+
+_GROUP_KEYS = {
+    "day": ("day",),
+    "month": ("month",),
+    "model": ("model",),
+    "provider": ("provider",),
+    "config": ("config",),
+    "key": ("key",),
+}
+
+
+def _sort_key(group_by: str):
+    """Nulls last, like PostgreSQL's ascending order."""
+    if group_by == "config":
+        return lambda r: (r["config_name"] is None, r["config_name"] or "", r["config"] or 0)
+    if group_by == "key":
+        return lambda r: (r["key_name"] is None, r["key_name"] or "", r["key"] or 0)
+    return lambda r: r[group_by]
+
+
+def _merge(parts: list[list[dict]], *, group_by: str) -> list[dict]:
+    merged: dict[tuple, dict] = {}
+    for rows in parts:
+        for row in rows:
+            key = tuple(row[name] for name in _GROUP_KEYS[group_by])
+            if key not in merged:
+                merged[key] = dict(row)
+                continue
+            for metric in METRICS:
+                merged[key][metric] += row[metric]
+    return sorted(merged.values(), key=_sort_key(group_by))
+
+
+def _rollup_aggregate(
+    *, tenant: Tenant, start: date, end: date, group_by: str, filters: UsageFilters
+) -> list[dict]:
+    """Groups of [start, end] (final local days) from the daily rollups."""
+    qs = DailyRollup.objects.filter(tenant=tenant, day__gte=start, day__lte=end)
+    if filters.model:
+        qs = qs.filter(model=filters.model)
+    if filters.provider:
+        qs = qs.filter(provider=filters.provider)
+    if filters.config_id is not None:
+        qs = qs.filter(config_ref=filters.config_id)
+    if filters.api_key_id is not None:
+        qs = qs.filter(api_key_ref=filters.api_key_id)
+    column = {"month": "day", "config": "config_ref", "key": "api_key_ref"}.get(group_by, group_by)
+    rows = (
+        qs.values(column)
+        .annotate(
+            requests=Sum("requests"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cached_tokens=Sum("cached_tokens"),
+            cost_usd=Sum("cost_usd"),
+        )
+        .order_by()
+    )
+    out = []
+    names: dict[int, Any] = {}
+    if group_by == "config":
+        names = dict(RoutingConfig.objects.filter(tenant=tenant).values_list("pk", "name"))
+    elif group_by == "key":
+        names = {
+            pk: (name, prefix)
+            for pk, name, prefix in TenantApiKey.objects.filter(tenant=tenant).values_list(
+                "pk", "name", "prefix"
+            )
+        }
+    for row in rows:
+        value = row.pop(column)
+        head: dict[str, Any]
+        if group_by == "day":
+            head = {"day": value.isoformat()}
+        elif group_by == "month":
+            head = {"month": value.strftime("%Y-%m")}
+        elif group_by == "config":
+            # A deleted config is cleared (NULL) on its events: the same "no config" group.
+            ref = value if value in names else None
+            head = {"config": ref, "config_name": names.get(ref)}
+        elif group_by == "key":
+            ref = value if value in names else None
+            name, prefix = names.get(ref, (None, None))
+            head = {"key": ref, "key_name": name, "key_prefix": prefix}
+        else:
+            head = {group_by: value}
+        head.update(_clean(row))
+        out.append(head)
+    return out
+
+
+def _event_aggregate(
+    *, tenant: Tenant, start: date, end: date, group_by: str, filters: UsageFilters
+) -> dict[str, Any]:
+    """Groups and totals of [start, end] (local days) from the raw events."""
     start_at, end_at = local_range(tenant=tenant, start=start, end=end)
     qs = usage_event_list(tenant=tenant, start=start_at, end=end_at, filters=filters).order_by()
     totals = _clean(dict(qs.aggregate(**_metrics())))

@@ -181,7 +181,7 @@ class RoutingConfigForm(FieldPathErrorsMixin, forms.ModelForm):
         ]
         help_texts = {
             "primary_model": "A catalog model such as openai/gpt-4o-mini.",
-            "fallback_models": 'Ordered list, e.g. ["anthropic/claude-3-5-haiku-latest"].',
+            "fallback_models": 'Ordered list, e.g. ["anthropic/claude-haiku-4-5"].',
             "params": 'Default parameters, e.g. {"temperature": 0.2, "max_tokens": 1024}.',
             "rules": "Ordered routing rules (see DESIGN.md); the first match decides.",
         }

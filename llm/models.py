@@ -224,7 +224,7 @@ class RoutingConfig(models.Model):
         verbose_name = "routing config"
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}:{self.name}"
+        return f"{self.tenant.slug}/{self.name}"
 
     def clean(self) -> None:
         from llm.rules import validate_routing_config

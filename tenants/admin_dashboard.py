@@ -1,18 +1,21 @@
 """The admin index dashboard: spend and requests today and this month, and the top models.
 
 Wired in as unfold's DASHBOARD_CALLBACK (config/unfold.py). Operators see every tenant; anyone
-else sees the tenants they are a member of. Two aggregate queries over UsageEvent.
+else sees the tenants they are a member of. Month figures come from the daily rollups plus the
+events after them (see usage_dashboard).
 """
 
 import zoneinfo
-from datetime import datetime, tzinfo
+from collections import defaultdict
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
-from billing.models import UsageEvent
+from billing.models import DailyRollup, RollupState, UsageEvent
+from billing.services.counters import local_midnight
 from tenants.admin_scoping import is_operator, viewable_tenant_ids
 from tenants.models import Tenant
 
@@ -24,13 +27,16 @@ def usage_dashboard(
     *, tenant_ids: list[int] | None, tz: tzinfo, now: datetime | None = None, top: int = 5
 ) -> dict:
     """Usage totals since the start of today and of this month in `tz`, and the top models of
-    the month by cost. `tenant_ids=None` means every tenant (operators)."""
+    the month by cost. `tenant_ids=None` means every tenant (operators).
+
+    The month's whole, final local days of each tenant come from the daily rollups; the rest
+    of the month (partial days at the edges in another time zone, days not rolled up yet and
+    today) from the raw events, so the sums are exact without scanning the month's events."""
     local_now = (now or timezone.now()).astimezone(tz)
     day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
-    events = UsageEvent.objects.filter(created_at__gte=month_start)
-    if tenant_ids is not None:
-        events = events.filter(tenant_id__in=tenant_ids)
+    rolled, raw = _split_month(tenant_ids=tenant_ids, month_start=month_start, before=day_start)
+    events = UsageEvent.objects.filter(raw)
     today = Q(created_at__gte=day_start)
     totals = events.aggregate(
         spend_month=Sum("cost_usd"),
@@ -38,9 +44,14 @@ def usage_dashboard(
         spend_today=Sum("cost_usd", filter=today),
         requests_today=Count("id", filter=today),
         failed_today=Count("id", filter=today & Q(status__in=_FAILED)),
-        saved_month=Sum("saved_usd"),
     )
-    top_models = list(
+    # Cost avoided is not a rollup measure; only cache hits carry it (a partial index).
+    saved = UsageEvent.objects.filter(created_at__gte=month_start, saved_usd__gt=0)
+    if tenant_ids is not None:
+        saved = saved.filter(tenant_id__in=tenant_ids)
+    totals["saved_month"] = saved.aggregate(s=Sum("saved_usd"))["s"]
+    models: dict[str, dict] = {}
+    sources = [
         events.exclude(model="")
         .values("model")
         .annotate(
@@ -48,8 +59,33 @@ def usage_dashboard(
             cost=Sum("cost_usd"),
             tokens=Sum(F("input_tokens") + F("output_tokens")),
         )
-        .order_by("-cost", "-requests", "model")[:top]
-    )
+        .order_by()
+    ]
+    if rolled is not None:
+        rollups = DailyRollup.objects.filter(rolled)
+        month = rollups.aggregate(spend=Sum("cost_usd"), requests=Sum("requests"))
+        totals["spend_month"] = (totals["spend_month"] or 0) + (month["spend"] or 0)
+        totals["requests_month"] += month["requests"] or 0
+        sources.append(
+            rollups.exclude(model="")
+            .values("model")
+            .annotate(
+                requests=Sum("requests"),
+                cost=Sum("cost_usd"),
+                tokens=Sum(F("input_tokens") + F("output_tokens")),
+            )
+            .order_by()
+        )
+    for source in sources:
+        for row in source:
+            into = models.setdefault(
+                row["model"], {"model": row["model"], "requests": 0, "cost": 0, "tokens": 0}
+            )
+            into["requests"] += row["requests"] or 0
+            into["cost"] += row["cost"] or 0
+            into["tokens"] += row["tokens"] or 0
+    top_models = sorted(models.values(), key=lambda r: (-r["cost"], -r["requests"], r["model"]))
+    top_models = top_models[:top]
     for row in top_models:
         row["cost"] = _money(row["cost"])
     return {
@@ -63,6 +99,52 @@ def usage_dashboard(
         "month_start": month_start,
         "timezone": str(tz),
     }
+
+
+def _split_month(
+    *, tenant_ids: list[int] | None, month_start: datetime, before: datetime
+) -> tuple[Q | None, Q]:
+    """(rollup rows, raw events) that together cover [month_start, now) once, per tenant: the
+    tenant's whole local days inside [month_start, before) up to its rollup watermark from
+    rollups, everything else of the month from events. Tenants sharing a time zone and a
+    watermark share one condition."""
+    states = RollupState.objects.filter(rolled_through__isnull=False)
+    if tenant_ids is not None:
+        states = states.filter(tenant_id__in=tenant_ids)
+    groups: dict[tuple[str, date], list[int]] = defaultdict(list)
+    for tenant_id, tz_name, watermark in states.values_list(
+        "tenant_id", "tenant__timezone", "rolled_through"
+    ):
+        groups[(tz_name, watermark)].append(tenant_id)
+    rolled = Q(pk__in=[])
+    raw = Q(pk__in=[])
+    covered: list[int] = []
+    for (tz_name, watermark), ids in groups.items():
+        local = zoneinfo.ZoneInfo(tz_name)
+        first = month_start.astimezone(local).date()
+        if local_midnight(day=first, tz=local) < month_start:
+            first += timedelta(days=1)
+        last = min(watermark, before.astimezone(local).date() - timedelta(days=1))
+        if last < first:
+            continue
+        lo = local_midnight(day=first, tz=local)
+        hi = local_midnight(day=last + timedelta(days=1), tz=local)
+        rolled |= Q(tenant_id__in=ids, day__gte=first, day__lte=last)
+        raw |= Q(tenant_id__in=ids, created_at__gte=month_start, created_at__lt=lo)
+        raw |= Q(tenant_id__in=ids, created_at__gte=hi)
+        covered.extend(ids)
+    if not covered:
+        everything = Q(created_at__gte=month_start)
+        if tenant_ids is not None:
+            everything &= Q(tenant_id__in=tenant_ids)
+        return None, everything
+    if tenant_ids is None:
+        rest = list(Tenant.objects.exclude(pk__in=covered).values_list("pk", flat=True))
+    else:
+        rest = sorted(set(tenant_ids) - set(covered))
+    if rest:
+        raw |= Q(tenant_id__in=rest, created_at__gte=month_start)
+    return rolled, raw
 
 
 def _money(value: Decimal | None) -> Decimal:

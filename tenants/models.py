@@ -136,6 +136,7 @@ class ProviderCredential(models.Model):
         ]
         ordering = ["tenant__slug", "provider__slug"]
         verbose_name = "provider credential (BYOK)"
+        verbose_name_plural = "provider credentials (BYOK)"
 
     def __str__(self) -> str:
         return f"{self.provider_id} key …{self.last4}"

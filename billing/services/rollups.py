@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Count, F, Min, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -73,27 +73,13 @@ def rollup_day(*, tenant: Tenant, day: date) -> int:
         .annotate(**_measures())
         .order_by()
     )
-    objs = [
-        DailyRollup(
-            tenant=tenant,
-            day=day,
-            model=row["model"],
-            provider=row["provider"],
-            config_ref=row["cfg"],
-            api_key_ref=row["key"],
-            key_source=row["key_source"],
-            requests=row["requests"],
-            input_tokens=row["in_tokens"] or 0,
-            output_tokens=row["out_tokens"] or 0,
-            cached_tokens=row["cache_tokens"] or 0,
-            billed_tokens=row["billed"] or 0,
-            cost_usd=row["cost"] or 0,
-        )
-        for row in rows
-    ]
-    _upsert(DailyRollup, objs, ["tenant", "day", *DIMENSIONS])
-    _drop_stale(DailyRollup.objects.filter(tenant=tenant, day=day), objs)
-    return len(objs)
+    return _upsert_select(
+        DailyRollup,
+        tenant=tenant,
+        period=("day", connection.ops.adapt_datefield_value(day)),
+        rows=rows,
+        columns=["model", "provider", "cfg", "key", "key_source", *_MEASURE_ALIASES],
+    )
 
 
 def rollup_month(*, tenant: Tenant, month: str) -> int:
@@ -103,7 +89,7 @@ def rollup_month(*, tenant: Tenant, month: str) -> int:
         DailyRollup.objects.filter(tenant=tenant, day__gte=window.start_day, day__lt=window.end_day)
         .values(*DIMENSIONS)
         .annotate(
-            n=Sum("requests"),
+            requests_=Sum("requests"),
             in_tokens=Sum("input_tokens"),
             out_tokens=Sum("output_tokens"),
             cache_tokens=Sum("cached_tokens"),
@@ -112,51 +98,55 @@ def rollup_month(*, tenant: Tenant, month: str) -> int:
         )
         .order_by()
     )
-    objs = [
-        MonthlyRollup(
-            tenant=tenant,
-            month=month,
-            **{dim: row[dim] for dim in DIMENSIONS},
-            requests=row["n"],
-            input_tokens=row["in_tokens"],
-            output_tokens=row["out_tokens"],
-            cached_tokens=row["cache_tokens"],
-            billed_tokens=row["billed"],
-            cost_usd=row["cost"],
-        )
-        for row in rows
-    ]
-    _upsert(MonthlyRollup, objs, ["tenant", "month", *DIMENSIONS])
-    _drop_stale(MonthlyRollup.objects.filter(tenant=tenant, month=month), objs)
-    return len(objs)
-
-
-def _upsert(model, objs: list, unique_fields: list[str]) -> None:
-    if not objs:
-        return
-    model.objects.bulk_create(
-        objs,
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=unique_fields,
-        update_fields=[*MEASURES, "updated_at"],
+    return _upsert_select(
+        MonthlyRollup,
+        tenant=tenant,
+        period=("month", month),
+        rows=rows,
+        columns=[*DIMENSIONS, "requests_", *_MEASURE_ALIASES[1:]],
     )
 
 
-def _drop_stale(bucket_rows, objs: list) -> None:
-    """Delete the period's buckets that the new aggregation no longer has (events moved to
-    another bucket: a deleted config or key is cleared on its events). Only when there is a new
-    aggregation: an empty one means the raw events were purged, and the rows are the record."""
-    if not objs:
-        return
-    fresh = {tuple(getattr(obj, dim) for dim in DIMENSIONS) for obj in objs}
-    stale = [
-        row["pk"]
-        for row in bucket_rows.values("pk", *DIMENSIONS)
-        if tuple(row[dim] for dim in DIMENSIONS) not in fresh
-    ]
-    if stale:
-        bucket_rows.filter(pk__in=stale).delete()
+# Aliases of the aggregated measures, in MEASURES order.
+_MEASURE_ALIASES = ["requests", "in_tokens", "out_tokens", "cache_tokens", "billed", "cost"]
+
+
+def _upsert_select(model, *, tenant: Tenant, period: tuple[str, object], rows, columns) -> int:
+    """Upsert a period's buckets straight from the aggregation, in the database: one
+    INSERT ... SELECT ... ON CONFLICT DO UPDATE (no rows through Python), then delete the
+    period's buckets this run did not write (marked by its `updated_at`). Only when the new
+    aggregation has rows: an empty one means the raw events were purged, and the rows are the
+    record. Returns the number of buckets."""
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    period_col = qn(period[0])
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    select_sql, select_params = rows.query.sql_with_params()
+    picked = ", ".join(
+        f"COALESCE(sub.{qn(col)}, 0)"
+        if col in _MEASURE_ALIASES or col == "requests_"
+        else f"sub.{qn(col)}"
+        for col in columns
+    )
+    targets = ", ".join(qn(col) for col in ["tenant_id", period[0], *DIMENSIONS, *MEASURES])
+    unique = ", ".join(qn(col) for col in ["tenant_id", period[0], *DIMENSIONS])
+    updates = ", ".join(f"{qn(col)} = excluded.{qn(col)}" for col in [*MEASURES, "updated_at"])
+    # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as a join constraint.
+    sql = (
+        f"INSERT INTO {table} ({targets}, {qn('updated_at')}) "  # noqa: S608
+        f"SELECT %s, %s, {picked}, %s FROM ({select_sql}) sub WHERE 1 = 1 "
+        f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant.pk, period[1], stamp, *select_params])
+        written = max(cursor.rowcount, 0)
+        if written:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {qn('tenant_id')} = %s AND {period_col} = %s "  # noqa: S608
+                f"AND {qn('updated_at')} <> %s",
+                [tenant.pk, period[1], stamp],
+            )
+    return written
 
 
 def _lock_state(tenant: Tenant) -> RollupState:
