@@ -393,6 +393,8 @@ def _event_aggregate(
             out[group_by] = row.pop(group_by)
         out.update(_clean(row))
         results.append(out)
+    if group_by in ("config", "key"):
+        results.sort(key=_sort_key(group_by))  # nulls last on every database
     return {"results": results, "totals": totals}
 
 
