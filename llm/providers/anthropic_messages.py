@@ -23,6 +23,7 @@ from llm.providers.base import (
     new_id,
     parse_data_url,
     text_of,
+    tool_arguments_object,
     unsupported,
     usage_to_openai,
 )
@@ -102,20 +103,6 @@ def _content_blocks(content: Any) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_arguments(arguments: Any) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        parsed = json.loads(arguments)
-    except ValueError:
-        raise unsupported("tool call arguments must be a JSON object") from None
-    if not isinstance(parsed, dict):
-        raise unsupported("tool call arguments must be a JSON object")
-    return parsed
-
-
 def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     if not isinstance(messages, list) or not messages:
         raise unsupported("messages must be a non-empty list")
@@ -148,7 +135,7 @@ def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
                         "type": "tool_use",
                         "id": call.get("id") or new_id("toolu_"),
                         "name": function.get("name", ""),
-                        "input": _tool_arguments(function.get("arguments")),
+                        "input": tool_arguments_object(function.get("arguments")),
                     }
                 )
             add("assistant", blocks)

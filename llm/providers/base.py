@@ -428,3 +428,18 @@ class BaseStreamParser:
         for call in delta.get("tool_calls") or ():
             self._chars += len((call.get("function") or {}).get("arguments") or "")
         return self.factory.chunk(delta=delta, finish_reason=finish_reason, index=index)
+
+
+def tool_arguments_object(arguments: Any) -> dict[str, Any]:
+    """OpenAI tool-call arguments (a JSON string) as the object Anthropic and Gemini expect."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not arguments:
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        raise unsupported("tool call arguments must be a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise unsupported("tool call arguments must be a JSON object")
+    return parsed

@@ -26,6 +26,7 @@ from llm.providers.base import (
     new_id,
     parse_data_url,
     text_of,
+    tool_arguments_object,
     unsupported,
     usage_to_openai,
 )
@@ -109,20 +110,6 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _function_args(arguments: Any) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        parsed = json.loads(arguments)
-    except ValueError:
-        raise unsupported("tool call arguments must be a JSON object") from None
-    if not isinstance(parsed, dict):
-        raise unsupported("tool call arguments must be a JSON object")
-    return parsed
-
-
 def _function_response(content: Any) -> dict[str, Any]:
     text = text_of(content)
     try:
@@ -165,7 +152,7 @@ def _contents(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
                 part: dict[str, Any] = {
                     "functionCall": {
                         "name": name,
-                        "args": _function_args(function.get("arguments")),
+                        "args": tool_arguments_object(function.get("arguments")),
                     }
                 }
                 if position == 0:
