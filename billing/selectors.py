@@ -179,22 +179,25 @@ def _clean(row: dict) -> dict:
 
 
 def _tag_rows(qs: QuerySet[UsageEvent]) -> list[dict]:
-    """Usage per tag: an event with several tags counts once under each of them."""
-    ids_sql, ids_params = qs.order_by().values("id").query.sql_with_params()
+    """Usage per tag: an event with several tags counts once under each of them. The filtered
+    events are the FROM source (not `id IN (...)`, a semi-join over every matching id)."""
+    rows_sql, ids_params = (
+        qs.order_by()
+        .values("tags", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
+        .query.sql_with_params()
+    )
     if connection.vendor == "postgresql":
-        source = (
-            "billing_usageevent e CROSS JOIN LATERAL jsonb_array_elements_text(e.tags) AS t(tag)"
-        )
+        source = f"({rows_sql}) e CROSS JOIN LATERAL jsonb_array_elements_text(e.tags) AS t(tag)"
         guard = "jsonb_typeof(e.tags) = 'array'"
         tag = "t.tag"
     else:
-        source = "billing_usageevent e, json_each(e.tags) t"
+        source = f"({rows_sql}) e, json_each(e.tags) t"
         guard = "json_type(e.tags) = 'array'"
         tag = "t.value"
     sql = (
         f"SELECT {tag}, COUNT(*), SUM(e.input_tokens), SUM(e.output_tokens), "  # noqa: S608
         f"SUM(e.cached_tokens), SUM(e.cost_usd) FROM {source} "
-        f"WHERE {guard} AND e.id IN ({ids_sql}) GROUP BY {tag} ORDER BY {tag}"
+        f"WHERE {guard} GROUP BY {tag} ORDER BY {tag}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, ids_params)

@@ -175,6 +175,7 @@ if not TOLLGATE_ENCRYPTION_KEYS and not DEBUG:
         "(python -m config.keygen prints a new key)."
     )
 TOLLGATE_ALLOW_PRIVATE_UPSTREAMS = env.bool("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", default=False)
+TOLLGATE_HTTP_TRANSPORT = env.str("TOLLGATE_HTTP_TRANSPORT", default="aiohttp")  # or "httpx"
 TOLLGATE_UPSTREAM_TIMEOUT_SECONDS = env.float("TOLLGATE_UPSTREAM_TIMEOUT_SECONDS", default=60.0)
 TOLLGATE_REQUEST_DEADLINE_SECONDS = env.float("TOLLGATE_REQUEST_DEADLINE_SECONDS", default=120.0)
 TOLLGATE_CATALOG_FILE = BASE_DIR / "llm" / "catalog" / "catalog.json"
