@@ -164,6 +164,7 @@ CROSS JOIN LATERAL (
            CASE WHEN r.st >= 0.90 AND r.st < 0.93 OR r.st >= 0.99 THEN 0
                 ELSE 1 + floor(r.to_ * 1200)::int END AS outp,
            floor(r.ti * 200)::int * 4 AS cached) t
+ORDER BY 21
 """
 
 
@@ -195,40 +196,60 @@ def _count(tenant) -> int:
         return cur.fetchone()[0]
 
 
+def _spread(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
 def generate(*, events: int, export_events: int, need_export: bool) -> tuple[list, object]:
     """Top the bench tenants up to `events` events over the last DAYS days (and the export
-    tenant up to `export_events` in EXPORT_MONTH). Returns (tenants, export tenant)."""
+    tenant up to `export_events` in EXPORT_MONTH). Returns (tenants, export tenant).
+
+    Rows are appended day by day, each day's rows in time order (an append-only log's layout:
+    a day's events sit together on disk), the tenants interleaved day by day."""
     now = timezone.now()
     start = now - timedelta(days=DAYS)
-    tenants = []
     started = time.perf_counter()
     inserted = 0
+    plan = []
     for suffix, tz, share in TENANTS:
         tenant = _tenant(suffix, tz)
-        tenants.append(tenant)
-        want = int(events * share)
         have = _count(tenant)
-        chunk = 500_000
-        for first in range(have + 1, want + 1, chunk):
-            last = min(want, first + chunk - 1)
-            _insert(tenant, first=first, last=last, start=start, span=now - start)
-            inserted += last - first + 1
-            _say(f"  {tenant.slug}: {last:,} events")
+        plan.append((tenant, have, _spread(max(0, int(events * share) - have), DAYS)))
+    for day in range(DAYS):
+        for n, (tenant, cursor, per_day) in enumerate(plan):
+            if per_day[day]:
+                _insert(
+                    tenant,
+                    first=cursor + 1,
+                    last=cursor + per_day[day],
+                    start=start + timedelta(days=day),
+                    span=timedelta(days=1),
+                )
+                inserted += per_day[day]
+                plan[n] = (tenant, cursor + per_day[day], per_day)
+        if day % 10 == 9:
+            _say(f"  day {day + 1}/{DAYS}: {inserted:,} events inserted")
+    tenants = [tenant for tenant, _, _ in plan]
     export_tenant = None
     if need_export:
         export_tenant = _tenant(*EXPORT_TENANT)
         have = _count(export_tenant)
         month_start = datetime(2026, 10, 1, tzinfo=UTC)
-        for first in range(have + 1, export_events + 1, 500_000):
-            last = min(export_events, first + 500_000 - 1)
-            _insert(
-                export_tenant, first=first, last=last, start=month_start, span=timedelta(days=31)
-            )
-            inserted += last - first + 1
-            _say(f"  {export_tenant.slug}: {last:,} events")
+        for day, count in enumerate(_spread(max(0, export_events - have), 31)):
+            if count:
+                _insert(
+                    export_tenant,
+                    first=have + 1,
+                    last=have + count,
+                    start=month_start + timedelta(days=day),
+                    span=timedelta(days=1),
+                )
+                have += count
+                inserted += count
+        _say(f"  {export_tenant.slug}: {have:,} events in {EXPORT_MONTH}")
     if inserted:
         with connection.cursor() as cur:
-            cur.execute("ANALYZE billing_usageevent")
+            cur.execute("VACUUM ANALYZE billing_usageevent")
         elapsed = time.perf_counter() - started
         _say(f"generated {inserted:,} events in {elapsed:.1f} s ({inserted / elapsed:,.0f}/s)")
     return tenants, export_tenant
@@ -423,9 +444,14 @@ def phase_api(
 
     big = tenants[0]
     if rollup_reads:
-        # The scheduled rollup task keeps rollups current in production; bring them up to date.
+        # The scheduled rollup task keeps rollups current in production; bring them up to date
+        # (from scratch: the generator backdates events into days already final).
+        from tenants.models import Tenant
+
+        everyone = list(Tenant.objects.filter(slug__startswith=PREFIX))
+        RollupState.objects.filter(tenant__in=everyone).update(rolled_through=None)
         started = time.perf_counter()
-        for tenant in tenants:
+        for tenant in everyone:
             rollups_refresh_tenant(tenant=tenant)
         _say(f"rollups brought up to date in {time.perf_counter() - started:.1f} s")
     else:

@@ -1,6 +1,7 @@
 """Experiment, not production code: the gateway's /v1 routes without Django's middleware stack.
 
-Measures the fix proposed for config/asgi.py (owned elsewhere) against the real gateway views:
+Measured, while /v1 still went through Django's handler, what that handler cost the real views
+(superseded since by the bare ASGI endpoint in config/asgi.py; see bench/README.md):
 `/v1/...` goes to an ASGIHandler subclass with no middleware (the /v1 views are csrf_exempt,
 authenticate by API key and use no session, user or messages) and without Django's per-request
 ThreadSensitiveContext (which starts an executor thread per request and a second one to join it);

@@ -36,38 +36,50 @@ def usage_dashboard(
     day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
     rolled, raw = _split_month(tenant_ids=tenant_ids, month_start=month_start, before=day_start)
-    events = UsageEvent.objects.filter(raw)
     today = Q(created_at__gte=day_start)
-    totals = events.aggregate(
-        spend_month=Sum("cost_usd"),
-        requests_month=Count("id"),
-        spend_today=Sum("cost_usd", filter=today),
-        requests_today=Count("id", filter=today),
-        failed_today=Count("id", filter=today & Q(status__in=_FAILED)),
-    )
-    # Cost avoided is not a rollup measure; only cache hits carry it (a partial index).
-    saved = UsageEvent.objects.filter(created_at__gte=month_start, saved_usd__gt=0)
-    if tenant_ids is not None:
-        saved = saved.filter(tenant_id__in=tenant_ids)
-    totals["saved_month"] = saved.aggregate(s=Sum("saved_usd"))["s"]
-    models: dict[str, dict] = {}
-    sources = [
-        events.exclude(model="")
+    # One pass over the month's remaining events: per model, with today's figures alongside.
+    per_model = (
+        UsageEvent.objects.filter(raw)
         .values("model")
         .annotate(
             requests=Count("id"),
             cost=Sum("cost_usd"),
             tokens=Sum(F("input_tokens") + F("output_tokens")),
+            spend_today=Sum("cost_usd", filter=today),
+            requests_today=Count("id", filter=today),
+            failed_today=Count("id", filter=today & Q(status__in=_FAILED)),
         )
         .order_by()
-    ]
+    )
+    totals = {
+        "spend_month": 0,
+        "requests_month": 0,
+        "spend_today": 0,
+        "requests_today": 0,
+        "failed_today": 0,
+    }
+    models: dict[str, dict] = {}
+
+    def add(row: dict) -> None:
+        if row["model"] == "":
+            return
+        into = models.setdefault(
+            row["model"], {"model": row["model"], "requests": 0, "cost": 0, "tokens": 0}
+        )
+        into["requests"] += row["requests"] or 0
+        into["cost"] += row["cost"] or 0
+        into["tokens"] += row["tokens"] or 0
+
+    for row in per_model:
+        totals["spend_month"] += row["cost"] or 0
+        totals["requests_month"] += row["requests"]
+        totals["spend_today"] += row["spend_today"] or 0
+        totals["requests_today"] += row["requests_today"]
+        totals["failed_today"] += row["failed_today"]
+        add(row)
     if rolled is not None:
-        rollups = DailyRollup.objects.filter(rolled)
-        month = rollups.aggregate(spend=Sum("cost_usd"), requests=Sum("requests"))
-        totals["spend_month"] = (totals["spend_month"] or 0) + (month["spend"] or 0)
-        totals["requests_month"] += month["requests"] or 0
-        sources.append(
-            rollups.exclude(model="")
+        for row in (
+            DailyRollup.objects.filter(rolled)
             .values("model")
             .annotate(
                 requests=Sum("requests"),
@@ -75,15 +87,15 @@ def usage_dashboard(
                 tokens=Sum(F("input_tokens") + F("output_tokens")),
             )
             .order_by()
-        )
-    for source in sources:
-        for row in source:
-            into = models.setdefault(
-                row["model"], {"model": row["model"], "requests": 0, "cost": 0, "tokens": 0}
-            )
-            into["requests"] += row["requests"] or 0
-            into["cost"] += row["cost"] or 0
-            into["tokens"] += row["tokens"] or 0
+        ):
+            totals["spend_month"] += row["cost"] or 0
+            totals["requests_month"] += row["requests"] or 0
+            add(row)
+    # Cost avoided is not a rollup measure; only cache hits carry it (a partial index).
+    saved = UsageEvent.objects.filter(created_at__gte=month_start, saved_usd__gt=0)
+    if tenant_ids is not None:
+        saved = saved.filter(tenant_id__in=tenant_ids)
+    totals["saved_month"] = saved.aggregate(s=Sum("saved_usd"))["s"]
     top_models = sorted(models.values(), key=lambda r: (-r["cost"], -r["requests"], r["model"]))
     top_models = top_models[:top]
     for row in top_models:

@@ -445,9 +445,9 @@ async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
     ctx.snapshot = await auth_cache.tenant_snapshot_get(tenant_id=key.tenant_id)
     configs = ctx.snapshot.configs
     governing = config_for_model(requested_model=ctx.requested_model, configs=configs)
-    used_pct = await budget_used_pct(
-        tenant_id=key.tenant_id, config_id=governing.pk if governing else None
-    )
+    used_pct = None
+    if governing is not None and governing.reads_budget_state:  # one Redis round trip saved
+        used_pct = await budget_used_pct(tenant_id=key.tenant_id, config_id=governing.pk)
     ctx.decision = decision = route_request(
         requested_model=ctx.requested_model,
         configs=configs,

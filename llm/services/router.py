@@ -21,6 +21,7 @@ Semantics (DESIGN.md "Routing"):
   context-length error).
 """
 
+import functools
 import hashlib
 import json
 import math
@@ -177,6 +178,16 @@ class ConfigInfo:
     params: dict
     rules: list
     cache_ttl_seconds: int
+
+    @functools.cached_property
+    def reads_budget_state(self) -> bool:
+        """Whether a rule depends on budget usage (else the gateway need not read it)."""
+        return any(
+            isinstance(rule, dict)
+            and isinstance(rule.get("when"), dict)
+            and "budget_used_pct_gte" in rule["when"]
+            for rule in self.rules
+        )
 
     @classmethod
     def from_config(cls, config: Any) -> "ConfigInfo":
