@@ -78,6 +78,7 @@ class _State:
         self.last_used: dict[int, float] = {}
         self.last_used_pending: set[int] = set()
         self.flusher: asyncio.Task | None = None
+        self.loading: dict[tuple, asyncio.Task] = {}
 
     def clear(self) -> None:
         self.keys.clear()
@@ -110,6 +111,23 @@ async def _ensure_fresh() -> None:
         if _state.version is not None or version is not None:
             _state.clear()
         _state.version = version
+
+
+async def _load_once(name: tuple, load):
+    """Run a blocking load in a thread; concurrent misses of one entry share it, so an expired
+    snapshot costs one database load, not one per request waiting for it (no stampede)."""
+    loop = asyncio.get_running_loop()
+    task = _state.loading.get(name)
+    if task is None or task.get_loop() is not loop:
+        task = loop.create_task(sync_to_async(load, thread_sensitive=False)())
+        _state.loading[name] = task
+
+        def forget(done: asyncio.Task, name=name) -> None:
+            if _state.loading.get(name) is done:
+                del _state.loading[name]
+
+        task.add_done_callback(forget)
+    return await asyncio.shield(task)  # a client that goes away does not cancel the others' load
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -146,7 +164,7 @@ async def key_info_get(*, secret: str) -> KeyInfo | None:
     if hit is not None and hit[1] > now:
         info = hit[0]
     else:
-        info = await sync_to_async(_load_key, thread_sensitive=False)(secret)
+        info = await _load_once(("key", digest), lambda: _load_key(secret))
         if len(_state.keys) >= _MAX_KEYS:
             _state.keys.clear()
         ttl = KEY_TTL_SECONDS if info is not None else NEGATIVE_KEY_TTL_SECONDS
@@ -227,7 +245,7 @@ async def tenant_snapshot_get(*, tenant_id: int) -> TenantSnapshot:
     hit = _state.tenants.get(tenant_id)
     if hit is not None and hit[1] > now:
         return hit[0]
-    snapshot = await sync_to_async(_load_tenant, thread_sensitive=False)(tenant_id)
+    snapshot = await _load_once(("tenant", tenant_id), lambda: _load_tenant(tenant_id))
     _state.tenants[tenant_id] = (snapshot, now + TENANT_TTL_SECONDS)
     return snapshot
 
@@ -249,7 +267,7 @@ async def catalog_get():
         _refresh_connection()
         return catalog_index_load()
 
-    index = await sync_to_async(load, thread_sensitive=False)()
+    index = await _load_once(("catalog",), load)
     _state.catalog = (index, now + CATALOG_TTL_SECONDS)
     return index
 

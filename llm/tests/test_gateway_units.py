@@ -126,3 +126,29 @@ def test_redis_rate_limit_is_atomic_under_concurrency(redis_client):
 
     results = asyncio.run(scenario())
     assert sum(1 for r in results if r is None) == 10
+
+
+async def test_concurrent_snapshot_misses_share_one_load():
+    import threading
+
+    from llm.services import auth_cache
+
+    calls = []
+    release = threading.Event()
+
+    def slow_load():
+        calls.append(1)
+        release.wait(2)
+        return "snapshot"
+
+    waiters = [
+        asyncio.ensure_future(auth_cache._load_once(("tenant", 42), slow_load)) for _ in range(10)
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await asyncio.gather(*waiters) == ["snapshot"] * 10
+    assert len(calls) == 1
+    # Once done, the next miss loads again (nothing is cached by the single-flight itself).
+    release.set()
+    assert await auth_cache._load_once(("tenant", 42), slow_load) == "snapshot"
+    assert len(calls) == 2
