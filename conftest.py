@@ -90,3 +90,15 @@ def redis_client():
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Per-process short-lived state (breaker health, budget percentages) is keyed by row ids,
+    which SQLite reuses after a test's rollback: start every test without it."""
+    from billing.services.budgets import budget_used_pct_clear_local
+    from llm.services.breaker import breaker_reset_local
+
+    budget_used_pct_clear_local()
+    breaker_reset_local()
+    yield

@@ -39,5 +39,9 @@ gateway_application = GatewayASGIHandler()
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"].startswith("/v1/"):
         await gateway_application(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        from config.asgi import lifespan
+
+        await lifespan(scope, receive, send)
     else:
         await django_application(scope, receive, send)

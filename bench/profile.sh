@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Profile every Tollgate worker with py-spy during one c=16 plain run (called by run.sh with
+# Profile every Tollgate worker with py-spy during one plain run (c=16, BENCH_PROFILE_CONCURRENCY) (called by run.sh with
 # BENCH_PROFILE=1). Writes collapsed stacks per worker and a summary (profile_summary.py).
 # Usage: profile.sh OUT_DIR UVICORN_MASTER_PID URL API_KEY LABEL
 set -euo pipefail
@@ -8,6 +8,7 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH")
 SPY=$ROOT/.venv/bin/py-spy
 SECS=${BENCH_PROFILE_SECONDS:-10}
+CONC=${BENCH_PROFILE_CONCURRENCY:-16}
 if [ ! -x "$SPY" ]; then
   "$ROOT/.venv/bin/pip" install -q py-spy==0.4.3 >/dev/null 2>&1
 fi
@@ -21,12 +22,12 @@ for w in $workers; do
 done
 sleep 1
 BENCH_MODEL=auto BENCH_KEY=$KEY BENCH_LABEL=profile timeout $((SECS + 30)) \
-  wrk -t2 -c16 -d"$((SECS + 1))s" --latency -s "$BENCH/post.lua" "$URL" | grep '^BENCH_RESULT' \
+  wrk -t$((CONC > 1 ? 2 : 1)) -c"$CONC" -d"$((SECS + 1))s" --latency -s "$BENCH/post.lua" "$URL" | grep '^BENCH_RESULT' \
   >"$OUT/profile-$LABEL-wrk.txt" || true
 wait "${pids[@]}" || true
 cat "$OUT"/profile-"$LABEL"-[0-9]*.txt >"$OUT/profile-$LABEL-all.txt"
 {
-  echo "## py-spy profile: $LABEL, c=16 plain, ${SECS} s, all workers"
+  echo "## py-spy profile: $LABEL, c=$CONC plain, ${SECS} s, all workers"
   echo
   sed 's/^BENCH_RESULT /wrk during the profile: /' "$OUT/profile-$LABEL-wrk.txt"
   echo

@@ -164,7 +164,7 @@ start_tollgate() { # target, then uvicorn's app arguments
   MODEL[$t]=auto
   URL[$t]=http://127.0.0.1:$port/v1/chat/completions
   $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
-    --loop uvloop --http httptools --no-access-log --lifespan off >"$OUT/$t.log" 2>&1 &
+    --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 &
   PIDS+=($!)
   PROC_ROOT[$t]=$!
   if ! wait_http "http://127.0.0.1:$port/v1/models" 60 -H "Authorization: Bearer ${KEY[$t]}"; then
@@ -321,7 +321,7 @@ fi
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
   for t in tollgate tollgate_lean; do
     [ -z "${SMOKE[$t/plain]-x}" ] || continue
-    log "profiling $t (py-spy, c=16 plain)"
+    log "profiling $t (py-spy, c=${BENCH_PROFILE_CONCURRENCY:-16} plain)"
     "$BENCH/profile.sh" "$OUT" "${PROC_ROOT[$t]}" "${URL[$t]}" "${KEY[$t]}" "$t" || true
   done
 fi

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 SEED_WAIT_SECONDS = 2.0
+# Budget-state routing rules see the used percentage at most this old (per process); strict
+# limits do not depend on it: budget_reserve() checks them atomically on every request.
+USED_PCT_TTL_SECONDS = 1.0
+_used_pct: dict[tuple[int, int | None], tuple[float, Decimal | None]] = {}
 
 
 def reservation_ttl() -> float:
@@ -221,12 +226,26 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
 
 
 async def budget_used_pct(*, tenant_id: int, config_id: int | None) -> Decimal | None:
-    """Highest used percentage over the tenant's (and config's) budgets, or None when none."""
+    """Highest used percentage over the tenant's (and config's) budgets, or None when none.
+    Read from the counters at most once per USED_PCT_TTL_SECONDS per process."""
+    ident = (tenant_id, config_id)
+    cached = _used_pct.get(ident)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
     budgets = await _budgets(tenant_id)
     plans = _pct_plans(budgets, config_id)
-    if not plans:
-        return None
-    return _highest_pct(budgets, plans, await counter_values(plans=plans, tz=budgets.tz))
+    pct = None
+    if plans:
+        pct = _highest_pct(budgets, plans, await counter_values(plans=plans, tz=budgets.tz))
+    if len(_used_pct) > 10_000:
+        _used_pct.clear()
+    _used_pct[ident] = (now + USED_PCT_TTL_SECONDS, pct)
+    return pct
+
+
+def budget_used_pct_clear_local() -> None:
+    _used_pct.clear()
 
 
 def budget_used_pct_sync(*, tenant_id: int, config_id: int | None) -> Decimal | None:

@@ -72,6 +72,19 @@ async def test_settle_replaces_the_hold_with_the_actual_cost(tenant, redis_clien
     assert _counter(redis_client, key)["sm"] == 100_001
 
 
+async def test_used_pct_is_read_at_most_once_per_ttl(tenant, redis_client, monkeypatch):
+    from billing.services import budgets
+
+    monkeypatch.setattr(budgets, "USED_PCT_TTL_SECONDS", 0.3)
+    await sync_to_async(make_budget)(tenant, limit_usd="1.00")
+    assert await budget_used_pct(tenant_id=tenant.pk, config_id=None) == Decimal("0.00")
+    reservation = await _reserve(tenant, "0.50")
+    await budget_settle(reservation=reservation, actual_cost_usd=Decimal("0.5"), actual_tokens=1)
+    assert await budget_used_pct(tenant_id=tenant.pk, config_id=None) == Decimal("0.00")
+    await asyncio.sleep(0.35)
+    assert await budget_used_pct(tenant_id=tenant.pk, config_id=None) == Decimal("50.00")
+
+
 async def test_64_concurrent_reservations_never_overspend(tenant, redis_client):
     await sync_to_async(make_budget)(tenant, limit_usd="1.00")
     key = await sync_to_async(make_key)(tenant)

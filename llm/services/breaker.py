@@ -6,6 +6,10 @@ in a row the breaker opens for COOLDOWN seconds: candidates behind it are skippe
 After the cool-down it is half-open: exactly one request (a Redis SET NX probe marker) may try;
 its success closes the breaker, its failure opens it again. On the embedded default the same
 state machine lives in process memory.
+
+A healthy breaker (no state in Redis) is the hot case: each process trusts that answer for
+STATE_TTL_SECONDS instead of asking Redis on every request, so a breaker opened by another process
+is seen within that time; a failure this process records is seen at once.
 """
 
 import time
@@ -15,6 +19,7 @@ from django.conf import settings
 from config.redis import get_async_redis
 
 FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed"})
+STATE_TTL_SECONDS = 1.0
 
 _RECORD_FAILURE = """
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
@@ -41,6 +46,7 @@ def _keys(provider: str, credential: str) -> tuple[str, str]:
 
 
 _local: dict[tuple[str, str], dict] = {}
+_healthy_until: dict[tuple[str, str], float] = {}  # monotonic time; Redis had no state
 
 
 async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
@@ -58,10 +64,14 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
             return False, True
         state["probe_until"] = now + _cooldown()
         return True, True
+    ident = (provider, credential)
+    if _healthy_until.get(ident, 0.0) > time.monotonic():
+        return True, False
     key, probe = _keys(provider, credential)
     try:
         failures, open_until = await client.hmget(key, ["failures", "open_until"])
         if failures is None and open_until is None:
+            _healthy_until[ident] = time.monotonic() + STATE_TTL_SECONDS
             return True, False
         if open_until is None or float(open_until) == 0:
             return True, True
@@ -89,6 +99,8 @@ async def breaker_record(
             state["open_until"] = now + _cooldown()
             state["probe_until"] = 0
         return
+    if not ok:
+        _healthy_until.pop((provider, credential), None)
     key, probe = _keys(provider, credential)
     try:
         if ok:
@@ -101,3 +113,4 @@ async def breaker_record(
 
 def breaker_reset_local() -> None:
     _local.clear()
+    _healthy_until.clear()

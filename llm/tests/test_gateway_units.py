@@ -128,6 +128,34 @@ def test_redis_rate_limit_is_atomic_under_concurrency(redis_client):
     assert sum(1 for r in results if r is None) == 10
 
 
+def test_redis_breaker_trusts_a_healthy_answer_for_its_ttl(redis_client, monkeypatch):
+    """No Redis read per request while healthy; another process's open breaker is seen within
+    STATE_TTL_SECONDS, a failure recorded here at once."""
+    monkeypatch.setattr(breaker, "STATE_TTL_SECONDS", 0.3)
+    monkeypatch.setattr(breaker, "_threshold", lambda: 1)
+    key = "tollgate:cb:openai:platform"
+
+    async def scenario():
+        from config import redis as redis_config
+
+        allow = breaker.breaker_allow
+        assert await allow(provider="openai", credential="platform") == (True, False)
+        # Another process opens it (the same fields its failure script writes).
+        redis_client.hset(key, mapping={"failures": 5, "open_until": time.time() + 60})
+        assert await allow(provider="openai", credential="platform") == (True, False)
+        await asyncio.sleep(0.35)
+        assert await allow(provider="openai", credential="platform") == (False, True)
+
+        redis_client.delete(key)
+        await asyncio.sleep(0.35)
+        assert await allow(provider="openai", credential="platform") == (True, False)
+        await breaker.breaker_record(provider="openai", credential="platform", ok=False)
+        assert await allow(provider="openai", credential="platform") == (False, True)
+        await redis_config.get_async_redis().aclose()
+
+    asyncio.run(scenario())
+
+
 async def test_concurrent_snapshot_misses_share_one_load():
     import threading
 

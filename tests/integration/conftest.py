@@ -46,14 +46,21 @@ def gateway_server():
 def django_handler_server():
     """/v1 through Django's full handler and the Django views (config.asgi sends /v1 to the bare
     ASGI endpoints): both paths must behave alike."""
-    yield from _serve("config.asgi:django_application")
+    from config.asgi import django_application, lifespan
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":  # Django's handler has none; close our clients anyway
+            return await lifespan(scope, receive, send)
+        return await django_application(scope, receive, send)
+
+    yield from _serve(app)
 
 
-def _serve(app: str):
+def _serve(app):
     from config.asgi import application  # noqa: F401  (Django set up before serving)
 
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,10 +7,13 @@ from tests.support.mock_upstreams import Ok
 BODY = {"model": "auto", "max_tokens": 1000, "messages": [{"role": "user", "content": "Hi"}]}
 
 
-def test_rule_switches_model_once_the_budget_is_half_spent(gw):
+def test_rule_switches_model_once_the_budget_is_half_spent(gw, monkeypatch):
     from billing.models import Budget
+    from billing.services import budgets
     from billing.services.budgets import budget_used_pct_sync
     from billing.services.counters import budget_cache_invalidate
+
+    monkeypatch.setattr(budgets, "USED_PCT_TTL_SECONDS", 0.2)
 
     gw.set_config(
         fallback_models=[],
@@ -30,6 +33,7 @@ def test_rule_switches_model_once_the_budget_is_half_spent(gw):
     while (budget_used_pct_sync(tenant_id=gw.tenant.pk, config_id=gw.config.pk) or 0) < 50:
         assert time.monotonic() < deadline, "the first request was never settled"
         time.sleep(0.05)
+    time.sleep(0.2)  # the gateway's view of the percentage is at most USED_PCT_TTL_SECONDS old
 
     second = gw.post(BODY)
     assert second.status_code == 200

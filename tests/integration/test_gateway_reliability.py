@@ -219,6 +219,19 @@ def test_breaker_state_is_shared_through_redis(gw, redis_client, settings):
     assert _calls(gw)["openai"] == 0
 
 
+def test_breaker_opened_elsewhere_is_seen_within_the_state_ttl(gw, redis_client, monkeypatch):
+    from llm.services import breaker
+
+    monkeypatch.setattr(breaker, "STATE_TTL_SECONDS", 0.3)
+    assert gw.post(BODY).headers["x-tollgate-model"] == "openai/gpt-4o-mini"
+    redis_client.hset(
+        "tollgate:cb:openai:platform", mapping={"failures": 5, "open_until": time.time() + 60}
+    )
+    time.sleep(0.35)
+    assert gw.post(BODY).headers["x-tollgate-model"] == "anthropic/claude-haiku-4-5"
+    assert _calls(gw)["openai"] == 1
+
+
 def test_streaming_falls_back_before_the_first_byte(gw):
     gw.upstreams["openai"].script(ServerError(500), RateLimited(retry_after=None))
     gw.upstreams["anthropic"].script(Ok(content="streamed by claude"))

@@ -64,7 +64,7 @@ def two_gateways(gw, redis_client, tmp_path):
                     "--port",
                     str(port),
                     "--lifespan",
-                    "off",
+                    "on",
                     "--no-access-log",
                 ],
                 cwd=ROOT,
