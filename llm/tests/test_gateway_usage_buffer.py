@@ -137,3 +137,34 @@ def test_buffer_left_at_exit_is_flushed(tenant):
     usage._flush_at_exit()
     usage.usage_events_ingest()
     assert UsageEvent.objects.filter(request_id="at-exit").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lifespan_shutdown_flushes_the_buffer_and_closes_the_upstream_client(tenant):
+    from config.asgi import lifespan
+    from llm.providers import http
+
+    sent = []
+
+    async def worker_stops():
+        client = http.get_http_client()
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+        async def receive():
+            if sent and sent[-1]["type"] == "lifespan.startup.complete":
+                # Serving: a request buffered its event, the flusher has not run yet.
+                usage._pending.append(_event(tenant, "at-shutdown"))
+            return next(messages)
+
+        async def send(message):
+            sent.append(message)
+
+        await lifespan({"type": "lifespan"}, receive, send)
+        return client
+
+    client = asyncio.run(worker_stops())
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert client.is_closed
+    assert usage._pending == []
+    usage.usage_events_ingest()
+    assert UsageEvent.objects.filter(request_id="at-shutdown").exists()
