@@ -6,7 +6,6 @@ Creates a throwaway tenant with a tenant, config and key budget (three daily and
 The tenant and its Redis keys are removed afterwards.
 """
 
-import asyncio
 import os
 import statistics
 import sys
@@ -88,4 +87,6 @@ async def main():
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop  # the loop the gateway's workers run (uvicorn --loop uvloop)
+
+    uvloop.run(main())

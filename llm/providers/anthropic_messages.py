@@ -55,6 +55,8 @@ STREAM_ERROR_STATUS = {
 }
 
 CONTEXT_LENGTH_SIGNALS = ("prompt is too long", "context window", "too many tokens")
+# Out of credit: a 400 invalid_request_error saying so, or a billing_error.
+CREDIT_SIGNALS = ("credit balance is too low",)
 
 
 def usage_from_anthropic(raw: Mapping[str, Any] | None) -> Usage:
@@ -314,6 +316,7 @@ class AnthropicMessagesAdapter:
             context_length=status in (400, 413)
             and any(signal in lowered for signal in CONTEXT_LENGTH_SIGNALS),
             auth=err_type in ("authentication_error", "permission_error"),
+            quota=err_type == "billing_error" or any(s in lowered for s in CREDIT_SIGNALS),
         )
 
 

@@ -41,8 +41,10 @@ class ChatResult:
 class ProviderError(Exception):
     """An upstream failure, classified so the gateway can decide whether to fall back.
 
-    kind: rate_limit | timeout | connection | server | context_length | auth | bad_request |
-          malformed. `retryable` means another attempt (same or next model) may succeed;
+    kind: rate_limit | quota | timeout | connection | server | context_length | auth |
+          bad_request | malformed. `quota`: the account behind the key is out of credit or quota
+          (not a passing rate limit: the next model, never the same one).
+    `retryable` means another attempt (same or next model) may succeed;
     `billed` means the provider charged for the attempt (usage known despite the failure).
     The message never contains a key.
     """
@@ -263,6 +265,7 @@ def make_error(
     headers: Mapping[str, str],
     context_length: bool = False,
     auth: bool = False,
+    quota: bool = False,
     retry_after: float | None = None,
 ) -> ProviderError:
     kind, retryable = classify_status(status)
@@ -270,6 +273,8 @@ def make_error(
         kind, retryable = "context_length", True
     elif auth and status < 500:
         kind, retryable = "auth", True
+    elif quota and status < 500:
+        kind, retryable = "quota", True
     text = redact(f"upstream HTTP {status}: {message}" if message else f"upstream HTTP {status}")
     if retry_after is None:
         retry_after = parse_retry_after(headers)

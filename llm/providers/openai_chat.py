@@ -145,6 +145,7 @@ class OpenAIChatAdapter:
             context_length=status in (400, 413, 422)
             and any(s in haystack for s in CONTEXT_LENGTH_SIGNALS),
             auth=code == "invalid_api_key",
+            quota="insufficient_quota" in (code, err_type),
         )
 
 

@@ -1,11 +1,11 @@
 """Circuit breakers per (provider, credential), shared by all processes through Redis.
 
 Closed: calls go through; each failure that says "this upstream is unwell" (5xx, timeout,
-connection error, malformed reply) counts, a success resets the count. After THRESHOLD failures
-in a row the breaker opens for COOLDOWN seconds: candidates behind it are skipped with a note.
-After the cool-down it is half-open: exactly one request (a Redis SET NX probe marker) may try;
-its success closes the breaker, its failure opens it again. On the embedded default the same
-state machine lives in process memory.
+connection error, malformed reply, account out of credit) counts, a success resets the count.
+After THRESHOLD failures in a row the breaker opens for COOLDOWN seconds: candidates behind it
+are skipped with a note. After the cool-down it is half-open: exactly one request (a Redis SET NX
+probe marker) may try; its success closes the breaker, its failure opens it again. On the
+embedded default the same state machine lives in process memory.
 
 A healthy breaker (no state in Redis) is the hot case: each process trusts that answer for
 STATE_TTL_SECONDS instead of asking Redis on every request, so a breaker opened by another process
@@ -18,7 +18,7 @@ from django.conf import settings
 
 from config.redis import get_async_redis
 
-FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed"})
+FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed", "quota"})
 STATE_TTL_SECONDS = 1.0
 
 _RECORD_FAILURE = """

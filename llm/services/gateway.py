@@ -934,14 +934,23 @@ class _StreamPump:
         self.transcript_size = 0
 
     async def client_iter(self) -> AsyncIterator[bytes]:
+        """Events already queued go out in one write: a burst from upstream costs the client
+        one send, while an event that arrives alone is still sent at once."""
         finished = False
         try:
-            while True:
+            while not finished:
                 item = await self.queue.get()
                 if item is None:
                     finished = True
                     return
-                yield item
+                burst = [item]
+                while not self.queue.empty():
+                    item = self.queue.get_nowait()
+                    if item is None:
+                        finished = True
+                        break
+                    burst.append(item)
+                yield b"".join(burst)
         finally:
             if not finished:
                 self.abandon()

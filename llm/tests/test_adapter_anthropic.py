@@ -374,6 +374,18 @@ def test_map_error_overloaded_and_rate_limit_and_auth():
 
 
 @pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, raw("error_credit_balance.json")),
+        (402, b'{"type":"error","error":{"type":"billing_error","message":"Out of credit."}}'),
+    ],
+)
+def test_map_error_out_of_credit_is_quota_not_a_bad_request(status, body):
+    error = adapter.map_error(status=status, body=body, headers={})
+    assert (error.kind, error.retryable) == ("quota", True)
+
+
+@pytest.mark.parametrize(
     "fixture", sorted(p.name for p in WIRE.glob("stream_*.sse") if "error" not in p.name)
 )
 def test_byte_by_byte_feeding_gives_the_same_chunks_as_one_feed(fixture):

@@ -229,6 +229,12 @@ def test_map_error_rate_limit_uses_retry_after_ms():
     assert (error.kind, error.retryable, error.retry_after) == ("rate_limit", True, 0.12)
 
 
+def test_map_error_insufficient_quota_is_quota_not_a_rate_limit():
+    error = adapter.map_error(status=429, body=raw("error_insufficient_quota.json"), headers={})
+    assert (error.kind, error.retryable) == ("quota", True)
+    assert "exceeded your current quota" in error.message
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "retryable"),
     [

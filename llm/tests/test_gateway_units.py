@@ -180,3 +180,25 @@ async def test_concurrent_snapshot_misses_share_one_load():
     release.set()
     assert await auth_cache._load_once(("tenant", 42), slow_load) == "snapshot"
     assert len(calls) == 2
+
+
+def test_stream_events_already_queued_go_to_the_client_in_one_write():
+    from types import SimpleNamespace
+
+    async def scenario():
+        pump = gateway._StreamPump(SimpleNamespace(claim=None), MODEL, None, None, {}, False)
+        writes = []
+        client = pump.client_iter()
+        for event in (b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"):
+            await pump._emit(event)
+        writes.append(await client.__anext__())
+        await pump._emit(b"data: 4\n\n")
+        writes.append(await client.__anext__())
+        await pump._emit(b"data: [DONE]\n\n")
+        await pump.queue.put(None)
+        writes.extend([chunk async for chunk in client])
+        return writes, pump.client_gone
+
+    writes, gone = asyncio.run(scenario())
+    assert writes == [b"data: 1\n\ndata: 2\n\ndata: 3\n\n", b"data: 4\n\n", b"data: [DONE]\n\n"]
+    assert not gone

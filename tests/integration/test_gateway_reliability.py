@@ -12,6 +12,7 @@ from tests.support.mock_upstreams import (
     ContextLengthExceeded,
     Malformed,
     Ok,
+    OutOfCredit,
     RateLimited,
     ServerError,
     Slow,
@@ -92,6 +93,7 @@ def test_fallback_order_through_the_chain_on_5xx(gw):
         (ContextLengthExceeded(), "context_length"),
         (AuthError(), "auth"),
         (Malformed(), "malformed"),
+        (OutOfCredit(), "quota"),
     ],
 )
 def test_errors_that_need_another_model_are_not_retried_on_the_same_one(gw, behaviour, kind):
@@ -102,6 +104,19 @@ def test_errors_that_need_another_model_are_not_retried_on_the_same_one(gw, beha
     assert _calls(gw) == {"openai": 1, "anthropic": 1, "google": 0}
     [event] = settle_events(1)
     assert _trail(event)[0] == ("openai/gpt-4o-mini", "error", kind)
+
+
+def test_anthropic_out_of_credit_falls_back_instead_of_failing_the_request(gw):
+    """Anthropic says "credit balance is too low" with a 400: the account's problem, not the
+    client's request, so the next model serves it."""
+    gw.set_config(params={"max_retries": 0})
+    gw.upstreams["openai"].script(ServerError(500))
+    gw.upstreams["anthropic"].script(OutOfCredit())
+    response = gw.post(BODY)
+    assert response.status_code == 200
+    assert response.headers["x-tollgate-model"] == "google/gemini-2.5-flash"
+    [event] = settle_events(1)
+    assert _trail(event)[1] == ("anthropic/claude-haiku-4-5", "error", "quota")
 
 
 def test_timeout_falls_back(gw, settings):

@@ -114,6 +114,11 @@ class AuthError:
     status: int = 401
 
 
+@dataclass
+class OutOfCredit:
+    """The account behind the key has no credit or quota left (each format's own reply)."""
+
+
 Behaviour = (
     Ok
     | RateLimited
@@ -123,6 +128,7 @@ Behaviour = (
     | TruncatedStream
     | ContextLengthExceeded
     | AuthError
+    | OutOfCredit
 )
 
 
@@ -249,6 +255,14 @@ class _OpenAIWire:
             else "You didn't provide an API key."
         )
         return self.error(status, message, "invalid_request_error", "invalid_api_key")
+
+    def out_of_credit(self) -> _Reply:
+        return self.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            "insufficient_quota",
+        )
 
     def not_found(self) -> _Reply:
         return self.error(404, "Invalid URL", "invalid_request_error", None)
@@ -454,6 +468,14 @@ class _AnthropicWire:
             )
         return self.error(status, "authentication_error", "invalid x-api-key")
 
+    def out_of_credit(self) -> _Reply:
+        return self.error(
+            400,
+            "invalid_request_error",
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & "
+            "Billing to upgrade or purchase credits.",
+        )
+
     def not_found(self) -> _Reply:
         return self.error(404, "not_found_error", "Not found")
 
@@ -635,6 +657,9 @@ class _GeminiWire:
         ]
         rpc = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED"}.get(status, "UNAUTHENTICATED")
         return self.error(status, rpc, "API key not valid. Please pass a valid API key.", details)
+
+    def out_of_credit(self) -> _Reply:
+        return self.rate_limited(None)  # Gemini answers quota and rate limits alike
 
     def not_found(self) -> _Reply:
         return self.error(404, "NOT_FOUND", "Requested entity was not found.")
@@ -856,6 +881,8 @@ class MockUpstream:
             return self._send(handler, wire.context_length())
         if isinstance(behaviour, AuthError):
             return self._send(handler, wire.auth_error(behaviour.status, request))
+        if isinstance(behaviour, OutOfCredit):
+            return self._send(handler, wire.out_of_credit())
         if isinstance(behaviour, Malformed):
             if request.stream:
                 return self._stream(handler, wire.malformed_stream(request), complete=True)
