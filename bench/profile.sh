@@ -21,13 +21,13 @@ for w in $workers; do
   pids+=($!)
 done
 sleep 1
-BENCH_MODEL=auto BENCH_KEY=$KEY BENCH_LABEL=profile timeout $((SECS + 30)) \
+BENCH_STREAM=${BENCH_PROFILE_STREAM:-0} BENCH_MODEL=auto BENCH_KEY=$KEY BENCH_LABEL=profile timeout $((SECS + 30)) \
   wrk -t$((CONC > 1 ? 2 : 1)) -c"$CONC" -d"$((SECS + 1))s" --latency -s "$BENCH/post.lua" "$URL" | grep '^BENCH_RESULT' \
   >"$OUT/profile-$LABEL-wrk.txt" || true
 wait "${pids[@]}" || true
 cat "$OUT"/profile-"$LABEL"-[0-9]*.txt >"$OUT/profile-$LABEL-all.txt"
 {
-  echo "## py-spy profile: $LABEL, c=$CONC plain, ${SECS} s, all workers"
+  echo "## py-spy profile: $LABEL, c=$CONC $([ "${BENCH_PROFILE_STREAM:-0}" = 1 ] && echo stream || echo plain), ${SECS} s, all workers"
   echo
   sed 's/^BENCH_RESULT /wrk during the profile: /' "$OUT/profile-$LABEL-wrk.txt"
   echo

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
+import orjson
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -333,27 +335,24 @@ class SSEDecoder:
         self._data: list[str] = []
 
     def feed(self, data: bytes) -> list[tuple[str | None, str]]:
-        self._buffer += data
+        buffer = self._buffer + data
         events: list[tuple[str | None, str]] = []
+        start, size = 0, len(buffer)
         while True:
-            line, rest = self._next_line(self._buffer)
-            if line is None:
+            newline = buffer.find(b"\n", start)
+            carriage = buffer.find(b"\r", start, size if newline == -1 else newline)
+            if carriage != -1:  # a line ending in \r or \r\n
+                if carriage + 1 == size:
+                    break  # wait for the next byte: it may be the \n of \r\n
+                end, start_next = carriage, carriage + (2 if buffer[carriage + 1] == 0x0A else 1)
+            elif newline != -1:
+                end, start_next = newline, newline + 1
+            else:
                 break
-            self._buffer = rest
-            self._line(line.decode("utf-8", errors="replace"), events)
+            self._line(buffer[start:end].decode("utf-8", errors="replace"), events)
+            start = start_next
+        self._buffer = buffer[start:]
         return events
-
-    @staticmethod
-    def _next_line(buffer: bytes) -> tuple[bytes | None, bytes]:
-        for index, byte in enumerate(buffer):
-            if byte == 0x0A:  # \n
-                return buffer[:index], buffer[index + 1 :]
-            if byte == 0x0D:  # \r, maybe the start of \r\n
-                if index + 1 == len(buffer):
-                    return None, buffer  # wait for the next byte
-                skip = 2 if buffer[index + 1] == 0x0A else 1
-                return buffer[:index], buffer[index + skip :]
-        return None, buffer
 
     def _line(self, line: str, events: list[tuple[str | None, str]]) -> None:
         if line == "":
@@ -373,7 +372,7 @@ class SSEDecoder:
 
 def load_event_json(data: str, usage: Usage) -> dict[str, Any]:
     try:
-        payload = json.loads(data)
+        payload = orjson.loads(data)
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
