@@ -54,6 +54,7 @@ class Reservation:
     amount_usd: Decimal = Decimal(0)
     tokens: int = 0
     holds: list = field(default_factory=list)  # counter keys held
+    held: list = field(default_factory=list)  # (micros, tokens) held on each, Redis only
     id: str = ""
     backend: str = ""  # "redis", "db" or "" (nothing held)
     micros: int = 0
@@ -141,6 +142,9 @@ async def budget_reserve(
     reservation.micros = counters.to_micros(reservation.amount_usd)
     reservation.id = counters.new_reservation_id()
     reservation.holds = [plan.key for plan in plans]
+    reservation.held = counters.held_amounts(
+        plans=plans, micros=reservation.micros, tokens=reservation.tokens
+    )
     client = get_async_redis()
     if client is not None:
         try:
@@ -213,7 +217,13 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
         rz, rv = counters.tenant_keys(reservation.tenant_id)
         try:
             await _script(client, "settle", counters.SETTLE_LUA)(
-                keys=[rz, rv, *reservation.holds], args=[reservation.id, micros, tokens]
+                keys=[rz, rv, *reservation.holds],
+                args=counters.settle_args(
+                    reservation_id=reservation.id,
+                    micros=micros,
+                    tokens=tokens,
+                    held=reservation.held,
+                ),
             )
             return
         except REDIS_DOWN:

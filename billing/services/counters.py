@@ -372,13 +372,15 @@ for _, rid in ipairs(expired) do
 end
 """
 
-# KEYS: rz, rv, counters...  ARGV: now_ms, expiry_ms, reservation id, holds JSON,
-# then per counter: limit micros (-1: none), limit tokens (-1: none), micros, tokens.
+# KEYS: rz, rv, counters...  ARGV: now_ms, expiry_ms, reservation id, holds JSON, micros,
+# tokens, then per counter: limit micros (-1: none), limit tokens (-1: none). A counter holds only
+# what it limits (rm without a spend limit, rt without a token limit, would never be read).
 # A counter's expiry is set once, when it is seeded.
 RESERVE_LUA = (
     _GIVE_BACK_EXPIRED
     + """
 local n = #KEYS - 2
+local m, t = tonumber(ARGV[5]), tonumber(ARGV[6])
 local state = {}
 local missing = {}
 for j = 1, n do
@@ -388,24 +390,20 @@ for j = 1, n do
 end
 if #missing > 0 then return {'seed', cjson.encode(missing)} end
 for j = 1, n do
-  local b = 1 + j * 4
-  local lm, lt = tonumber(ARGV[b]), tonumber(ARGV[b + 1])
+  local lm, lt = tonumber(ARGV[5 + j * 2]), tonumber(ARGV[6 + j * 2])
   local v = state[j]
   if lm >= 0 then
     local um = tonumber(v[2] or '0') + tonumber(v[4] or '0')
-    if um + tonumber(ARGV[b + 2]) > lm or um >= lm then return {'over', tostring(j - 1), 'usd'} end
+    if um + m > lm or um >= lm then return {'over', tostring(j - 1), 'usd'} end
   end
   if lt >= 0 then
     local ut = tonumber(v[3] or '0') + tonumber(v[5] or '0')
-    if ut + tonumber(ARGV[b + 3]) > lt or ut >= lt then
-      return {'over', tostring(j - 1), 'tokens'}
-    end
+    if ut + t > lt or ut >= lt then return {'over', tostring(j - 1), 'tokens'} end
   end
 end
 for j = 1, n do
-  local b = 1 + j * 4
-  redis.call('HINCRBY', KEYS[2 + j], 'rm', ARGV[b + 2])
-  redis.call('HINCRBY', KEYS[2 + j], 'rt', ARGV[b + 3])
+  if m > 0 and tonumber(ARGV[5 + j * 2]) >= 0 then redis.call('HINCRBY', KEYS[2 + j], 'rm', m) end
+  if t > 0 and tonumber(ARGV[6 + j * 2]) >= 0 then redis.call('HINCRBY', KEYS[2 + j], 'rt', t) end
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
@@ -413,31 +411,26 @@ return {'ok'}
 """
 )
 
-# KEYS: rz, rv, counters of the reservation...  ARGV: reservation id, micros, tokens.
-# Gives back what the reservation still holds (nothing if it expired) and adds the actual spend
-# to every seeded counter (an unseeded counter will be seeded from the database instead).
+# KEYS: rz, rv, counters of the reservation...  ARGV: reservation id, micros, tokens, then per
+# counter what it holds (micros, tokens; as in the holds JSON). Gives the holds back if the
+# reservation is still open (not expired and given back already) and adds the actual spend to
+# every seeded counter (an unseeded counter will be seeded from the database instead).
 SETTLE_LUA = """
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then
-  for _, h in ipairs(cjson.decode(held)) do
-    if redis.call('EXISTS', h[1]) == 1 then
-      redis.call('HINCRBY', h[1], 'rm', 0 - h[2])
-      redis.call('HINCRBY', h[1], 'rt', 0 - h[3])
-    end
-  end
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('ZREM', KEYS[1], ARGV[1])
-end
+local open = redis.call('HDEL', KEYS[2], ARGV[1]) == 1
+if open then redis.call('ZREM', KEYS[1], ARGV[1]) end
 local m, t = tonumber(ARGV[2]), tonumber(ARGV[3])
-if m > 0 or t > 0 then
-  for i = 3, #KEYS do
-    if redis.call('HEXISTS', KEYS[i], 'seeded') == 1 then
-      redis.call('HINCRBY', KEYS[i], 'sm', m)
-      redis.call('HINCRBY', KEYS[i], 'st', t)
+for i = 3, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], 'seeded') == 1 then
+    if open then
+      local hm, ht = tonumber(ARGV[i * 2 - 2]), tonumber(ARGV[i * 2 - 1])
+      if hm > 0 then redis.call('HINCRBY', KEYS[i], 'rm', 0 - hm) end
+      if ht > 0 then redis.call('HINCRBY', KEYS[i], 'rt', 0 - ht) end
     end
+    if m > 0 then redis.call('HINCRBY', KEYS[i], 'sm', m) end
+    if t > 0 then redis.call('HINCRBY', KEYS[i], 'st', t) end
   end
 end
-if held then return 1 end
+if open then return 1 end
 return 0
 """
 
@@ -484,16 +477,35 @@ def reserve_args(
 ) -> tuple[list[str], list]:
     rz, rv = tenant_keys(plans[0].tenant_id)
     now_ms = int(time.time() * 1000)
-    holds = json.dumps([[plan.key, micros, tokens] for plan in plans])
-    args: list = [now_ms, now_ms + int(ttl_seconds * 1000), reservation_id, holds]
+    held = held_amounts(plans=plans, micros=micros, tokens=tokens)
+    holds = json.dumps([[plan.key, *amounts] for plan, amounts in zip(plans, held, strict=True)])
+    args: list = [now_ms, now_ms + int(ttl_seconds * 1000), reservation_id, holds, micros, tokens]
     for plan in plans:
         args += [
             -1 if plan.limit_micros is None else plan.limit_micros,
             -1 if plan.limit_tokens is None else plan.limit_tokens,
-            micros,
-            tokens,
         ]
     return [rz, rv, *(plan.key for plan in plans)], args
+
+
+def held_amounts(*, plans: list[CounterPlan], micros: int, tokens: int) -> list[tuple[int, int]]:
+    """What a reservation holds on each counter (RESERVE_LUA): only the measures it limits."""
+    return [
+        (
+            micros if plan.limit_micros is not None else 0,
+            tokens if plan.limit_tokens is not None else 0,
+        )
+        for plan in plans
+    ]
+
+
+def settle_args(
+    *, reservation_id: str, micros: int, tokens: int, held: list[tuple[int, int]]
+) -> list:
+    args: list = [reservation_id, micros, tokens]
+    for held_micros, held_tokens in held:
+        args += [held_micros, held_tokens]
+    return args
 
 
 def seed_args(*, plans: list[CounterPlan], values: list[tuple[int, int]], mode: str):
