@@ -60,12 +60,14 @@ async def test_settle_replaces_the_hold_with_the_actual_cost(tenant, redis_clien
     await sync_to_async(make_budget)(tenant, limit_usd="1.00")
     reservation = await _reserve(tenant, "0.30", tokens=500)
     key = await sync_to_async(_tenant_key)(tenant)
-    assert _counter(redis_client, key)["rm"] == 300_000
+    held = _counter(redis_client, key)
+    assert held["rm"] == 300_000
+    assert "rt" not in held  # no token limit: the tokens are not held on this counter
     await budget_settle(
         reservation=reservation, actual_cost_usd=Decimal("0.1000004"), actual_tokens=120
     )
     state = _counter(redis_client, key)
-    assert (state["sm"], state["rm"], state["st"], state["rt"]) == (100_001, 0, 120, 0)
+    assert (state["sm"], state["rm"], state["st"]) == (100_001, 0, 120)
     assert await budget_used_pct(tenant_id=tenant.pk, config_id=None) == Decimal("10.00")
     # Settling twice does not count twice.
     await budget_settle(reservation=reservation, actual_cost_usd=Decimal("0.1"), actual_tokens=1)
