@@ -173,6 +173,7 @@ class _Ctx:
     claim: IdempotencyClaim | None = None
     model_hint: str = ""
     deadline: float = 0.0
+    cache_ref: str | None = None  # the response-cache key when the config caches
 
     @property
     def latency_ms(self) -> int:
@@ -462,14 +463,13 @@ async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
     body.update(ctx.body)
     ctx.body = body
 
-    cache_ref = None
     if decision.cache_ttl_seconds > 0:
-        cache_ref = cache_key(
+        ctx.cache_ref = cache_key(
             tenant_id=key.tenant_id,
             candidates=[m.qualified_id for m in decision.candidates],
             body=body,
         )
-        hit = await cache_get(key=cache_ref)
+        hit = await cache_get(key=ctx.cache_ref)
         if hit is not None:
             return await _cache_hit(ctx, hit)
 
@@ -490,7 +490,7 @@ async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
     )
     if ctx.stream:
         return await _run_stream(ctx)
-    return await _run_plain(ctx, cache_ref)
+    return await _run_plain(ctx)
 
 
 async def _release(ctx: _Ctx) -> None:
@@ -739,7 +739,7 @@ def _upstream_request(model, ukey: UpstreamKey, body: Mapping, stream: bool):
     return adapter, request
 
 
-async def _run_plain(ctx: _Ctx, cache_ref: str | None) -> GatewayResponse:
+async def _run_plain(ctx: _Ctx) -> GatewayResponse:
     client = get_http_client()
     served = None
     async for model, ukey, has_state in _candidates(ctx):
@@ -803,24 +803,29 @@ async def _run_plain(ctx: _Ctx, cache_ref: str | None) -> GatewayResponse:
         ctx, model=model.qualified_id, provider=model.provider_slug, cost=cost, fallback=fallback
     )
     body = orjson.dumps(result.body)
-    if cache_ref is not None:
-        await cache_set(
-            key=cache_ref,
-            entry={
-                "body": result.body,
-                "model": model.qualified_id,
-                "provider": model.provider_slug,
-                "key_source": ukey.key_source,
-                "cost_usd": _money(cost),
-            },
-            ttl_seconds=ctx.decision.cache_ttl_seconds,
-        )
+    await _cache_store(ctx, model, ukey, completion=result.body, cost=cost)
     if ctx.claim is not None:
         await idempotency_finish(
             claim=ctx.claim, status=200, headers=headers, body=body, content_type="application/json"
         )
     _log(ctx, status=200, model=model.qualified_id)
     return GatewayResponse(status=200, headers=headers, body=body)
+
+
+async def _cache_store(ctx: _Ctx, model, ukey: UpstreamKey, *, completion: dict, cost) -> None:
+    if ctx.cache_ref is None:
+        return
+    await cache_set(
+        key=ctx.cache_ref,
+        entry={
+            "body": completion,
+            "model": model.qualified_id,
+            "provider": model.provider_slug,
+            "key_source": ukey.key_source,
+            "cost_usd": _money(cost),
+        },
+        ttl_seconds=ctx.decision.cache_ttl_seconds,
+    )
 
 
 def _failed_tokens(ctx: _Ctx) -> int:
@@ -932,6 +937,7 @@ class _StreamPump:
         self.client_gone = False
         self.transcript: list[bytes] | None = [] if ctx.claim is not None else None
         self.transcript_size = 0
+        self.assembled = _AssembledCompletion() if ctx.cache_ref is not None else None
 
     async def client_iter(self) -> AsyncIterator[bytes]:
         """Events already queued go out in one write: a burst from upstream costs the client
@@ -961,6 +967,13 @@ class _StreamPump:
         while not self.queue.empty():
             self.queue.get_nowait()
 
+    async def _emit_chunk(self, chunk: dict) -> None:
+        if self.assembled is not None:
+            self.assembled.add(chunk)
+            if self.assembled.size > _MAX_STORED_STREAM_BYTES:
+                self.assembled = None
+        await self._emit(_sse(chunk))
+
     async def _emit(self, data: bytes) -> None:
         if self.transcript is not None:
             self.transcript.append(data)
@@ -975,7 +988,7 @@ class _StreamPump:
         error: ProviderError | None = None
         try:
             for chunk in stream.first:
-                await self._emit(_sse(chunk))
+                await self._emit_chunk(chunk)
             remaining = max(ctx.deadline - time.monotonic(), 0.001)
             async with asyncio.timeout(remaining):
                 while not parser.finished:
@@ -984,7 +997,7 @@ class _StreamPump:
                     except StopAsyncIteration:
                         break
                     for chunk in parser.feed(data):
-                        await self._emit(_sse(chunk))
+                        await self._emit_chunk(chunk)
             if not parser.finished:
                 error = ProviderError("the upstream stream ended early", kind="connection")
         except ProviderError as exc:
@@ -1073,6 +1086,9 @@ class _StreamPump:
             fallback=self.fallback,
             error_code="upstream_error" if error is not None else "",
         )
+        if error is None and self.assembled is not None:
+            completion = self.assembled.completion(usage=usage)
+            await _cache_store(ctx, model, self.ukey, completion=completion, cost=cost)
         if ctx.claim is not None:
             if error is None and self.transcript is not None:
                 await idempotency_finish(
@@ -1085,6 +1101,71 @@ class _StreamPump:
             else:
                 await idempotency_abort(claim=ctx.claim)
         _log(ctx, status=200 if error is None else 502, model=model.qualified_id)
+
+
+class _AssembledCompletion:
+    """The chat.completion a stream adds up to (content and tool-call deltas joined), so a
+    streamed answer can fill the response cache like a plain one."""
+
+    def __init__(self) -> None:
+        self.head: dict[str, Any] = {}
+        self.choices: dict[int, dict] = {}
+        self.size = 0
+
+    def add(self, chunk: dict) -> None:
+        if not self.head and chunk.get("id"):
+            self.head = {k: chunk.get(k) for k in ("id", "created", "model")}
+        for choice in chunk.get("choices") or ():
+            slot = self.choices.setdefault(
+                choice.get("index", 0), {"content": [], "calls": {}, "finish_reason": None}
+            )
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                slot["content"].append(delta["content"])
+                self.size += len(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                entry = slot["calls"].setdefault(
+                    call.get("index", 0), {"id": "", "name": "", "arguments": []}
+                )
+                function = call.get("function") or {}
+                entry["id"] = call.get("id") or entry["id"]
+                entry["name"] = function.get("name") or entry["name"]
+                if function.get("arguments"):
+                    entry["arguments"].append(function["arguments"])
+                    self.size += len(function["arguments"])
+            if choice.get("finish_reason"):
+                slot["finish_reason"] = choice["finish_reason"]
+
+    def completion(self, *, usage: Usage) -> dict:
+        choices = []
+        for index, slot in sorted(self.choices.items()):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": "".join(slot["content"]) or None,
+            }
+            if slot["calls"]:
+                message["tool_calls"] = [
+                    {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+                    }
+                    for _, call in sorted(slot["calls"].items())
+                ]
+            choices.append(
+                {"index": index, "message": message, "finish_reason": slot["finish_reason"]}
+            )
+        return {
+            **self.head,
+            "object": "chat.completion",
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": usage.input_tokens,
+                "completion_tokens": usage.output_tokens,
+                "total_tokens": usage.input_tokens + usage.output_tokens,
+                "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+            },
+        }
 
 
 # --- metering and logging ---------------------------------------------------------------------

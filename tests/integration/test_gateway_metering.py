@@ -1,6 +1,7 @@
 """Idempotency, the response cache, rate limits, budgets and billing of cut-off streams."""
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -9,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests.integration.conftest import MESSAGES, cost, settle_events
-from tests.support.mock_upstreams import Ok, ServerError, Slow
+from tests.support.mock_upstreams import Ok, ServerError, Slow, TruncatedStream
 
 BODY = {"model": "auto", "messages": MESSAGES}
 
@@ -270,3 +271,60 @@ def test_cached_answer_replays_as_a_stream(gw):
     assert chunks[-1].usage.completion_tokens == 5
     assert len(gw.upstreams["openai"].requests) == 1
     assert [e.status for e in settle_events(2)] == ["success", "cache_hit"]
+
+
+def test_streamed_answer_fills_the_cache_for_plain_and_streamed_repeats(gw):
+    gw.set_config(cache_ttl_seconds=60)
+    gw.upstreams["openai"].script(Ok(content="streamed once", input_tokens=40, output_tokens=7))
+    with gw.client().chat.completions.with_streaming_response.create(
+        model="auto", messages=MESSAGES, stream=True
+    ) as response:
+        assert response.headers["x-tollgate-cache"] == "miss"
+        streamed = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+    plain = gw.post(BODY)
+    assert plain.headers["x-tollgate-cache"] == "hit"
+    answer = plain.json()
+    assert answer["choices"][0]["message"]["content"] == streamed == "streamed once"
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["usage"]["completion_tokens"] == 7
+    with gw.client().chat.completions.with_streaming_response.create(
+        model="auto", messages=MESSAGES, stream=True
+    ) as response:
+        assert response.headers["x-tollgate-cache"] == "hit"
+        again = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+    assert again == "streamed once"
+    assert len(gw.upstreams["openai"].requests) == 1
+    miss, *hits = settle_events(3)
+    assert [e.status for e in hits] == ["cache_hit", "cache_hit"]
+    assert hits[0].saved_usd == miss.cost_usd == cost("openai/gpt-4o-mini", 40, 7)
+
+
+def test_streamed_tool_call_is_cached_whole(gw):
+    gw.set_config(cache_ttl_seconds=60)
+    call = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
+    gw.upstreams["openai"].script(Ok(tool_call=call))
+    with gw.client().chat.completions.with_streaming_response.create(
+        model="auto", messages=MESSAGES, stream=True
+    ) as response:
+        list(response.parse())
+    message = gw.post(BODY).json()["choices"][0]["message"]
+    [tool_call] = message["tool_calls"]
+    assert tool_call["function"]["name"] == "get_weather"
+    assert json.loads(tool_call["function"]["arguments"]) == call["arguments"]
+    assert len(gw.upstreams["openai"].requests) == 1
+
+
+def test_a_stream_that_failed_midway_is_not_cached(gw):
+    gw.set_config(cache_ttl_seconds=60)
+    gw.upstreams["openai"].script(TruncatedStream(after_chunks=2), Ok(content="complete"))
+    with gw.client().chat.completions.with_streaming_response.create(
+        model="auto", messages=MESSAGES, stream=True
+    ) as response:
+        try:
+            list(response.parse())
+        except Exception:  # the SDK raises on the error event the gateway sends
+            pass
+    second = gw.post(BODY)
+    assert second.headers["x-tollgate-cache"] == "miss"
+    assert second.json()["choices"][0]["message"]["content"] == "complete"
+    assert len(gw.upstreams["openai"].requests) == 2
