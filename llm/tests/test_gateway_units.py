@@ -186,7 +186,9 @@ def test_stream_events_already_queued_go_to_the_client_in_one_write():
     from types import SimpleNamespace
 
     async def scenario():
-        pump = gateway._StreamPump(SimpleNamespace(claim=None), MODEL, None, None, {}, False)
+        pump = gateway._StreamPump(
+            SimpleNamespace(claim=None, cache_ref=None), MODEL, None, None, {}, False
+        )
         writes = []
         client = pump.client_iter()
         for event in (b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"):
