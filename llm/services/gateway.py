@@ -63,6 +63,7 @@ from llm.services.idempotency import (
     idempotency_begin,
     idempotency_finish,
 )
+from llm.services.latency import latency_by_model, latency_observe
 from llm.services.ratelimit import rate_limit_add_tokens, rate_limit_admit
 from llm.services.router import (
     config_for_model,
@@ -456,6 +457,7 @@ async def _admitted(ctx: _Ctx, hints) -> GatewayResponse:
         hints=hints,
         features=ctx.features,
         budget_used_pct=used_pct,
+        latency_ms=latency_by_model(),
     )
     ctx.model_hint = decision.candidates[0].qualified_id
     ctx.deadline = ctx.started + _deadline_seconds(decision.params)
@@ -687,13 +689,10 @@ async def _with_retries(ctx: _Ctx, model, ukey: UpstreamKey, has_state: bool, ca
                 ok=True,
                 has_state=has_state,
             )
+            latency_ms = (time.monotonic() - started) * 1000
+            latency_observe(model=model.qualified_id, latency_ms=latency_ms)
             ctx.attempts.append(
-                _Attempt(
-                    model.qualified_id,
-                    model.provider_slug,
-                    "ok",
-                    latency_ms=int((time.monotonic() - started) * 1000),
-                )
+                _Attempt(model.qualified_id, model.provider_slug, "ok", latency_ms=int(latency_ms))
             )
             return result
         attempt = _attempt_from_error(model, failure, started)

@@ -311,3 +311,16 @@ def test_redis_outage_still_serves_and_meters(gw, redis_client, monkeypatch, set
         assert UsageEvent.objects.count() == 3
     finally:
         redis_config.get_redis.cache_clear()
+
+
+def test_speed_priority_prefers_the_model_observed_to_answer_faster(gw):
+    """Both models are in the fast tier; without observations the cheaper (openai) leads."""
+    gw.set_config(fallback_models=["anthropic/claude-haiku-4-5"], params={"max_retries": 0})
+    speed = {"X-Tollgate-Priority": "speed"}
+    gw.upstreams["openai"].script(Ok(delay=0.3), ServerError(500))
+    assert gw.post(BODY, headers=speed).headers["x-tollgate-model"] == "openai/gpt-4o-mini"
+    # openai fails once, so anthropic answers (quickly) and gets observed too
+    assert gw.post(BODY).headers["x-tollgate-model"] == "anthropic/claude-haiku-4-5"
+    response = gw.post(BODY, headers=speed)
+    assert response.headers["x-tollgate-model"] == "anthropic/claude-haiku-4-5"
+    assert response.headers.get("x-tollgate-fallback") != "true"
