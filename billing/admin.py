@@ -15,6 +15,7 @@ from billing.models import (
     Budget,
     BudgetAlert,
     DailyRollup,
+    DailyTagRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -117,20 +118,47 @@ class BudgetAlertAdmin(ReadOnlyScopedAdmin):
 
 
 class RollupAdmin(ReadOnlyScopedAdmin):
-    list_filter = [("tenant", ScopedRelatedFilter), "key_source"]
+    list_filter = [("tenant", ScopedRelatedFilter), "key_source", "status"]
     list_select_related = ["tenant"]
     search_fields = ["model", "provider"]
 
 
 @admin.register(DailyRollup)
 class DailyRollupAdmin(RollupAdmin):
-    list_display = ["day", "tenant", "model", "provider", "key_source", "requests", "cost_usd"]
+    list_display = [
+        "day",
+        "tenant",
+        "model",
+        "provider",
+        "key_source",
+        "status",
+        "requests",
+        "cost_usd",
+    ]
     date_hierarchy = "day"
 
 
 @admin.register(MonthlyRollup)
 class MonthlyRollupAdmin(RollupAdmin):
-    list_display = ["month", "tenant", "model", "provider", "key_source", "requests", "cost_usd"]
+    list_display = [
+        "month",
+        "tenant",
+        "model",
+        "provider",
+        "key_source",
+        "status",
+        "requests",
+        "cost_usd",
+    ]
+
+
+@admin.register(DailyTagRollup)
+class DailyTagRollupAdmin(ReadOnlyScopedAdmin):
+    list_display = ["day", "tenant", "tag", "model", "provider", "status", "requests", "cost_usd"]
+    list_filter = [("tenant", ScopedRelatedFilter), "status"]
+    list_select_related = ["tenant"]
+    search_fields = ["tag", "model", "provider"]
+    date_hierarchy = "day"
 
 
 @admin.register(BillingExport)

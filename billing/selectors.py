@@ -15,7 +15,15 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
-from billing.models import BillingExport, Budget, DailyRollup, RollupState, UsageEvent
+from billing.models import (
+    ROLLUP_LAYOUT,
+    BillingExport,
+    Budget,
+    DailyRollup,
+    DailyTagRollup,
+    RollupState,
+    UsageEvent,
+)
 from llm.models import RoutingConfig
 from tenants.models import Tenant, TenantApiKey
 
@@ -78,15 +86,14 @@ def usage_event_list(
     if f.tag:
         qs = _json_list_contains(qs, field="tags", value=f.tag)
     qs = qs.select_related("config", "api_key").order_by("-created_at", "-id")
-    if not f.tag and not f.status:
-        qs = _CountedFromRollups.wrap(qs, tenant=tenant, start=start, end=end, filters=f)
-    return qs
+    return _CountedFromRollups.wrap(qs, tenant=tenant, start=start, end=end, filters=f)
 
 
 class _CountedFromRollups(QuerySet):
     """The events list, whose count() (a paginator's) adds the final days' request counts from
-    the daily rollups to a count of the events after them, instead of counting every event.
-    Days retention may have purged are counted from the events, like the page rows."""
+    the daily (or, with a tag filter, tag) rollups to a count of the events after them, instead
+    of counting every event. Days retention may have purged are counted from the events, like
+    the page rows."""
 
     _count_args: dict | None = None
 
@@ -125,7 +132,7 @@ def _fast_event_count(
     for bound in (start, end):
         if bound is not None and bound.astimezone(tz).time() != time.min:
             return None
-    watermark = rolled_through(tenant=tenant)
+    watermark = _watermark(tenant=tenant, filters=filters)
     if watermark is None:
         return None
     first = start.astimezone(tz).date() if start is not None else None
@@ -136,15 +143,7 @@ def _fast_event_count(
         last = min(last, end.astimezone(tz).date() - timedelta(days=1))
     if last < first:
         return None
-    rolled = DailyRollup.objects.filter(tenant=tenant, day__gte=first, day__lte=last)
-    if filters.model:
-        rolled = rolled.filter(model=filters.model)
-    if filters.provider:
-        rolled = rolled.filter(provider=filters.provider)
-    if filters.config_id is not None:
-        rolled = rolled.filter(config_ref=filters.config_id)
-    if filters.api_key_id is not None:
-        rolled = rolled.filter(api_key_ref=filters.api_key_id)
+    rolled = _rollup_rows(tenant=tenant, start=first, end=last, filters=filters, by_tag=False)
     counted = rolled.aggregate(n=Sum("requests"))["n"] or 0
     lo, hi = local_midnight(day=first, tz=tz), local_midnight(day=last + timedelta(days=1), tz=tz)
     rest = QuerySet(model=base.model, query=base.query.chain(), using=base._db).filter(
@@ -222,15 +221,16 @@ def usage_aggregate(
     Rows carry the group's value under the group's name (`day`, `month`, `model`, `provider`,
     `config`, `key`, `tag`) plus requests, tokens and cost (Decimal).
 
-    Final days (through the tenant's rollup watermark) are read from the daily rollups, the
-    days after it from the raw events: the same sums, without scanning millions of events.
-    Tag and status are not rollup dimensions, so those read events only."""
+    Final days (through the tenant's rollup watermark) are read from the daily rollups (the
+    tag rollups for `group_by=tag` or a tag filter), the days after it from the raw events:
+    the same sums, without scanning millions of events. Only `group_by=tag` with a tag filter
+    (the tags that occur together with one) reads events only."""
     if group_by not in GROUP_BY:
         raise ValueError(f"group_by must be one of {GROUP_BY}")
     f = filters or UsageFilters()
     closed = None
-    if group_by != "tag" and not f.tag and not f.status:
-        watermark = rolled_through(tenant=tenant)
+    if not (group_by == "tag" and f.tag):
+        watermark = _watermark(tenant=tenant, filters=f, group_by=group_by)
         if watermark is not None and watermark >= start:
             closed = min(watermark, end)
     if closed is None:
@@ -238,18 +238,21 @@ def usage_aggregate(
     parts = [
         _rollup_aggregate(tenant=tenant, start=start, end=closed, group_by=group_by, filters=f)
     ]
+    recent = None
     if closed < end:
-        parts.append(
-            _event_aggregate(
-                tenant=tenant,
-                start=closed + timedelta(days=1),
-                end=end,
-                group_by=group_by,
-                filters=f,
-            )["results"]
+        recent = _event_aggregate(
+            tenant=tenant, start=closed + timedelta(days=1), end=end, group_by=group_by, filters=f
         )
+        parts.append(recent["results"])
     results = _merge(parts, group_by=group_by)
-    totals = _clean({metric: sum(row[metric] for row in results) for metric in METRICS})
+    if group_by == "tag":
+        # An event with several tags is in several rows and an untagged one in none: the
+        # totals count each event once, from the daily rollups.
+        rows = [_rollup_totals(tenant=tenant, start=start, end=closed, filters=f)]
+        rows += [recent["totals"]] if recent is not None else []
+    else:
+        rows = results
+    totals = _clean({metric: sum(row[metric] for row in rows) for metric in METRICS})
     return {"results": results, "totals": totals}
 
 
@@ -260,6 +263,55 @@ def rolled_through(*, tenant: Tenant) -> date | None:
     )
 
 
+def _watermark(*, tenant: Tenant, filters: UsageFilters, group_by: str = "") -> date | None:
+    """rolled_through, or None while the read needs buckets (status, tags) that the tenant's
+    final days have not been rolled up with yet (the next rollup run re-rolls them)."""
+    row = RollupState.objects.filter(tenant=tenant).values_list("rolled_through", "layout").first()
+    if row is None:
+        return None
+    watermark, layout = row
+    if layout < ROLLUP_LAYOUT and (group_by == "tag" or filters.tag or filters.status):
+        return None
+    return watermark
+
+
+def _rollup_rows(
+    *, tenant: Tenant, start: date, end: date, filters: UsageFilters, by_tag: bool
+) -> QuerySet:
+    """Daily rollup rows of [start, end] matching the filters; tag rollup rows when grouping by
+    tag or filtering on one."""
+    model = DailyTagRollup if by_tag or filters.tag else DailyRollup
+    qs = model.objects.filter(tenant=tenant, day__gte=start, day__lte=end)
+    if filters.model:
+        qs = qs.filter(model=filters.model)
+    if filters.provider:
+        qs = qs.filter(provider=filters.provider)
+    if filters.config_id is not None:
+        qs = qs.filter(config_ref=filters.config_id)
+    if filters.api_key_id is not None:
+        qs = qs.filter(api_key_ref=filters.api_key_id)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.tag:
+        qs = qs.filter(tag=filters.tag)
+    return qs
+
+
+def _rollup_sums() -> dict[str, Any]:
+    return {
+        "requests": Sum("requests"),
+        "input_tokens": Sum("input_tokens"),
+        "output_tokens": Sum("output_tokens"),
+        "cached_tokens": Sum("cached_tokens"),
+        "cost_usd": Sum("cost_usd"),
+    }
+
+
+def _rollup_totals(*, tenant: Tenant, start: date, end: date, filters: UsageFilters) -> dict:
+    qs = _rollup_rows(tenant=tenant, start=start, end=end, filters=filters, by_tag=False)
+    return _clean(qs.aggregate(**_rollup_sums()))
+
+
 _GROUP_KEYS = {
     "day": ("day",),
     "month": ("month",),
@@ -267,6 +319,7 @@ _GROUP_KEYS = {
     "provider": ("provider",),
     "config": ("config",),
     "key": ("key",),
+    "tag": ("tag",),
 }
 
 
@@ -295,28 +348,12 @@ def _merge(parts: list[list[dict]], *, group_by: str) -> list[dict]:
 def _rollup_aggregate(
     *, tenant: Tenant, start: date, end: date, group_by: str, filters: UsageFilters
 ) -> list[dict]:
-    """Groups of [start, end] (final local days) from the daily rollups."""
-    qs = DailyRollup.objects.filter(tenant=tenant, day__gte=start, day__lte=end)
-    if filters.model:
-        qs = qs.filter(model=filters.model)
-    if filters.provider:
-        qs = qs.filter(provider=filters.provider)
-    if filters.config_id is not None:
-        qs = qs.filter(config_ref=filters.config_id)
-    if filters.api_key_id is not None:
-        qs = qs.filter(api_key_ref=filters.api_key_id)
-    column = {"month": "day", "config": "config_ref", "key": "api_key_ref"}.get(group_by, group_by)
-    rows = (
-        qs.values(column)
-        .annotate(
-            requests=Sum("requests"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cached_tokens=Sum("cached_tokens"),
-            cost_usd=Sum("cost_usd"),
-        )
-        .order_by()
+    """Groups of [start, end] (final local days) from the daily or tag rollups."""
+    qs = _rollup_rows(
+        tenant=tenant, start=start, end=end, filters=filters, by_tag=group_by == "tag"
     )
+    column = {"month": "day", "config": "config_ref", "key": "api_key_ref"}.get(group_by, group_by)
+    rows = qs.values(column).annotate(**_rollup_sums()).order_by()
     out = []
     names: dict[int, Any] = {}
     if group_by == "config":

@@ -1,13 +1,18 @@
 """Daily and monthly usage rollups: SQL aggregation, then an upsert per bucket.
 
-A bucket is (tenant, local day or month, model, provider, config, API key, key source).
-Recomputing a day aggregates all of its events again and upserts each bucket in one statement
-inside the database (INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE on PostgreSQL and
-SQLite: no row goes through Python; 1,000,000 events in ~5 s), so a retried, duplicated or
-concurrent run writes the same rows. Buckets the new aggregation no longer has are deleted (a
-deleted config or key is cleared on its events); a day whose raw events retention has removed
-(only whole, final days) aggregates to nothing and keeps its rows. Rollups of one tenant are
-serialised by a lock on its RollupState row.
+A bucket is (tenant, local day or month, model, provider, config, API key, key source, status);
+a tag bucket (daily only) is (tenant, local day, tag, model, provider, config, API key, status),
+an event counting once under each of its tags. Recomputing a day aggregates all of its events
+again and upserts each table's buckets in one statement inside the database (INSERT ... SELECT
+... GROUP BY ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite: no row goes through Python), so
+a retried, duplicated or concurrent run writes the same rows. Buckets the new aggregation no
+longer has are deleted (a deleted config or key is cleared on its events); a day whose raw
+events retention has removed (only whole, final days) aggregates to nothing and keeps its rows.
+Rollups of one tenant are serialised by a lock on its RollupState row.
+
+`ROLLUP_LAYOUT` numbers the bucket layout. A tenant whose final days were rolled with an older one
+(before status and tags were rolled up) has every day that still has events re-rolled once by
+the next refresh, which then records the layout: the backfill is the ordinary job.
 """
 
 from __future__ import annotations
@@ -17,16 +22,25 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, Min, Q, Sum, Value, When
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing.models import DailyRollup, MonthlyRollup, RollupState, UsageEvent
+from billing.models import (
+    ROLLUP_LAYOUT,
+    DailyRollup,
+    DailyTagRollup,
+    MonthlyRollup,
+    RollupState,
+    UsageEvent,
+)
 from billing.services.counters import NOT_BILLED_TOKEN_STATUSES, local_midnight, month_window
 from tenants.models import Tenant
 
 # A day is final (no more late events expected) this long after it ends in the tenant's zone.
 FINAL_AFTER = timedelta(minutes=15)
-DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source"]
+DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source", "status"]
+TAG_DIMENSIONS = ["tag", "model", "provider", "config_ref", "api_key_ref", "status"]
 MEASURES = [
     "requests",
     "input_tokens",
@@ -37,54 +51,102 @@ MEASURES = [
 ]
 
 
+def _billed() -> CombinedExpression:
+    """Per event: the tokens that count against token budgets."""
+    return Case(
+        When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("input_tokens")),
+        default=Value(0),
+    ) + Case(
+        When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("output_tokens")),
+        default=Value(0),
+    )
+
+
 def _measures() -> dict:
     return {
         "requests": Count("id"),
         "in_tokens": Sum("input_tokens"),
         "out_tokens": Sum("output_tokens"),
         "cache_tokens": Sum("cached_tokens"),
-        "billed": Sum(
-            Case(
-                When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("input_tokens")),
-                default=Value(0),
-            )
-            + Case(
-                When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("output_tokens")),
-                default=Value(0),
-            )
-        ),
+        "billed": Sum(_billed()),
         "cost": Sum("cost_usd"),
     }
 
 
 def rollup_day(*, tenant: Tenant, day: date) -> int:
-    """Recompute every bucket of one local day; returns the number of buckets."""
+    """Recompute every bucket (and tag bucket) of one local day; returns the number of
+    buckets inserted or changed."""
     tz = ZoneInfo(tenant.timezone)
+    events = UsageEvent.objects.filter(
+        tenant=tenant,
+        created_at__gte=local_midnight(day=day, tz=tz),
+        created_at__lt=local_midnight(day=day + timedelta(days=1), tz=tz),
+    ).annotate(
+        cfg=Coalesce("config_id", Value(0)),
+        key=Coalesce("api_key_id", Value(0)),
+    )
     rows = (
-        UsageEvent.objects.filter(
-            tenant=tenant,
-            created_at__gte=local_midnight(day=day, tz=tz),
-            created_at__lt=local_midnight(day=day + timedelta(days=1), tz=tz),
-        )
-        .annotate(
-            cfg=Coalesce("config_id", Value(0)),
-            key=Coalesce("api_key_id", Value(0)),
-        )
-        .values("model", "provider", "cfg", "key", "key_source")
+        events.values("model", "provider", "cfg", "key", "key_source", "status")
         .annotate(**_measures())
         .order_by()
     )
-    return _upsert_select(
+    period = ("day", connection.ops.adapt_datefield_value(day))
+    buckets, written = _upsert_select(
         DailyRollup,
         tenant=tenant,
-        period=("day", connection.ops.adapt_datefield_value(day)),
-        rows=rows,
-        columns=["model", "provider", "cfg", "key", "key_source", *_MEASURE_ALIASES],
+        period=period,
+        select=rows.query.sql_with_params(),
+        dimensions=DIMENSIONS,
+        columns=["model", "provider", "cfg", "key", "key_source", "status", *_MEASURE_ALIASES],
     )
+    # A day with events but no tagged ones still drops tag buckets a re-roll no longer has.
+    _, tags_written = _upsert_select(
+        DailyTagRollup,
+        tenant=tenant,
+        period=period,
+        select=_tag_select(events),
+        dimensions=TAG_DIMENSIONS,
+        columns=["tag", "model", "provider", "cfg", "key", "status", *_MEASURE_ALIASES],
+        replace=buckets > 0,
+    )
+    return written + tags_written
+
+
+def _tag_select(events) -> tuple[str, tuple]:
+    """The day's tag buckets as a SELECT: the events grouped by their whole tags array first
+    (a few distinct arrays a day), then each group joined with the elements of its array (the
+    same expansion as the usage API's tag rows) and grouped by tag, all in the database."""
+    groups_sql, params = (
+        events.values("tags", "model", "provider", "cfg", "key", "status")
+        .annotate(**_measures())
+        .order_by()
+        .query.sql_with_params()
+    )
+    if connection.vendor == "postgresql":
+        source = (
+            f"({groups_sql}) g CROSS JOIN LATERAL jsonb_array_elements_text("
+            "CASE WHEN jsonb_typeof(g.tags) = 'array' THEN g.tags ELSE '[]'::jsonb END) t(tag)"
+        )
+        tag = "t.tag"
+    else:
+        source = (
+            f"({groups_sql}) g, json_each("
+            "CASE WHEN json_type(g.tags) = 'array' THEN g.tags ELSE '[]' END) t"
+        )
+        tag = "t.value"
+    qn = connection.ops.quote_name
+    dims = ", ".join(f"g.{qn(col)}" for col in ("model", "provider", "cfg", "key", "status"))
+    sums = ", ".join(f"SUM(g.{qn(alias)}) AS {qn(alias)}" for alias in _MEASURE_ALIASES)
+    sql = (
+        f"SELECT {tag} AS {qn('tag')}, {dims}, {sums} "  # noqa: S608
+        f"FROM {source} WHERE {tag} IS NOT NULL GROUP BY {tag}, {dims}"
+    )
+    return sql, params
 
 
 def rollup_month(*, tenant: Tenant, month: str) -> int:
-    """Recompute a month's buckets from its daily rollups."""
+    """Recompute a month's buckets from its daily rollups; returns the number inserted or
+    changed."""
     window = month_window(month=month, tz=ZoneInfo(tenant.timezone))
     rows = (
         DailyRollup.objects.filter(tenant=tenant, day__gte=window.start_day, day__lt=window.end_day)
@@ -103,51 +165,95 @@ def rollup_month(*, tenant: Tenant, month: str) -> int:
         MonthlyRollup,
         tenant=tenant,
         period=("month", month),
-        rows=rows,
+        select=rows.query.sql_with_params(),
+        dimensions=DIMENSIONS,
         columns=[*DIMENSIONS, "requests_", *_MEASURE_ALIASES[1:]],
-    )
+    )[1]
 
 
 # Aliases of the aggregated measures, in MEASURES order.
 _MEASURE_ALIASES = ["requests", "in_tokens", "out_tokens", "cache_tokens", "billed", "cost"]
 
 
-def _upsert_select(model, *, tenant: Tenant, period: tuple[str, object], rows, columns) -> int:
-    """Upsert a period's buckets straight from the aggregation, in the database: one
-    INSERT ... SELECT ... ON CONFLICT DO UPDATE (no rows through Python), then delete the
-    period's buckets this run did not write (marked by its `updated_at`). Only when the new
-    aggregation has rows: an empty one means the raw events were purged, and the rows are the
-    record. Returns the number of buckets."""
+def _upsert_select(
+    model,
+    *,
+    tenant: Tenant,
+    period: tuple[str, object],
+    select: tuple[str, tuple],
+    dimensions: list[str],
+    columns: list[str],
+    replace: bool | None = None,
+) -> tuple[int, int]:
+    """Upsert a period's buckets straight from the aggregation `select` (SQL and params) in one
+    INSERT ... SELECT ... ON CONFLICT DO UPDATE (no rows through Python), and delete the
+    period's buckets the aggregation no longer has: by default only when it has rows (an empty
+    one means the raw events were purged, and the rows are the record), or as `replace` says.
+    Returns (buckets in the aggregation, buckets inserted or changed).
+
+    PostgreSQL: a bucket whose measures did not change is not rewritten (re-rolling unchanged
+    days writes nothing), and a count of the period's rows shows whether any is stale (a
+    deleted config or key, a bucket of an older layout); only then is every bucket stamped
+    and the unstamped ones deleted, which is what SQLite (no data-modifying CTEs to count the
+    aggregation in the same statement) always does."""
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
-    period_col = qn(period[0])
-    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
-    select_sql, select_params = rows.query.sql_with_params()
+    select_sql, select_params = select
     picked = ", ".join(
         f"COALESCE(sub.{qn(col)}, 0)"
         if col in _MEASURE_ALIASES or col == "requests_"
         else f"sub.{qn(col)}"
         for col in columns
     )
-    targets = ", ".join(qn(col) for col in ["tenant_id", period[0], *DIMENSIONS, *MEASURES])
-    unique = ", ".join(qn(col) for col in ["tenant_id", period[0], *DIMENSIONS])
+    targets = ", ".join(qn(col) for col in ["tenant_id", period[0], *dimensions, *MEASURES])
+    unique = ", ".join(qn(col) for col in ["tenant_id", period[0], *dimensions])
     updates = ", ".join(f"{qn(col)} = excluded.{qn(col)}" for col in [*MEASURES, "updated_at"])
+    in_period = f"{qn('tenant_id')} = %s AND {qn(period[0])} = %s"
     # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as a join constraint.
-    sql = (
-        f"INSERT INTO {table} ({targets}, {qn('updated_at')}) "  # noqa: S608
-        f"SELECT %s, %s, {picked}, %s FROM ({select_sql}) sub WHERE 1 = 1 "
+    upsert = (
+        f"INSERT INTO {table} AS cur ({targets}, {qn('updated_at')}) "  # noqa: S608
+        f"SELECT %s, %s, {picked}, %s FROM {{source}} sub WHERE 1 = 1 "
         f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant.pk, period[1], stamp, *select_params])
+
+    def stamped(cursor) -> int:
+        stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+        cursor.execute(
+            upsert.format(source=f"({select_sql})"),
+            [tenant.pk, period[1], stamp, *select_params],
+        )
         written = max(cursor.rowcount, 0)
-        if written:
+        if written if replace is None else replace:
             cursor.execute(
-                f"DELETE FROM {table} WHERE {qn('tenant_id')} = %s AND {period_col} = %s "  # noqa: S608
-                f"AND {qn('updated_at')} <> %s",
+                f"DELETE FROM {table} WHERE {in_period} AND {qn('updated_at')} <> %s",  # noqa: S608
                 [tenant.pk, period[1], stamp],
             )
-    return written
+        return written
+
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            written = stamped(cursor)
+            return written, written
+        current = ", ".join(f"cur.{qn(col)}" for col in MEASURES)
+        incoming = ", ".join(f"excluded.{qn(col)}" for col in MEASURES)
+        # The leading comment names the table where pg_stat_activity's cut-off query text
+        # would not (the aggregation comes first).
+        cursor.execute(
+            f"/* {model._meta.db_table} */ WITH sub AS ({select_sql}), "  # noqa: S608
+            f"up AS ({upsert.format(source='sub')} "
+            f"WHERE ({current}) IS DISTINCT FROM ({incoming}) RETURNING 1) "
+            "SELECT (SELECT COUNT(*) FROM sub), (SELECT COUNT(*) FROM up)",
+            [*select_params, tenant.pk, period[1], timezone.now()],
+        )
+        buckets, written = cursor.fetchone()
+        if buckets if replace is None else replace:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE {in_period}",  # noqa: S608
+                [tenant.pk, period[1]],
+            )
+            if cursor.fetchone()[0] > buckets:
+                written = stamped(cursor)
+    return buckets, written
 
 
 def _lock_state(tenant: Tenant) -> RollupState:
@@ -168,7 +274,10 @@ def rollups_refresh_tenant(
     *, tenant: Tenant, now: datetime | None = None, days: list[date] | None = None
 ) -> int:
     """Roll up every day after the last final one through today (or the given days), then the
-    months they fall in; advance the final-day watermark. Returns buckets written."""
+    months they fall in; advance the final-day watermark. Returns buckets written.
+
+    Without `days`, final days rolled with an older ROLLUP_LAYOUT are rolled again from the first
+    event on (once: the run records the layout)."""
     now = now or timezone.now()
     tz = ZoneInfo(tenant.timezone)
     today = now.astimezone(tz).date()
@@ -177,12 +286,14 @@ def rollups_refresh_tenant(
         state = _lock_state(tenant)
         final = final_through(tenant=tenant, now=now)
         start = state.rolled_through + timedelta(days=1) if state.rolled_through else None
+        relayout = days is None and state.layout < ROLLUP_LAYOUT
         if days is None:
-            if start is None:
+            if start is None or relayout:
                 first_event = UsageEvent.objects.filter(tenant=tenant).aggregate(
                     first=Min("created_at")
                 )["first"]
-                start = first_event.astimezone(tz).date() if first_event else today
+                first = first_event.astimezone(tz).date() if first_event else today
+                start = min(first, start) if start is not None else first
             days = [start + timedelta(days=n) for n in range((today - start).days + 1)]
         months = set()
         for day in days:
@@ -197,6 +308,8 @@ def rollups_refresh_tenant(
                 watermark, day = day, day + timedelta(days=1)
             if watermark:
                 RollupState.objects.filter(pk=state.pk).update(rolled_through=watermark)
+        if relayout:
+            RollupState.objects.filter(pk=state.pk).update(layout=ROLLUP_LAYOUT)
     return written
 
 

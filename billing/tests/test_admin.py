@@ -14,6 +14,7 @@ from billing.models import (
     Budget,
     BudgetAlert,
     DailyRollup,
+    DailyTagRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -179,6 +180,9 @@ def everything(tenant, other_tenant, usage, owner):
     )
     DailyRollup.objects.create(tenant=tenant, day=timezone.localdate(), key_source="platform")
     MonthlyRollup.objects.create(tenant=tenant, month="2026-11", key_source="platform")
+    DailyTagRollup.objects.create(
+        tenant=tenant, day=timezone.localdate(), tag="smoke", status="success"
+    )
     BillingExport.objects.create(tenant=tenant, month="2026-11", version=1)
 
 

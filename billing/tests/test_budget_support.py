@@ -25,6 +25,7 @@ def make_event(
     output_tokens: int = 50,
     cached_tokens: int = 0,
     status: str = "success",
+    tags: list | None = None,
 ) -> UsageEvent:
     return UsageEvent.objects.create(
         request_id=f"req-{tenant.pk}-{next(_ids)}-{at.timestamp()}",
@@ -40,6 +41,7 @@ def make_event(
         cached_tokens=cached_tokens,
         cost_usd=Decimal(cost),
         status=status,
+        tags=tags or [],
         created_at=at,
     )
 

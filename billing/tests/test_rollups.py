@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import close_old_connections, connection
 
-from billing.models import DailyRollup, MonthlyRollup, RollupState, UsageEvent
+from billing.models import DailyRollup, DailyTagRollup, MonthlyRollup, RollupState, UsageEvent
 from billing.services.rollups import (
     rollup_day,
     rollups_refresh_tenant,
@@ -26,6 +26,7 @@ def _snapshot():
             "config_ref",
             "api_key_ref",
             "key_source",
+            "status",
             "requests",
             "input_tokens",
             "output_tokens",
@@ -66,7 +67,7 @@ def test_buckets_are_per_local_day_and_dimension(tenant, other_tenant):
     main = acme.get(day=date(2026, 11, 22), config_ref=config.pk)
     assert (main.requests, main.cost_usd, main.api_key_ref) == (2, Decimal("0.0300000001"), key.pk)
     assert main.billed_tokens == 300
-    cache = acme.get(day=date(2026, 11, 21))  # 23:30 Berlin on the 21st
+    cache = acme.get(day=date(2026, 11, 21), status="cache_hit")  # 23:30 Berlin on the 21st
     assert cache.billed_tokens == 0 and cache.cost_usd == Decimal("0.003")
     assert acme.get(key_source="byok").provider == "anthropic"
     assert DailyRollup.objects.get(tenant=other_tenant).day == date(2026, 11, 21)
@@ -200,3 +201,110 @@ def test_deleting_a_config_moves_its_spend_without_double_counting(tenant):
     assert export.total_cost_usd == Decimal("1.0") and export.row_count == 1
     assert [r.cost_usd for r in DailyRollup.objects.filter(tenant=tenant)] == [Decimal("1.0")]
     assert [r.cost_usd for r in MonthlyRollup.objects.filter(tenant=tenant)] == [Decimal("1.0")]
+
+
+def _tag_snapshot():
+    return sorted(
+        DailyTagRollup.objects.values_list(
+            "tenant_id",
+            "day",
+            "tag",
+            "model",
+            "provider",
+            "config_ref",
+            "api_key_ref",
+            "status",
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "billed_tokens",
+            "cost_usd",
+        )
+    )
+
+
+@pytest.mark.django_db
+def test_tag_buckets_count_an_event_under_each_of_its_tags(tenant):
+    at = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    day = date(2026, 11, 22)
+    make_event(tenant, at=at, cost="0.1", tags=["a", "b"])
+    make_event(tenant, at=at, cost="0.2", tags=["a"], status="cache_hit")
+    make_event(tenant, at=at, cost="0.4")  # no tags: in no tag bucket
+    make_event(tenant, at=at, cost="0.8", tags={"a": 1})  # not a list: in no tag bucket
+    rollup_day(tenant=tenant, day=day)
+    rows = {(r.tag, r.status): r for r in DailyTagRollup.objects.filter(tenant=tenant, day=day)}
+    assert set(rows) == {("a", "success"), ("b", "success"), ("a", "cache_hit")}
+    assert (rows["a", "success"].requests, rows["a", "success"].cost_usd) == (1, Decimal("0.1"))
+    assert rows["a", "success"].billed_tokens == 150 and rows["a", "cache_hit"].billed_tokens == 0
+    assert rows["b", "success"].cost_usd == Decimal("0.1")
+    assert DailyRollup.objects.filter(tenant=tenant, day=day).count() == 2  # by status
+
+    first, ids = _tag_snapshot(), sorted(DailyTagRollup.objects.values_list("id", flat=True))
+    rollup_day(tenant=tenant, day=day)
+    assert _tag_snapshot() == first  # idempotent: the same rows, updated in place
+    assert sorted(DailyTagRollup.objects.values_list("id", flat=True)) == ids
+
+    make_event(tenant, at=at, cost="0.05", tags=["b"])  # a late event for the day
+    rollup_day(tenant=tenant, day=day)
+    assert DailyTagRollup.objects.get(tag="b").cost_usd == Decimal("0.15")
+
+
+@pytest.mark.django_db
+def test_tag_buckets_follow_a_cleared_config_and_survive_retention(tenant):
+    config = make_config(tenant)
+    at = datetime(2026, 10, 5, 12, tzinfo=UTC)
+    make_event(tenant, at=at, cost="0.7", config=config, tags=["x"])
+    rollups_refresh_tenant(tenant=tenant, now=datetime(2026, 10, 9, tzinfo=UTC))
+    assert DailyTagRollup.objects.get(tag="x").config_ref == config.pk
+    config.delete()  # its events keep their cost, with config cleared
+    rollup_day(tenant=tenant, day=date(2026, 10, 5))
+    assert list(DailyTagRollup.objects.values_list("config_ref", "cost_usd")) == [
+        (0, Decimal("0.7"))
+    ]
+    UsageEvent.objects.all().delete()  # as retention would
+    rollup_day(tenant=tenant, day=date(2026, 10, 5))
+    assert DailyTagRollup.objects.get(tag="x").cost_usd == Decimal("0.7")
+
+
+@pytest.mark.django_db
+def test_an_old_layout_is_rolled_again_once(tenant):
+    """Days rolled before status and tags were rolled up are re-rolled by the next run (the
+    backfill); days whose events retention removed keep their buckets."""
+    purged = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    make_event(tenant, at=purged, cost="0.1", tags=["old"])
+    make_event(tenant, at=datetime(2026, 11, 20, 12, tzinfo=UTC), cost="0.2", tags=["t"])
+    make_event(
+        tenant, at=datetime(2026, 11, 20, 13, tzinfo=UTC), cost="0.3", tags=["t"], status="error"
+    )
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    rollups_refresh_tenant(tenant=tenant, now=now)
+    assert usage_retention_purge(now=now, keep_days=30) == 1
+    # As the migration leaves them: one bucket for both statuses, no tag buckets.
+    DailyTagRollup.objects.all().delete()
+    DailyRollup.objects.filter(status="error").delete()
+    DailyRollup.objects.update(status="")
+    DailyRollup.objects.filter(day=date(2026, 11, 20)).update(requests=2, cost_usd=Decimal("0.5"))
+    RollupState.objects.update(layout=0)
+    assert RollupState.objects.get().rolled_through == date(2026, 11, 22)
+
+    rollups_refresh_tenant(tenant=tenant, now=now)
+    state = RollupState.objects.get()
+    assert (state.layout, state.rolled_through) == (1, date(2026, 11, 22))
+    assert sorted(DailyRollup.objects.values_list("day", "status", "requests", "cost_usd")) == [
+        (date(2026, 8, 1), "", 1, Decimal("0.1")),  # purged: the rollup is the record
+        (date(2026, 11, 20), "error", 1, Decimal("0.3")),
+        (date(2026, 11, 20), "success", 1, Decimal("0.2")),
+    ]
+    assert sorted(DailyTagRollup.objects.values_list("tag", "status", "cost_usd")) == [
+        ("t", "error", Decimal("0.3")),
+        ("t", "success", Decimal("0.2")),
+    ]
+    month = MonthlyRollup.objects.filter(month="2026-11").order_by("status")
+    assert [(m.status, m.cost_usd) for m in month] == [
+        ("error", Decimal("0.3")),
+        ("success", Decimal("0.2")),
+    ]
+    before = _snapshot(), _tag_snapshot()
+    rollups_refresh_tenant(tenant=tenant, now=now)  # once: later runs roll new days only
+    assert (_snapshot(), _tag_snapshot()) == before

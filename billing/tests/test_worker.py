@@ -135,6 +135,7 @@ def test_worker_killed_mid_rollup_loses_and_duplicates_nothing(tenant, worker_en
         model="m0",
         provider="openai",
         key_source="platform",
+        status="success",
         requests=1,
         cost_usd=Decimal("9"),
     )
