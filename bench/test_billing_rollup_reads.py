@@ -1,9 +1,6 @@
 """Reads that use the daily (and tag) rollups for final days (usage API aggregates, the events
-list's count, the admin dashboard) give exactly what the raw events give.
-
-Not collected by default (bench/ is in testpaths, but the name does not match `test_*.py`);
-run it by path:
-    .venv/bin/pytest bench/test_billing_rollup_reads.py -q
+list's count, the admin dashboard) give exactly what the raw events give. The same reads that
+bench/billing_scale.py times at 5,000,000 events, here on small data in every test run.
 """
 
 from datetime import UTC, date, datetime, timedelta
