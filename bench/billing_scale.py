@@ -260,60 +260,15 @@ def generate(*, events: int, export_events: int, need_export: bool) -> tuple[lis
 
 
 def _bucket_snapshot(tenant_ids: list[int]) -> tuple:
-    daily = sorted(
-        DailyRollup.objects.filter(tenant_id__in=tenant_ids).values_list(
-            "tenant_id",
-            "day",
-            "model",
-            "provider",
-            "config_ref",
-            "api_key_ref",
-            "key_source",
-            "status",
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "billed_tokens",
-            "cost_usd",
-        )
-    )
-    monthly = sorted(
-        MonthlyRollup.objects.filter(tenant_id__in=tenant_ids).values_list(
-            "tenant_id",
-            "month",
-            "model",
-            "provider",
-            "config_ref",
-            "api_key_ref",
-            "key_source",
-            "status",
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "billed_tokens",
-            "cost_usd",
-        )
-    )
-    tagged = sorted(
-        DailyTagRollup.objects.filter(tenant_id__in=tenant_ids).values_list(
-            "tenant_id",
-            "day",
-            "tag",
-            "model",
-            "provider",
-            "config_ref",
-            "api_key_ref",
-            "status",
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "billed_tokens",
-            "cost_usd",
-        )
-    )
+    from billing.services.rollups import DIMENSIONS, MEASURES, TAG_DIMENSIONS
+
+    def rows(model, period: str, dimensions: list[str]) -> list:
+        fields = ("tenant_id", period, *dimensions, *MEASURES)
+        return sorted(model.objects.filter(tenant_id__in=tenant_ids).values_list(*fields))
+
+    daily = rows(DailyRollup, "day", DIMENSIONS)
+    monthly = rows(MonthlyRollup, "month", DIMENSIONS)
+    tagged = rows(DailyTagRollup, "day", TAG_DIMENSIONS)
     return daily, monthly, tagged
 
 

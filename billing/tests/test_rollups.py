@@ -9,6 +9,8 @@ from django.db import close_old_connections, connection
 
 from billing.models import DailyRollup, DailyTagRollup, MonthlyRollup, RollupState, UsageEvent
 from billing.services.rollups import (
+    MEASURES,
+    TAG_DIMENSIONS,
     rollup_day,
     rollups_refresh_tenant,
     usage_retention_purge,
@@ -204,24 +206,8 @@ def test_deleting_a_config_moves_its_spend_without_double_counting(tenant):
 
 
 def _tag_snapshot():
-    return sorted(
-        DailyTagRollup.objects.values_list(
-            "tenant_id",
-            "day",
-            "tag",
-            "model",
-            "provider",
-            "config_ref",
-            "api_key_ref",
-            "status",
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "billed_tokens",
-            "cost_usd",
-        )
-    )
+    fields = ("tenant_id", "day", *TAG_DIMENSIONS, *MEASURES)
+    return sorted(DailyTagRollup.objects.values_list(*fields))
 
 
 @pytest.mark.django_db
