@@ -7,6 +7,9 @@ on the stack) and the most self time (the function is the innermost frame).
 
 import sys
 from collections import Counter
+from pathlib import Path
+
+PROJECT_ROOT = f"{Path(__file__).resolve().parent.parent}/"
 
 # Frames on every stack of a uvicorn worker: left out of the inclusive list.
 WRAPPERS = (
@@ -49,7 +52,7 @@ def frame_name(frame: str) -> str:
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
     path = where.rsplit(":", 1)[0]
-    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+    for marker in ("site-packages/", "lib/python3.11/", PROJECT_ROOT):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
