@@ -51,7 +51,7 @@ from config.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from llm.providers.base import ProviderError, Usage
+from llm.providers.base import ProviderError, Usage, usage_to_openai
 from llm.providers.http import get_http_client
 from llm.providers.registry import get_adapter
 from llm.services import auth_cache
@@ -1033,12 +1033,7 @@ class _StreamPump:
                         "created": int(time.time()),
                         "model": model.model_id,
                         "choices": [],
-                        "usage": {
-                            "prompt_tokens": usage.input_tokens,
-                            "completion_tokens": usage.output_tokens,
-                            "total_tokens": usage.input_tokens + usage.output_tokens,
-                            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-                        },
+                        "usage": usage_to_openai(usage),
                     }
                 )
             )
@@ -1158,12 +1153,7 @@ class _AssembledCompletion:
             **self.head,
             "object": "chat.completion",
             "choices": choices,
-            "usage": {
-                "prompt_tokens": usage.input_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.input_tokens + usage.output_tokens,
-                "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-            },
+            "usage": usage_to_openai(usage),
         }
 
 
