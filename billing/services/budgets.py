@@ -54,7 +54,7 @@ class Reservation:
     amount_usd: Decimal = Decimal(0)
     tokens: int = 0
     holds: list = field(default_factory=list)  # counter keys held
-    held: list = field(default_factory=list)  # (micros, tokens) held on each, Redis only
+    held: list = field(default_factory=list)  # (micros, tokens) held on each counter (Redis)
     id: str = ""
     backend: str = ""  # "redis", "db" or "" (nothing held)
     micros: int = 0
@@ -142,9 +142,6 @@ async def budget_reserve(
     reservation.micros = counters.to_micros(reservation.amount_usd)
     reservation.id = counters.new_reservation_id()
     reservation.holds = [plan.key for plan in plans]
-    reservation.held = counters.held_amounts(
-        plans=plans, micros=reservation.micros, tokens=reservation.tokens
-    )
     client = get_async_redis()
     if client is not None:
         try:
@@ -160,12 +157,16 @@ async def budget_reserve(
 
 async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
     script = _script(client, "reserve", counters.RESERVE_LUA)
+    reservation.held = counters.held_amounts(
+        plans=plans, micros=reservation.micros, tokens=reservation.tokens
+    )
     for _attempt in range(3):
         keys, args = counters.reserve_args(
             plans=plans,
             reservation_id=reservation.id,
             micros=reservation.micros,
             tokens=reservation.tokens,
+            held=reservation.held,
             ttl_seconds=reservation_ttl(),
         )
         result = await script(keys=keys, args=args)

@@ -473,11 +473,17 @@ def seed_lock_key(tenant_id: int) -> str:
 
 
 def reserve_args(
-    *, plans: list[CounterPlan], reservation_id: str, micros: int, tokens: int, ttl_seconds: float
+    *,
+    plans: list[CounterPlan],
+    reservation_id: str,
+    micros: int,
+    tokens: int,
+    held: list[tuple[int, int]],
+    ttl_seconds: float,
 ) -> tuple[list[str], list]:
+    """`held`: held_amounts() of the same plans, kept on the reservation for its settlement."""
     rz, rv = tenant_keys(plans[0].tenant_id)
     now_ms = int(time.time() * 1000)
-    held = held_amounts(plans=plans, micros=micros, tokens=tokens)
     holds = json.dumps([[plan.key, *amounts] for plan, amounts in zip(plans, held, strict=True)])
     args: list = [now_ms, now_ms + int(ttl_seconds * 1000), reservation_id, holds, micros, tokens]
     for plan in plans:
