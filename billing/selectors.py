@@ -177,6 +177,23 @@ def _clean(row: dict) -> dict:
     return row
 
 
+def tags_expanded(*, rows_sql: str, alias: str) -> tuple[str, str]:
+    """A FROM source that joins each row of `rows_sql` (it has a `tags` column) with the elements
+    of its tags array (none for a value that is not an array), and the expression of one tag.
+    One expansion for the raw-event tag reads here and the tag rollup."""
+    if connection.vendor == "postgresql":
+        return (
+            f"({rows_sql}) {alias} CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
+            f"jsonb_typeof({alias}.tags) = 'array' THEN {alias}.tags ELSE '[]'::jsonb END) t(tag)",
+            "t.tag",
+        )
+    return (
+        f"({rows_sql}) {alias}, json_each("
+        f"CASE WHEN json_type({alias}.tags) = 'array' THEN {alias}.tags ELSE '[]' END) t",
+        "t.value",
+    )
+
+
 def _tag_rows(qs: QuerySet[UsageEvent]) -> list[dict]:
     """Usage per tag: an event with several tags counts once under each of them. The filtered
     events are the FROM source (not `id IN (...)`, a semi-join over every matching id)."""
@@ -185,18 +202,10 @@ def _tag_rows(qs: QuerySet[UsageEvent]) -> list[dict]:
         .values("tags", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
         .query.sql_with_params()
     )
-    if connection.vendor == "postgresql":
-        source = f"({rows_sql}) e CROSS JOIN LATERAL jsonb_array_elements_text(e.tags) AS t(tag)"
-        guard = "jsonb_typeof(e.tags) = 'array'"
-        tag = "t.tag"
-    else:
-        source = f"({rows_sql}) e, json_each(e.tags) t"
-        guard = "json_type(e.tags) = 'array'"
-        tag = "t.value"
+    source, tag = tags_expanded(rows_sql=rows_sql, alias="e")
     sql = (
         f"SELECT {tag}, COUNT(*), SUM(e.input_tokens), SUM(e.output_tokens), "  # noqa: S608
-        f"SUM(e.cached_tokens), SUM(e.cost_usd) FROM {source} "
-        f"WHERE {guard} GROUP BY {tag} ORDER BY {tag}"
+        f"SUM(e.cached_tokens), SUM(e.cost_usd) FROM {source} GROUP BY {tag} ORDER BY {tag}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, ids_params)

@@ -34,6 +34,7 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.selectors import tags_expanded
 from billing.services.counters import NOT_BILLED_TOKEN_STATUSES, local_midnight, month_window
 from tenants.models import Tenant
 
@@ -122,18 +123,7 @@ def _tag_select(events) -> tuple[str, tuple]:
         .order_by()
         .query.sql_with_params()
     )
-    if connection.vendor == "postgresql":
-        source = (
-            f"({groups_sql}) g CROSS JOIN LATERAL jsonb_array_elements_text("
-            "CASE WHEN jsonb_typeof(g.tags) = 'array' THEN g.tags ELSE '[]'::jsonb END) t(tag)"
-        )
-        tag = "t.tag"
-    else:
-        source = (
-            f"({groups_sql}) g, json_each("
-            "CASE WHEN json_type(g.tags) = 'array' THEN g.tags ELSE '[]' END) t"
-        )
-        tag = "t.value"
+    source, tag = tags_expanded(rows_sql=groups_sql, alias="g")
     qn = connection.ops.quote_name
     dims = ", ".join(f"g.{qn(col)}" for col in ("model", "provider", "cfg", "key", "status"))
     sums = ", ".join(f"SUM(g.{qn(alias)}) AS {qn(alias)}" for alias in _MEASURE_ALIASES)
