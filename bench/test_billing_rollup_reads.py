@@ -113,29 +113,23 @@ def test_reads_before_the_relayout_come_from_events(tenant, other_tenant):
     use events until the next rollup run has re-rolled them, then the rollups again."""
     _seed(tenant, other_tenant)
     rollups_refresh_tenant(tenant=tenant, now=NOW)
-    expected = {
-        group_by: selectors.usage_aggregate(
-            tenant=tenant,
-            start=date(2026, 10, 1),
-            end=NOW.date(),
-            group_by=group_by,
-            filters=selectors.UsageFilters(status="success", tag=tag),
-        )
-        for group_by, tag in (("tag", None), ("model", "eval"), ("day", None))
-    }
-    # What a deployment finds: buckets without status, no tag rollups, the old layout.
-    DailyTagRollup.objects.all().delete()
-    DailyRollup.objects.filter(tenant=tenant).exclude(status="success").delete()
-    DailyRollup.objects.filter(tenant=tenant).update(status="")
-    RollupState.objects.filter(tenant=tenant).update(layout=0)
-    for group_by, tag in (("tag", None), ("model", "eval"), ("day", None)):
-        args = {
+    reads = {
+        group_by: {
             "tenant": tenant,
             "start": date(2026, 10, 1),
             "end": NOW.date(),
             "group_by": group_by,
             "filters": selectors.UsageFilters(status="success", tag=tag),
         }
+        for group_by, tag in (("tag", None), ("model", "eval"), ("day", None))
+    }
+    expected = {group_by: selectors.usage_aggregate(**args) for group_by, args in reads.items()}
+    # What a deployment finds: buckets without status, no tag rollups, the old layout.
+    DailyTagRollup.objects.all().delete()
+    DailyRollup.objects.filter(tenant=tenant).exclude(status="success").delete()
+    DailyRollup.objects.filter(tenant=tenant).update(status="")
+    RollupState.objects.filter(tenant=tenant).update(layout=0)
+    for group_by, args in reads.items():
         with mock.patch.object(selectors, "_rollup_aggregate") as from_rollups:
             assert selectors.usage_aggregate(**args) == expected[group_by]
         assert not from_rollups.called
@@ -144,14 +138,7 @@ def test_reads_before_the_relayout_come_from_events(tenant, other_tenant):
     state = RollupState.objects.get(tenant=tenant)
     assert (state.layout, state.rolled_through) == (1, date(2026, 11, 21))
     assert not DailyRollup.objects.filter(tenant=tenant, status="").exists()
-    for group_by, tag in (("tag", None), ("model", "eval"), ("day", None)):
-        args = {
-            "tenant": tenant,
-            "start": date(2026, 10, 1),
-            "end": NOW.date(),
-            "group_by": group_by,
-            "filters": selectors.UsageFilters(status="success", tag=tag),
-        }
+    for group_by, args in reads.items():
         with mock.patch.object(
             selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
         ) as from_rollups:
