@@ -29,7 +29,8 @@ from django.conf import settings
 
 from billing.services import counters
 from config.errors import BudgetExceeded
-from config.redis import get_async_redis
+from config.redis import get_async_redis, get_pipelined_redis
+from config.redis_pipelined import LuaScript
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ class Reservation:
 
 
 _scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The two scripts of every request run on the pipelined connection (config/redis_pipelined.py);
+# seeding, rare, goes through redis-py.
+_RESERVE = LuaScript(counters.RESERVE_LUA)
+_SETTLE = LuaScript(counters.SETTLE_LUA)
 
 
 def _script(client, name: str, source: str):
@@ -142,7 +147,7 @@ async def budget_reserve(
     reservation.micros = counters.to_micros(reservation.amount_usd)
     reservation.id = counters.new_reservation_id()
     reservation.holds = [plan.key for plan in plans]
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is not None:
         try:
             await _reserve_redis(client, plans, budgets.tz, reservation)
@@ -156,7 +161,6 @@ async def budget_reserve(
 
 
 async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
-    script = _script(client, "reserve", counters.RESERVE_LUA)
     reservation.held = counters.held_amounts(
         plans=plans, micros=reservation.micros, tokens=reservation.tokens
     )
@@ -169,7 +173,7 @@ async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
             held=reservation.held,
             ttl_seconds=reservation_ttl(),
         )
-        result = await script(keys=keys, args=args)
+        result = await client.run_script(_RESERVE, keys=keys, args=args)
         status = result[0].decode() if isinstance(result[0], bytes) else result[0]
         if status == "ok":
             return
@@ -178,7 +182,7 @@ async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
             what = result[2].decode() if isinstance(result[2], bytes) else result[2]
             raise _exceeded(plans[index], what)
         missing = json.loads(result[1])
-        await _seed_redis(client, [plans[i] for i in missing], tz)
+        await _seed_redis(get_async_redis(), [plans[i] for i in missing], tz)
     raise redis.exceptions.ConnectionError("budget counters could not be seeded")
 
 
@@ -214,10 +218,10 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
         return
     reservation.done = True
     if reservation.backend == "redis":
-        client = get_async_redis()
         rz, rv = counters.tenant_keys(reservation.tenant_id)
         try:
-            await _script(client, "settle", counters.SETTLE_LUA)(
+            await get_pipelined_redis().run_script(
+                _SETTLE,
                 keys=[rz, rv, *reservation.holds],
                 args=counters.settle_args(
                     reservation_id=reservation.id,

@@ -9,9 +9,11 @@ On the embedded default the same counters live in process memory.
 import math
 import time
 
-from config.redis import get_async_redis
+from config.redis import get_pipelined_redis
+from config.redis_pipelined import LuaScript
 
-_ADMIT = """
+_ADMIT = LuaScript(
+    """
 local rpm = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
 local tokens = tonumber(ARGV[3])
@@ -27,6 +29,13 @@ end
 redis.call('EXPIRE', KEYS[2], 120)
 return 0
 """
+)
+_ADD_TOKENS = LuaScript(
+    """
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], 120)
+"""
+)
 
 _local: dict[str, int] = {}
 
@@ -50,7 +59,7 @@ async def rate_limit_admit(
         return None
     window, retry_after = _window()
     rkey, tkey = _keys(key_id, window)
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         if len(_local) > 50_000:
             _local.clear()
@@ -61,7 +70,9 @@ async def rate_limit_admit(
         _local[tkey] = t + tokens
         return None
     try:
-        verdict = await client.eval(_ADMIT, 2, rkey, tkey, rpm_limit or 0, tpm_limit or 0, tokens)
+        verdict = await client.run_script(
+            _ADMIT, keys=(rkey, tkey), args=(rpm_limit or 0, tpm_limit or 0, tokens)
+        )
     except Exception:  # Redis trouble: admit rather than fail every request (budgets still hold)
         return None
     return None if int(verdict) == 0 else retry_after
@@ -73,15 +84,12 @@ async def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: i
         return
     window, _ = _window()
     _, tkey = _keys(key_id, window)
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         _local[tkey] = _local.get(tkey, 0) + tokens
         return
     try:
-        pipe = client.pipeline(transaction=False)
-        pipe.incrby(tkey, tokens)
-        pipe.expire(tkey, 120)
-        await pipe.execute()
+        await client.run_script(_ADD_TOKENS, keys=(tkey,), args=(tokens,))
     except Exception:
         return
 

@@ -1,0 +1,275 @@
+"""A lean, auto-pipelining async Redis client for the gateway's per-request commands.
+
+Why it exists (bench/README.md, "Budget round trip"): through redis-py's asyncio client a command
+costs ~120 us here, of which ~45 us is the client itself (connection pool lock, retry wrapper,
+per-command observability hooks) on top of the event loop's own round trip. The budget reserve
+and settle scripts run on every request, so that cost is paid twice per request. This client
+keeps one connection per event loop, writes each command as soon as it is issued, and matches
+replies to callers in order (RESP replies come back in the order commands were sent), so
+concurrent requests share the connection without a pool or a lock: a command costs one write
+and one wake-up. Replies are parsed by hiredis (C).
+
+Scope: plain commands and Lua scripts (EVALSHA, falling back to EVAL once when the server does
+not know the script). Everything else (pipelines, seeding, admin reads, Celery) stays on
+redis-py. Errors are redis-py's exception types, so callers handle both clients alike:
+ConnectionError when the server cannot be reached or the connection drops (every command in
+flight fails with it), TimeoutError when no reply comes within `timeout` seconds (the
+connection is dropped: a late reply must not be taken for a later command's), ResponseError
+for a Redis error reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+import redis.exceptions
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    """A Lua script and its SHA1, computed once (the name EVALSHA calls it by)."""
+
+    source: str
+
+    @property
+    def sha(self) -> str:
+        return _sha(self.source)
+
+
+_shas: dict[str, str] = {}
+
+
+def _sha(source: str) -> str:
+    sha = _shas.get(source)
+    if sha is None:
+        sha = _shas[source] = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis's name)
+    return sha
+
+
+def pack_command(args) -> bytes:
+    """One command in RESP: an array of bulk strings (str, bytes, int and float arguments)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            data = repr(arg).encode()
+        else:
+            raise redis.exceptions.DataError(f"Invalid Redis argument of type {type(arg).__name__}")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class _Address:
+    host: str
+    port: int
+    path: str  # unix socket path, or ""
+    db: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+
+def parse_redis_url(url: str) -> _Address:
+    """redis://[user:password@]host[:port][/db], rediss:// (TLS) and unix://path[?db=N]."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+    query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
+    db = query.get("db")
+    if db is None and parts.scheme != "unix":
+        db = parts.path.lstrip("/") or "0"
+    return _Address(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 6379,
+        path=parts.path if parts.scheme == "unix" else "",
+        db=int(db or 0),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=parts.scheme == "rediss",
+    )
+
+
+def _error(reply: redis.exceptions.ResponseError) -> redis.exceptions.ResponseError:
+    message = str(reply)
+    if message.startswith("NOSCRIPT"):
+        return redis.exceptions.NoScriptError(message)
+    return reply
+
+
+class _Protocol(asyncio.Protocol):
+    """One connection: replies are handed to the waiting futures in the order sent."""
+
+    def __init__(self, on_lost) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: collections.deque[tuple[asyncio.Future, float]] = collections.deque()
+        self.reader = hiredis.Reader(
+            protocolError=redis.exceptions.InvalidResponse,
+            replyError=redis.exceptions.ResponseError,
+        )
+        self.closed = False
+        self._on_lost = on_lost
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        waiting = self.waiting
+        while waiting:
+            try:
+                reply = self.reader.gets()
+            except redis.exceptions.InvalidResponse as exc:
+                self.abort(redis.exceptions.ConnectionError(f"Bad reply from Redis: {exc}"))
+                return
+            if reply is False:
+                return
+            future, _sent = waiting.popleft()
+            if future.done():  # the caller was cancelled; its reply is consumed and dropped
+                continue
+            if isinstance(reply, redis.exceptions.ResponseError):
+                future.set_exception(_error(reply))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._fail_all(redis.exceptions.ConnectionError("Connection to Redis lost."))
+        self._on_lost(self)
+
+    def send(self, packed: bytes) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((future, time.monotonic()))
+        self.transport.write(packed)
+        return future
+
+    def abort(self, error: Exception) -> None:
+        self.closed = True
+        self._fail_all(error)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail_all(self, error: Exception) -> None:
+        while self.waiting:
+            future, _sent = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+
+class PipelinedRedis:
+    """One connection per client (make one client per event loop); connects on first use and
+    again after the connection is lost."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0, connect_timeout: float = 2.0) -> None:
+        self.url = url
+        self.address = parse_redis_url(url)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    async def execute(self, *args):
+        """Send one command; its reply (bytes, int, list, None)."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        future = protocol.send(pack_command(args))
+        if self._watchdog is None:
+            self._arm_watchdog()
+        return await future
+
+    async def run_script(self, script: LuaScript, *, keys, args):
+        """EVALSHA, and EVAL once if the server has not loaded the script (it then has it)."""
+        try:
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await self.execute("EVAL", script.source, len(keys), *keys, *args)
+
+    def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and not protocol.closed:
+            protocol.closed = True
+            protocol.transport.close()
+
+    async def _connect(self) -> _Protocol:
+        if self._connecting is not None:  # another caller is connecting: share its connection
+            return await asyncio.shield(self._connecting)
+        loop = asyncio.get_running_loop()
+        self._connecting = loop.create_future()
+        try:
+            protocol = await asyncio.wait_for(self._open(loop), self.connect_timeout)
+        except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
+            error = (
+                exc
+                if isinstance(exc, redis.exceptions.ConnectionError)
+                else redis.exceptions.ConnectionError(f"Cannot connect to Redis: {exc}")
+            )
+            self._connecting.set_exception(error)
+            self._connecting.exception()  # retrieved: no "never retrieved" warning
+            raise error from exc
+        finally:
+            connecting, self._connecting = self._connecting, None
+        self._protocol = protocol
+        connecting.set_result(protocol)
+        return protocol
+
+    async def _open(self, loop) -> _Protocol:
+        address = self.address
+        tls = ssl.create_default_context() if address.tls else None
+        if address.path:
+            _transport, protocol = await loop.create_unix_connection(
+                lambda: _Protocol(self._lost), address.path
+            )
+        else:
+            _transport, protocol = await loop.create_connection(
+                lambda: _Protocol(self._lost), address.host, address.port, ssl=tls
+            )
+        handshake = []
+        if address.password is not None:
+            auth = ("AUTH", address.username, address.password) if address.username else None
+            handshake.append(protocol.send(pack_command(auth or ("AUTH", address.password))))
+        if address.db:
+            handshake.append(protocol.send(pack_command(("SELECT", address.db))))
+        try:
+            for reply in handshake:
+                await reply
+        except redis.exceptions.ResponseError as exc:
+            protocol.abort(redis.exceptions.ConnectionError(str(exc)))
+            raise redis.exceptions.ConnectionError(f"Redis refused the connection: {exc}") from exc
+        return protocol
+
+    def _lost(self, protocol: _Protocol) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+
+    def _arm_watchdog(self) -> None:
+        """One timer per client, not one per command: every `timeout`/4 seconds while commands
+        are in flight, drop the connection if the oldest has waited longer than `timeout`."""
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(self.timeout / 4, self._check_timeouts)
+
+    def _check_timeouts(self) -> None:
+        self._watchdog = None
+        protocol = self._protocol
+        if protocol is None or protocol.closed or not protocol.waiting:
+            return
+        _future, sent = protocol.waiting[0]
+        if time.monotonic() - sent > self.timeout:
+            protocol.abort(redis.exceptions.TimeoutError("Timeout reading from Redis."))
+            self._protocol = None
+            return
+        self._arm_watchdog()
