@@ -27,20 +27,22 @@ gc.freeze()
 
 
 async def lifespan(scope, receive, send) -> None:
-    """On shutdown, while the worker's loop still runs: close the pooled upstream client and the
-    pipelined Redis connection, and write out the usage events still buffered (nothing metered
-    is lost on a graceful stop)."""
+    """On shutdown, while the worker's loop still runs: let settlements in flight finish, close
+    the pooled upstream client and the pipelined Redis connection, and write out the usage events
+    still buffered (nothing metered is lost on a graceful stop)."""
     from asgiref.sync import sync_to_async
 
     from billing.services.usage import usage_buffer_flush
     from config.redis import close_pipelined_redis
     from llm.providers.http import close_http_client
+    from llm.services.gateway import background_wait
 
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await background_wait(timeout=10)
             await close_http_client()
             close_pipelined_redis()
             await sync_to_async(usage_buffer_flush, thread_sensitive=False)()

@@ -513,6 +513,24 @@ async def _settle(ctx: _Ctx, cost: Decimal, tokens: int) -> None:
             logger.exception("budget settle failed request_id=%s", ctx.request_id)
 
 
+async def _settle_and_count(ctx: _Ctx, cost: Decimal, tokens: int) -> None:
+    """After an answer: the budget settles at its actual cost, the key's token rate counts it."""
+    await _settle(ctx, cost, tokens)
+    await rate_limit_add_tokens(
+        key_id=ctx.key.key_id,
+        tpm_limit=ctx.key.tpm_limit,
+        tokens=tokens - ctx.features.estimated_input_tokens,
+    )
+
+
+async def background_wait(*, timeout: float) -> None:
+    """Let this loop's gateway tasks (requests and settlements in flight) finish: graceful stop."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _background if task.get_loop() is loop and not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 async def _cache_hit(ctx: _Ctx, hit: dict) -> GatewayResponse:
     saved = Decimal(hit.get("cost_usd") or "0")
     _record(
@@ -782,12 +800,9 @@ async def _run_plain(ctx: _Ctx) -> GatewayResponse:
     cost = _usage_cost(model, usage) + ctx.billed_failed_cost
     fallback = model.qualified_id != ctx.decision.candidates[0].qualified_id
     tokens = usage.input_tokens + usage.output_tokens + _failed_tokens(ctx)
-    await _settle(ctx, cost, tokens)
-    await rate_limit_add_tokens(
-        key_id=ctx.key.key_id,
-        tpm_limit=ctx.key.tpm_limit,
-        tokens=tokens - ctx.features.estimated_input_tokens,
-    )
+    # Off the client's latency: the answer goes out while the settlement's round trip runs (the
+    # hold covers the worst case until then; lifespan shutdown waits for it).
+    _spawn(_settle_and_count(ctx, cost, tokens))
     _record(
         ctx,
         status="fallback_success" if fallback else "success",
@@ -1059,12 +1074,7 @@ class _StreamPump:
         if not self.client_gone:
             await self.queue.put(None)
         tokens = usage.input_tokens + usage.output_tokens + _failed_tokens(ctx)
-        await _settle(ctx, cost, tokens)
-        await rate_limit_add_tokens(
-            key_id=ctx.key.key_id,
-            tpm_limit=ctx.key.tpm_limit,
-            tokens=tokens - ctx.features.estimated_input_tokens,
-        )
+        await _settle_and_count(ctx, cost, tokens)
         if error is not None:
             status = "error"
         else:

@@ -168,3 +168,32 @@ def test_lifespan_shutdown_flushes_the_buffer_and_closes_the_upstream_client(ten
     assert usage._pending == []
     usage.usage_events_ingest()
     assert UsageEvent.objects.filter(request_id="at-shutdown").exists()
+
+
+def test_lifespan_shutdown_waits_for_settlements_in_flight():
+    """A plain answer is sent before its budget settles; a graceful stop lets that finish."""
+    from config.asgi import lifespan
+    from llm.services import gateway
+
+    settled = []
+
+    async def settlement():
+        await asyncio.sleep(0.2)
+        settled.append(True)
+
+    async def worker_stops():
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+        async def receive():
+            message = next(messages)
+            if message["type"] == "lifespan.shutdown":
+                gateway._spawn(settlement())  # the answer went out, its settlement has not
+            return message
+
+        async def send(message):
+            pass
+
+        await lifespan({"type": "lifespan"}, receive, send)
+
+    asyncio.run(worker_stops())
+    assert settled == [True]

@@ -2,6 +2,7 @@
 budget: the spend never passes the limit. Uses the gateway's integration harness."""
 
 import asyncio
+import time
 from decimal import Decimal
 
 import httpx
@@ -53,3 +54,16 @@ def test_64_concurrent_requests_never_overspend_a_strict_budget(redis_client, gw
     billed = sum(e.cost_usd for e in events)
     assert billed == spent <= LIMIT
     assert len(gw.upstreams["openai"].requests) == len(ok)
+    # Settlements run just after each answer is sent: they all land, the holds all go back.
+    from billing.services import counters
+
+    budgets = counters.tenant_budgets(tenant_id=gw.tenant.pk)
+    [plan] = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None)
+    deadline = time.monotonic() + 5
+    while True:
+        counter = {k.decode(): int(v) for k, v in redis_client.hgetall(plan.key).items()}
+        if counter.get("rm", 0) == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert counter.get("rm", 0) == 0
+    assert counter["sm"] == sum(counters.to_micros(r.headers["X-Tollgate-Cost-USD"]) for r in ok)
