@@ -42,6 +42,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -595,6 +596,7 @@ def main() -> int:
     if connection.vendor != "postgresql":
         print("billing_scale needs PostgreSQL: set DATABASE_URL", file=sys.stderr)
         return 2
+    call_command("migrate", verbosity=0)  # a new database works as it is
     if args.cleanup_only:
         cleanup()
         return 0

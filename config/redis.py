@@ -45,9 +45,9 @@ _pipelined_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pipeli
 
 
 def get_pipelined_redis() -> PipelinedRedis | None:
-    """The per-request commands' client (budget scripts, rate limits): one auto-pipelined
-    connection per event loop, about 45 us cheaper per command than redis-py's pool
-    (config/redis_pipelined.py). A changed REDIS_URL (tests) gets a new connection."""
+    """The request path's client (budgets, rate limits, breakers, cache, idempotency): one
+    auto-pipelined connection per event loop, about 45 us cheaper per command than redis-py's
+    pool (config/redis_pipelined.py). A changed REDIS_URL (tests) gets a new connection."""
     url = settings.REDIS_URL
     if not url:
         return None

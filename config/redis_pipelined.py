@@ -1,21 +1,25 @@
 """A lean, auto-pipelining async Redis client for the gateway's per-request commands.
 
-Why it exists (bench/README.md, "Budget round trip"): through redis-py's asyncio client a command
-costs ~120 us here, of which ~45 us is the client itself (connection pool lock, retry wrapper,
-per-command observability hooks) on top of the event loop's own round trip. The budget reserve
+Why it exists (bench/README.md, "Budget reserve + settle round trip"): through redis-py's
+asyncio client a command costs ~120 us here, of which ~45 us is the client itself (connection
+pool lock, retry wrapper, per-command observability hooks) on top of the event loop's own round
+trip. The budget reserve
 and settle scripts run on every request, so that cost is paid twice per request. This client
 keeps one connection per event loop, writes each command as soon as it is issued, and matches
 replies to callers in order (RESP replies come back in the order commands were sent), so
 concurrent requests share the connection without a pool or a lock: a command costs one write
 and one wake-up. Replies are parsed by hiredis (C).
 
-Scope: plain commands and Lua scripts (EVALSHA, falling back to EVAL once when the server does
-not know the script). Everything else (pipelines, seeding, admin reads, Celery) stays on
-redis-py. Errors are redis-py's exception types, so callers handle both clients alike:
-ConnectionError when the server cannot be reached or the connection drops (every command in
-flight fails with it), TimeoutError when no reply comes within `timeout` seconds (the
-connection is dropped: a late reply must not be taken for a later command's), ResponseError
-for a Redis error reply.
+Scope: the request path's plain commands and Lua scripts (EVALSHA, falling back to EVAL once
+when the server does not know the script): budget reserve and settle, rate limits, breakers,
+the response cache, idempotency records, the snapshot version. What batches commands into
+pipelines or runs off the request path (usage stream flushes, counter seeding and reads, sync
+code, Celery) stays on redis-py.
+
+Errors are redis-py's exception types, so callers handle both clients alike: ConnectionError
+when the server cannot be reached or the connection drops (every command in flight fails with
+it), TimeoutError when no reply comes within `timeout` seconds (the connection is dropped: a
+late reply must not be taken for a later command's), ResponseError for a Redis error reply.
 """
 
 from __future__ import annotations

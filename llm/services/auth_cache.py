@@ -17,7 +17,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from config.redis import get_async_redis, get_redis
+from config.redis import get_pipelined_redis, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +100,11 @@ async def _ensure_fresh() -> None:
     if now - _state.version_checked < VERSION_CHECK_SECONDS:
         return
     _state.version_checked = now
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         return
     try:
-        version = await client.get(VERSION_KEY)
+        version = await client.execute("GET", VERSION_KEY)
     except Exception:  # Redis down: keep serving from the TTL-bounded snapshots
         return
     if version != _state.version:

@@ -16,12 +16,14 @@ import time
 
 from django.conf import settings
 
-from config.redis import get_async_redis
+from config.redis import get_pipelined_redis
+from config.redis_pipelined import LuaScript
 
 FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed", "quota"})
 STATE_TTL_SECONDS = 1.0
 
-_RECORD_FAILURE = """
+_RECORD_FAILURE = LuaScript(
+    """
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 redis.call('EXPIRE', KEYS[1], 3600)
 if failures >= tonumber(ARGV[1]) then
@@ -30,6 +32,7 @@ if failures >= tonumber(ARGV[1]) then
 end
 return failures
 """
+)
 
 
 def _threshold() -> int:
@@ -53,7 +56,7 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
     """(allowed, has_state): allowed when closed or this request holds the half-open probe;
     has_state tells breaker_record whether a success has anything to reset."""
     now = time.time()
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         state = _local.get((provider, credential))
         if not state:
@@ -69,7 +72,7 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
         return True, False
     key, probe = _keys(provider, credential)
     try:
-        failures, open_until = await client.hmget(key, ["failures", "open_until"])
+        failures, open_until = await client.execute("HMGET", key, "failures", "open_until")
         if failures is None and open_until is None:
             _healthy_until[ident] = time.monotonic() + STATE_TTL_SECONDS
             return True, False
@@ -77,7 +80,8 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
             return True, True
         if now < float(open_until):
             return False, True
-        return bool(await client.set(probe, b"1", nx=True, px=int(_cooldown() * 1000))), True
+        probe_ms = int(_cooldown() * 1000)
+        return bool(await client.execute("SET", probe, b"1", "NX", "PX", probe_ms)), True
     except Exception:  # Redis trouble must not stop traffic
         return True, False
 
@@ -88,7 +92,7 @@ async def breaker_record(
     if ok and not has_state:
         return
     now = time.time()
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         if ok:
             _local.pop((provider, credential), None)
@@ -104,9 +108,11 @@ async def breaker_record(
     key, probe = _keys(provider, credential)
     try:
         if ok:
-            await client.delete(key, probe)
+            await client.execute("DEL", key, probe)
         else:
-            await client.eval(_RECORD_FAILURE, 2, key, probe, _threshold(), now + _cooldown())
+            await client.run_script(
+                _RECORD_FAILURE, keys=(key, probe), args=(_threshold(), now + _cooldown())
+            )
     except Exception:
         return
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import orjson
 
-from config.redis import get_async_redis
+from config.redis import get_pipelined_redis
 
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "model", "store"})
 _LOCAL_MAX = 2048
@@ -29,7 +29,7 @@ def cache_key(*, tenant_id: int, candidates: list[str], body: dict) -> str:
 
 
 async def cache_get(*, key: str) -> dict | None:
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         hit = _local.get(key)
         if hit is None:
@@ -40,7 +40,7 @@ async def cache_get(*, key: str) -> dict | None:
         _local.move_to_end(key)
         return orjson.loads(hit[0])
     try:
-        raw = await client.get(key)
+        raw = await client.execute("GET", key)
     except Exception:
         return None
     return orjson.loads(raw) if raw else None
@@ -48,7 +48,7 @@ async def cache_get(*, key: str) -> dict | None:
 
 async def cache_set(*, key: str, entry: dict, ttl_seconds: int) -> None:
     raw = orjson.dumps(entry)
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         _local[key] = (raw, time.monotonic() + ttl_seconds)
         _local.move_to_end(key)
@@ -56,7 +56,7 @@ async def cache_set(*, key: str, entry: dict, ttl_seconds: int) -> None:
             _local.popitem(last=False)
         return
     try:
-        await client.set(key, raw, ex=ttl_seconds)
+        await client.execute("SET", key, raw, "EX", ttl_seconds)
     except Exception:
         return
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from config.errors import Conflict, InvalidRequest
-from config.redis import get_async_redis
+from config.redis import get_pipelined_redis
 
 RESULT_TTL_SECONDS = 24 * 3600
 _POLL_SECONDS = 0.05
@@ -40,19 +40,19 @@ def _hash_body(body: dict) -> str:
 
 
 async def _get(key: str) -> dict | None:
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         hit = _local.get(key)
         if hit is None or hit[1] < time.monotonic():
             _local.pop(key, None)
             return None
         return hit[0]
-    raw = await client.get(key)
+    raw = await client.execute("GET", key)
     return orjson.loads(raw) if raw else None
 
 
 async def _set(key: str, value: dict, ttl: float, *, nx: bool) -> bool:
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is None:
         if nx and await _get(key) is not None:
             return False
@@ -60,7 +60,10 @@ async def _set(key: str, value: dict, ttl: float, *, nx: bool) -> bool:
             _local.clear()
         _local[key] = (value, time.monotonic() + ttl)
         return True
-    return bool(await client.set(key, orjson.dumps(value), ex=max(1, int(ttl)), nx=nx))
+    command = ["SET", key, orjson.dumps(value), "EX", max(1, int(ttl))]
+    if nx:
+        command.append("NX")
+    return bool(await client.execute(*command))
 
 
 async def idempotency_begin(
@@ -109,12 +112,12 @@ async def idempotency_finish(
 
 
 async def idempotency_abort(*, claim: IdempotencyClaim) -> None:
-    client = get_async_redis()
+    client = get_pipelined_redis()
     try:
         if client is None:
             _local.pop(claim.key, None)
         else:
-            await client.delete(claim.key)
+            await client.execute("DEL", claim.key)
     except Exception:
         return
 

@@ -121,7 +121,7 @@ def test_redis_rate_limit_is_atomic_under_concurrency(redis_client):
                 for _ in range(64)
             ]
         )
-        await redis_config.get_async_redis().aclose()
+        redis_config.close_pipelined_redis()
         return results
 
     results = asyncio.run(scenario())
@@ -151,7 +151,7 @@ def test_redis_breaker_trusts_a_healthy_answer_for_its_ttl(redis_client, monkeyp
         assert await allow(provider="openai", credential="platform") == (True, False)
         await breaker.breaker_record(provider="openai", credential="platform", ok=False)
         assert await allow(provider="openai", credential="platform") == (False, True)
-        await redis_config.get_async_redis().aclose()
+        redis_config.close_pipelined_redis()
 
     asyncio.run(scenario())
 

@@ -159,7 +159,7 @@ def test_rate_limit_holds_across_processes(gw, redis_client):
             await rate_limit_admit(key_id=gw.key.pk, rpm_limit=3, tpm_limit=None, tokens=1)
             for _ in range(2)
         ]
-        await redis_config.get_async_redis().aclose()
+        redis_config.close_pipelined_redis()
         return results
 
     assert asyncio.run(other_process()) == [None, None]

@@ -218,14 +218,11 @@ def test_breaker_state_is_shared_through_redis(gw, redis_client, settings):
     settings.TOLLGATE_BREAKER_THRESHOLD = 3
 
     async def other_process():
-        import redis.asyncio as aioredis
-
         from config import redis as redis_config
 
         for _ in range(3):
             await breaker_record(provider="openai", credential="platform", ok=False)
-        await redis_config.get_async_redis().aclose()
-        assert isinstance(redis_config.get_async_redis(), aioredis.Redis)
+        redis_config.close_pipelined_redis()
 
     asyncio.run(other_process())
     assert redis_client.hget("tollgate:cb:openai:platform", "open_until") is not None
