@@ -30,7 +30,7 @@ from asgiref.sync import sync_to_async  # noqa: E402
 
 from billing.models import Budget  # noqa: E402
 from billing.services.budgets import budget_reserve, budget_settle  # noqa: E402
-from config.redis import get_async_redis  # noqa: E402
+from config.redis import get_redis  # noqa: E402
 from llm.models import RoutingConfig  # noqa: E402
 from tenants.services import api_key_create, tenant_create  # noqa: E402
 
@@ -79,12 +79,12 @@ async def round_trips(tenant, config, key) -> list[float]:
     return sorted(samples)
 
 
-async def redis_pid(client) -> int | None:
+def redis_pid(client) -> int | None:
     """The local Redis server's pid when this user may pin it, else None."""
     host = client.connection_pool.connection_kwargs.get("host")
     if host not in ("127.0.0.1", "localhost", "::1"):
         return None
-    pid = int((await client.info("server"))["process_id"])
+    pid = int(client.info("server")["process_id"])
     try:
         os.sched_setaffinity(pid, os.sched_getaffinity(pid))
     except OSError:
@@ -93,11 +93,11 @@ async def redis_pid(client) -> int | None:
 
 
 async def main():
-    if get_async_redis() is None:
+    client = get_redis()  # set-up and clean-up; the round trips use the gateway's own client
+    if client is None:
         sys.exit("Set REDIS_URL: this measures the Redis path.")
     tenant, config, key = await sync_to_async(setup)()
-    client = get_async_redis()
-    server = await redis_pid(client)
+    server = redis_pid(client)
     cpus = sorted(os.sched_getaffinity(0))
     placements = [("as scheduled", None, None)]
     if server is not None and len(cpus) >= 2:
@@ -119,9 +119,9 @@ async def main():
         os.sched_setaffinity(0, mine)
         if server is not None:
             os.sched_setaffinity(server, theirs)
-        keys = await client.keys(f"tg:bud:{{t:{tenant.pk}}}*")
+        keys = client.keys(f"tg:bud:{{t:{tenant.pk}}}*")
         if keys:
-            await client.delete(*keys)
+            client.delete(*keys)
         await sync_to_async(teardown)(tenant)
 
 

@@ -10,11 +10,9 @@ replies to callers in order (RESP replies come back in the order commands were s
 concurrent requests share the connection without a pool or a lock: a command costs one write
 and one wake-up. Replies are parsed by hiredis (C).
 
-Scope: the request path's plain commands and Lua scripts (EVALSHA, falling back to EVAL once
-when the server does not know the script): budget reserve and settle, rate limits, breakers,
-the response cache, idempotency records, the snapshot version. What batches commands into
-pipelines or runs off the request path (usage stream flushes, counter seeding and reads, sync
-code, Celery) stays on redis-py.
+Scope: the project's async Redis client: plain commands, pipelines (`execute_many`: many
+commands in one write) and Lua scripts (EVALSHA, falling back to EVAL once when the server does
+not know the script). No transactions, pub/sub or RESP3; sync code and Celery use redis-py.
 
 Errors are redis-py's exception types, so callers handle both clients alike: ConnectionError
 when the server cannot be reached or the connection drops (every command in flight fails with
@@ -157,6 +155,13 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(packed)
         return future
 
+    def send_many(self, packed: list[bytes]) -> list[asyncio.Future]:
+        loop, sent = asyncio.get_running_loop(), time.monotonic()
+        futures = [loop.create_future() for _ in packed]
+        self.waiting.extend((future, sent) for future in futures)
+        self.transport.write(b"".join(packed))
+        return futures
+
     def abort(self, error: Exception) -> None:
         self.closed = True
         self._fail_all(error)
@@ -192,6 +197,23 @@ class PipelinedRedis:
         if self._watchdog is None:
             self._arm_watchdog()
         return await future
+
+    async def execute_many(self, commands) -> list:
+        """Several commands in one write (a pipeline, not a transaction); their replies in
+        order. An error reply is raised after every reply has arrived."""
+        if not commands:
+            return []
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        futures = protocol.send_many([pack_command(command) for command in commands])
+        if self._watchdog is None:
+            self._arm_watchdog()
+        replies = await asyncio.gather(*futures, return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies
 
     async def run_script(self, script: LuaScript, *, keys, args):
         """EVALSHA, and EVAL once if the server has not loaded the script (it then has it)."""

@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -29,7 +28,7 @@ from django.conf import settings
 
 from billing.services import counters
 from config.errors import BudgetExceeded
-from config.redis import get_async_redis, get_pipelined_redis
+from config.redis import get_pipelined_redis
 from config.redis_pipelined import LuaScript
 
 logger = logging.getLogger(__name__)
@@ -62,20 +61,9 @@ class Reservation:
     done: bool = False
 
 
-_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# The two scripts of every request run on the pipelined connection (config/redis_pipelined.py);
-# seeding, rare, goes through redis-py.
 _RESERVE = LuaScript(counters.RESERVE_LUA)
 _SETTLE = LuaScript(counters.SETTLE_LUA)
-
-
-def _script(client, name: str, source: str):
-    """Registered scripts per client (EVALSHA, falling back to EVAL once per server)."""
-    per_client = _scripts.setdefault(client, {})
-    script = per_client.get(name)
-    if script is None:
-        script = per_client[name] = client.register_script(source)
-    return script
+_SEED = LuaScript(counters.SEED_LUA)
 
 
 async def _budgets(tenant_id: int) -> counters.TenantBudgets:
@@ -95,7 +83,7 @@ async def _seed_redis(client, plans: list[counters.CounterPlan], tz, mode: str =
     lock); the others wait for its marker; HSETNX makes the write one-winner regardless."""
     tenant_id = plans[0].tenant_id
     lock = counters.seed_lock_key(tenant_id)
-    got_lock = await client.set(lock, "1", nx=True, px=5000)
+    got_lock = await client.execute("SET", lock, "1", "NX", "PX", 5000)
     if not got_lock:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SEED_WAIT_SECONDS
@@ -106,17 +94,14 @@ async def _seed_redis(client, plans: list[counters.CounterPlan], tz, mode: str =
     try:
         values = await sync_to_async(_truths)(plans, tz)
         keys, args = counters.seed_args(plans=plans, values=values, mode=mode)
-        return int(await _script(client, "seed", counters.SEED_LUA)(keys=keys, args=args))
+        return int(await client.run_script(_SEED, keys=keys, args=args))
     finally:
         if got_lock:
-            await client.delete(lock)
+            await client.execute("DEL", lock)
 
 
 async def _all_seeded(client, plans) -> bool:
-    pipe = client.pipeline(transaction=False)
-    for plan in plans:
-        pipe.hexists(plan.key, "seeded")
-    return all(await pipe.execute())
+    return all(await client.execute_many([("HEXISTS", plan.key, "seeded") for plan in plans]))
 
 
 def _truths(plans, tz) -> list[tuple[int, int]]:
@@ -182,7 +167,7 @@ async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
             what = result[2].decode() if isinstance(result[2], bytes) else result[2]
             raise _exceeded(plans[index], what)
         missing = json.loads(result[1])
-        await _seed_redis(get_async_redis(), [plans[i] for i in missing], tz)
+        await _seed_redis(client, [plans[i] for i in missing], tz)
     raise redis.exceptions.ConnectionError("budget counters could not be seeded")
 
 
@@ -302,7 +287,7 @@ def _highest_pct(budgets, plans, values) -> Decimal | None:
 
 async def counter_values(*, plans, tz) -> list[tuple[int, int]]:
     """Settled (micros, tokens) per counter, seeding missing Redis counters first."""
-    client = get_async_redis()
+    client = get_pipelined_redis()
     if client is not None:
         try:
             return await _redis_values(client, plans, tz)
@@ -313,10 +298,9 @@ async def counter_values(*, plans, tz) -> list[tuple[int, int]]:
 
 async def _redis_values(client, plans, tz) -> list[tuple[int, int]]:
     for _attempt in range(2):
-        pipe = client.pipeline(transaction=False)
-        for plan in plans:
-            pipe.hmget(plan.key, "seeded", "sm", "st")
-        rows = await pipe.execute()
+        rows = await client.execute_many(
+            [("HMGET", plan.key, "seeded", "sm", "st") for plan in plans]
+        )
         missing = [plan for plan, row in zip(plans, rows, strict=True) if row[0] is None]
         if not missing:
             return [(int(row[1] or 0), int(row[2] or 0)) for row in rows]

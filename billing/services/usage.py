@@ -22,7 +22,7 @@ import redis
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 
-from config.redis import get_async_redis, get_redis
+from config.redis import get_pipelined_redis, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -84,18 +84,29 @@ async def _flush_soon() -> None:
         if not batch:
             return
         try:
-            client = get_async_redis()
+            client = get_pipelined_redis()
             if client is None:
                 await sync_to_async(_write_events, thread_sensitive=False)(batch)
             else:
-                pipe = client.pipeline(transaction=False)
-                for event in batch:
-                    pipe.xadd(STREAM_KEY, {"e": orjson.dumps(event)}, maxlen=STREAM_MAXLEN)
-                await pipe.execute()
+                await client.execute_many(
+                    [
+                        (
+                            "XADD",
+                            STREAM_KEY,
+                            "MAXLEN",
+                            "~",
+                            STREAM_MAXLEN,
+                            "*",
+                            "e",
+                            orjson.dumps(e),
+                        )
+                        for e in batch
+                    ]
+                )
             delay = _FLUSH_DELAY_SECONDS
         except Exception:
             try:  # Redis down: the database is the record, write the batch there directly
-                if get_async_redis() is None:
+                if get_pipelined_redis() is None:
                     raise
                 await sync_to_async(_write_events, thread_sensitive=False)(batch)
                 logger.warning("usage stream unavailable; %d events written directly", len(batch))

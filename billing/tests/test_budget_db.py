@@ -29,7 +29,6 @@ def no_redis(settings):
 
     settings.REDIS_URL = ""
     redis_module.get_redis.cache_clear()
-    redis_module._async_clients.clear()
     yield
     redis_module.get_redis.cache_clear()
 

@@ -75,6 +75,6 @@ def fresh_async_redis():
     """Async Redis clients are per event loop; each test has its own loop."""
     from config import redis as redis_module
 
-    redis_module._async_clients.clear()
+    redis_module._pipelined_clients.clear()
     yield
-    redis_module._async_clients.clear()
+    redis_module._pipelined_clients.clear()

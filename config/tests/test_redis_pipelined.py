@@ -65,6 +65,19 @@ async def test_concurrent_callers_each_get_their_own_reply(client):
     assert sorted(counts) == list(range(1, 301))
 
 
+async def test_execute_many_is_one_write_with_replies_in_order(client, redis_client):
+    commands = [("RPUSH", "batch", f"item-{i}") for i in range(1000)]
+    assert await client.execute_many(commands) == list(range(1, 1001))
+    assert redis_client.lrange("batch", 0, 2) == [b"item-0", b"item-1", b"item-2"]
+    assert await client.execute_many([]) == []
+    # An error reply is raised, and only after every reply arrived: the connection stays in step.
+    await client.execute("SET", "text", "x")
+    with pytest.raises(redis.exceptions.ResponseError):
+        await client.execute_many([("INCR", "text"), ("RPUSH", "batch", "last")])
+    assert redis_client.llen("batch") == 1001
+    assert await client.execute("ECHO", "next") == b"next"
+
+
 async def test_an_error_reply_fails_its_caller_only(client):
     await client.execute("SET", "text", "not a number")
     results = await asyncio.gather(

@@ -293,7 +293,6 @@ def test_redis_outage_still_serves_and_meters(gw, redis_client, monkeypatch, set
     assert gw.post(BODY).status_code == 200  # warm snapshots
     settle_events(1)
     settings.REDIS_URL = "redis://127.0.0.1:1/4"
-    monkeypatch.setattr(redis_config, "_async_clients", {})
     redis_config.get_redis.cache_clear()
     try:
         response = gw.post(BODY, headers={"Idempotency-Key": "during-outage"})
