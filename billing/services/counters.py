@@ -9,7 +9,8 @@ Design (see also budgets.py):
   `...:rz` sorted set of open reservation ids by expiry, `...:rv` hash id -> its holds (JSON).
   Expiry: each reserve first gives back every reservation whose expiry has passed (its process
   died or forgot to settle), inside the same Lua script, so held sums never leak. A counter
-  itself expires 3 days after its period ends (set once, when it is seeded).
+  itself expires 3 days after its period ends, and at least a day after it is seeded by Redis's
+  clock (set once, when it is seeded).
 - Micro-dollars round up (ceil) for reservations and settlements: a counter can be ahead of the
   database by under 1 micro-dollar per request, never behind, so strict limits hold.
 - The database is the truth (rollups through the last final day + events since). A counter that
@@ -436,16 +437,20 @@ return 0
 
 # KEYS: counters, then the stats key.  ARGV per counter: micros, tokens, expire-at; last: mode
 # ("seed": only where not seeded yet, one writer wins; "rebuild": also raise a counter that is
-# behind the database). Returns how many counters were seeded.
+# behind the database). Returns how many counters were seeded. A counter lives at least a day
+# by Redis's own clock: a gateway whose clock is behind Redis's by more than the grace period
+# must not seed counters that vanish at once (every reserve would then fall back to the
+# database).
 SEED_LUA = """
 local n = #KEYS - 1
 local mode = ARGV[n * 3 + 1]
 local seeded = 0
+local earliest = tonumber(redis.call('TIME')[1]) + 86400
 for i = 1, n do
   local m, t = tonumber(ARGV[i * 3 - 2]), tonumber(ARGV[i * 3 - 1])
   if redis.call('HSETNX', KEYS[i], 'seeded', '1') == 1 then
     redis.call('HSET', KEYS[i], 'sm', m, 'st', t)
-    redis.call('EXPIREAT', KEYS[i], ARGV[i * 3])
+    redis.call('EXPIREAT', KEYS[i], math.max(tonumber(ARGV[i * 3]), earliest))
     seeded = seeded + 1
   elseif mode == 'rebuild' then
     local v = redis.call('HMGET', KEYS[i], 'sm', 'st')

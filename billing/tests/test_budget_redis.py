@@ -208,6 +208,7 @@ async def test_new_local_day_starts_a_new_period(tenant, redis_client):
     # 23:59 in Berlin (UTC+1 in November)
     with time_machine.travel(datetime(2026, 11, 21, 22, 59, tzinfo=UTC), tick=False):
         held = await _reserve(tenant, "0.90")
+        assert held.backend == "redis"  # a past period's counter still lives in Redis
         await budget_settle(reservation=held, actual_cost_usd=Decimal("0.90"), actual_tokens=1)
         with pytest.raises(BudgetExceeded):
             await _reserve(tenant, "0.20")
@@ -220,6 +221,7 @@ async def test_dst_change_day_and_29_february(tenant, redis_client):
     # 25 October 2026, 00:30 CEST and 23:30 CET are the same (25-hour) local day.
     with time_machine.travel(datetime(2026, 10, 24, 22, 30, tzinfo=UTC), tick=False):
         r = await _reserve(tenant, "0.60")
+        assert r.backend == "redis"
         await budget_settle(reservation=r, actual_cost_usd=Decimal("0.60"), actual_tokens=1)
     with (
         time_machine.travel(datetime(2026, 10, 25, 22, 30, tzinfo=UTC), tick=False),
@@ -295,3 +297,20 @@ def test_sync_used_pct_reads_the_same_counters(tenant, redis_client):
     make_event(tenant, at=datetime.now(UTC), cost="0.40", config=config)
     assert budget_used_pct_sync(tenant_id=tenant.pk, config_id=None) == Decimal("20.00")
     assert budget_used_pct_sync(tenant_id=tenant.pk, config_id=config.pk) == Decimal("80.00")
+
+
+async def test_a_counter_expires_after_its_period_but_never_at_once(tenant, redis_client):
+    await sync_to_async(make_budget)(tenant, period="daily", limit_usd="1.00")
+    await _reserve(tenant, "0.10")
+    budgets = await sync_to_async(counters.tenant_budgets)(tenant_id=tenant.pk)
+    [plan] = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None)
+    assert redis_client.expiretime(plan.key) == plan.expire_at  # the period's end + 3 days
+    # A gateway clock far behind Redis's (here: a period that ended weeks ago by Redis's clock)
+    # still gets a counter that lives a day, not one that is gone before its reserve runs.
+    past = datetime.now(UTC) - timedelta(days=30)
+    with time_machine.travel(past, tick=False):
+        held = await _reserve(tenant, "0.10")
+        [old] = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None, at=past)
+    assert held.backend == "redis"
+    real_now = int(redis_client.time()[0])
+    assert real_now + 86400 - 5 <= redis_client.expiretime(old.key) <= real_now + 86400
