@@ -517,6 +517,7 @@ def phase_api(
         "/api/v1/usage/?group_by=model&tag=eval",
         "/api/v1/usage/?group_by=day&status=error",
         "/api/v1/usage/?group_by=tag&status=cache_hit",
+        "/api/v1/usage/?group_by=tag&tag=eval&" + two_months,  # raw events: co-occurring tags
         "/api/v1/usage/?group_by=provider&tag=prod&status=success&" + two_months,
         "/api/v1/usage/events/",
         "/api/v1/usage/events/?model=gpt-4o&" + two_months,

@@ -12,7 +12,14 @@ import pytest
 from django.utils import timezone
 
 from billing import selectors
-from billing.models import DailyRollup, DailyTagRollup, RollupState, UsageEvent
+from billing.models import (
+    ROLLUP_LAYOUT,
+    DailyRollup,
+    DailyTagRollup,
+    DailyTagSetRollup,
+    RollupState,
+    UsageEvent,
+)
 from billing.services.rollups import rollups_refresh_tenant
 from billing.tests.test_budget_support import make_config, make_event, make_key
 from tenants.admin_dashboard import _split_month, usage_dashboard
@@ -83,8 +90,7 @@ def test_usage_aggregate_from_rollups_equals_events(tenant, other_tenant, group_
                 selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
             ) as from_rollups:
                 fast = selectors.usage_aggregate(**args)
-            # Only the tags that occur together with a tag are not rolled up.
-            assert from_rollups.called == (not (group_by == "tag" and f.tag)), (group_by, f)
+            assert from_rollups.called, (group_by, f)
             RollupState.objects.filter(tenant=tenant).update(rolled_through=None)
             slow = selectors.usage_aggregate(**args)
             RollupState.objects.filter(tenant=tenant).update(rolled_through=date(2026, 11, 21))
@@ -136,7 +142,7 @@ def test_reads_before_the_relayout_come_from_events(tenant, other_tenant):
     with mock.patch.object(timezone, "now", return_value=NOW):
         rollups_refresh_tenant(tenant=tenant, now=NOW)
     state = RollupState.objects.get(tenant=tenant)
-    assert (state.layout, state.rolled_through) == (1, date(2026, 11, 21))
+    assert (state.layout, state.rolled_through) == (ROLLUP_LAYOUT, date(2026, 11, 21))
     assert not DailyRollup.objects.filter(tenant=tenant, status="").exists()
     for group_by, args in reads.items():
         with mock.patch.object(
@@ -194,3 +200,41 @@ def test_dashboard_from_rollups_equals_events(tenant, other_tenant, zone):
         assert fast["requests_month"] > fast["requests_today"] > 0
         assert fast["saved_month"] > 0
         assert fast == slow, (zone, ids)
+
+
+@pytest.mark.django_db
+def test_tags_together_with_a_tag_come_from_tag_sets_once_re_rolled(tenant, other_tenant):
+    """group_by=tag with a tag filter: from the tag-set rollups (layout 2); a tenant rolled with
+    layout 1 reads it from events until the next rollup run, while its other tag reads keep
+    using the tag rollups."""
+    _seed(tenant, other_tenant)
+    rollups_refresh_tenant(tenant=tenant, now=NOW)
+    together = {
+        "tenant": tenant,
+        "start": date(2026, 10, 1),
+        "end": NOW.date(),
+        "group_by": "tag",
+        "filters": selectors.UsageFilters(tag="eval"),
+    }
+    alone = {**together, "filters": selectors.UsageFilters()}
+    expected = selectors.usage_aggregate(**together)
+    # ["batch", "eval"] and ["prod", "eval"] events: eval occurs with both.
+    assert [row["tag"] for row in expected["results"]] == ["batch", "eval", "prod"]
+    DailyTagSetRollup.objects.all().delete()
+    RollupState.objects.filter(tenant=tenant).update(layout=1)
+    with mock.patch.object(selectors, "_rollup_aggregate") as from_rollups:
+        assert selectors.usage_aggregate(**together) == expected
+    assert not from_rollups.called
+    with mock.patch.object(
+        selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
+    ) as from_rollups:
+        selectors.usage_aggregate(**alone)
+    assert from_rollups.called
+    with mock.patch.object(timezone, "now", return_value=NOW):
+        rollups_refresh_tenant(tenant=tenant, now=NOW)
+    assert DailyTagSetRollup.objects.filter(tenant=tenant, day__lte=date(2026, 11, 21)).exists()
+    with mock.patch.object(
+        selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
+    ) as from_rollups:
+        assert selectors.usage_aggregate(**together) == expected
+    assert from_rollups.called

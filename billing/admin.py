@@ -16,6 +16,7 @@ from billing.models import (
     BudgetAlert,
     DailyRollup,
     DailyTagRollup,
+    DailyTagSetRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -158,6 +159,15 @@ class DailyTagRollupAdmin(ReadOnlyScopedAdmin):
     list_filter = [("tenant", ScopedRelatedFilter), "status"]
     list_select_related = ["tenant"]
     search_fields = ["tag", "model", "provider"]
+    date_hierarchy = "day"
+
+
+@admin.register(DailyTagSetRollup)
+class DailyTagSetRollupAdmin(ReadOnlyScopedAdmin):
+    list_display = ["day", "tenant", "tags", "model", "provider", "status", "requests", "cost_usd"]
+    list_filter = [("tenant", ScopedRelatedFilter), "status"]
+    list_select_related = ["tenant"]
+    search_fields = ["model", "provider"]
     date_hierarchy = "day"
 
 

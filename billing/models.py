@@ -242,8 +242,9 @@ class BudgetHold(models.Model):
         return f"{self.reservation_id} on {self.counter_id}"
 
 
-# The rollups' bucket layout. 1: status in the buckets, and the daily tag rollups.
-ROLLUP_LAYOUT = 1
+# The rollups' bucket layout. 1: status in the buckets, and the daily tag rollups; 2: the daily
+# tag-set rollups.
+ROLLUP_LAYOUT = 2
 
 
 class RollupState(models.Model):
@@ -345,16 +346,14 @@ class MonthlyRollup(_RollupBase):
         ordering = ["month", "id"]
 
 
-class DailyTagRollup(models.Model):
-    """Usage per (tenant, local day, tag, model, provider, config, API key, status): the
-    dimensions the usage API can filter on together with a tag. An event with several tags
-    counts once under each of them."""
+class _TagRollupBase(models.Model):
+    """Daily usage per tag dimension and (tenant, local day, model, provider, config, API key,
+    status): the dimensions the usage API can filter on together with a tag."""
 
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     day = models.DateField()
-    tag = models.TextField()
     model = models.CharField(max_length=260, blank=True, default="")
     provider = models.CharField(max_length=64, blank=True, default="")
     config_ref = models.BigIntegerField(default=0, help_text="RoutingConfig id, 0 for none.")
@@ -369,6 +368,15 @@ class DailyTagRollup(models.Model):
     )
     cost_usd = models.DecimalField(default=0, **MONEY_FIELD)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class DailyTagRollup(_TagRollupBase):
+    """Usage per tag: an event with several tags counts once under each of them."""
+
+    tag = models.TextField()
 
     class Meta:
         constraints = [
@@ -390,6 +398,35 @@ class DailyTagRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.day} {self.tag} {self.cost_usd}"
+
+
+class DailyTagSetRollup(_TagRollupBase):
+    """Usage per whole tags array (as the events carry it; a few distinct arrays a day): which
+    tags occur together, for `group_by=tag` with a tag filter. The tag rollups are summed from
+    these rows."""
+
+    tags = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "tenant",
+                    "day",
+                    "tags",
+                    "model",
+                    "provider",
+                    "config_ref",
+                    "api_key_ref",
+                    "status",
+                ],
+                name="dailytagsetrollup_bucket",
+            )
+        ]
+        ordering = ["day", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.day} {self.tags} {self.cost_usd}"
 
 
 class BillingExport(models.Model):

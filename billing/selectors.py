@@ -21,6 +21,7 @@ from billing.models import (
     Budget,
     DailyRollup,
     DailyTagRollup,
+    DailyTagSetRollup,
     RollupState,
     UsageEvent,
 )
@@ -194,17 +195,19 @@ def tags_expanded(*, rows_sql: str, alias: str) -> tuple[str, str]:
     )
 
 
-def _tag_rows(qs: QuerySet[UsageEvent]) -> list[dict]:
-    """Usage per tag: an event with several tags counts once under each of them. The filtered
-    events are the FROM source (not `id IN (...)`, a semi-join over every matching id)."""
+def _tag_rows(qs: QuerySet) -> list[dict]:
+    """Usage per tag: an event with several tags counts once under each of them. `qs` is the
+    filtered events, or tag-set rollup rows (which carry their request count). It is the FROM
+    source (not `id IN (...)`, a semi-join over every matching id)."""
+    by_rollup = qs.model is DailyTagSetRollup
+    columns = ["tags", "input_tokens", "output_tokens", "cached_tokens", "cost_usd"]
     rows_sql, ids_params = (
-        qs.order_by()
-        .values("tags", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
-        .query.sql_with_params()
+        qs.order_by().values(*columns, *(["requests"] if by_rollup else [])).query.sql_with_params()
     )
     source, tag = tags_expanded(rows_sql=rows_sql, alias="e")
+    requests = "SUM(e.requests)" if by_rollup else "COUNT(*)"
     sql = (
-        f"SELECT {tag}, COUNT(*), SUM(e.input_tokens), SUM(e.output_tokens), "  # noqa: S608
+        f"SELECT {tag}, {requests}, SUM(e.input_tokens), SUM(e.output_tokens), "  # noqa: S608
         f"SUM(e.cached_tokens), SUM(e.cost_usd) FROM {source} GROUP BY {tag} ORDER BY {tag}"
     )
     with connection.cursor() as cursor:
@@ -231,17 +234,16 @@ def usage_aggregate(
     `config`, `key`, `tag`) plus requests, tokens and cost (Decimal).
 
     Final days (through the tenant's rollup watermark) are read from the daily rollups (the
-    tag rollups for `group_by=tag` or a tag filter), the days after it from the raw events:
-    the same sums, without scanning millions of events. Only `group_by=tag` with a tag filter
-    (the tags that occur together with one) reads events only."""
+    tag rollups for `group_by=tag` or a tag filter, the tag-set rollups for both: the tags that
+    occur together with one), the days after it from the raw events: the same sums, without
+    scanning millions of events."""
     if group_by not in GROUP_BY:
         raise ValueError(f"group_by must be one of {GROUP_BY}")
     f = filters or UsageFilters()
     closed = None
-    if not (group_by == "tag" and f.tag):
-        watermark = _watermark(tenant=tenant, filters=f, group_by=group_by)
-        if watermark is not None and watermark >= start:
-            closed = min(watermark, end)
+    watermark = _watermark(tenant=tenant, filters=f, group_by=group_by)
+    if watermark is not None and watermark >= start:
+        closed = min(watermark, end)
     if closed is None:
         return _event_aggregate(tenant=tenant, start=start, end=end, group_by=group_by, filters=f)
     parts = [
@@ -273,23 +275,32 @@ def rolled_through(*, tenant: Tenant) -> date | None:
 
 
 def _watermark(*, tenant: Tenant, filters: UsageFilters, group_by: str = "") -> date | None:
-    """rolled_through, or None while the read needs buckets (status, tags) that the tenant's
-    final days have not been rolled up with yet (the next rollup run re-rolls them)."""
+    """rolled_through, or None while the read needs buckets (status, tags, tag sets) that the
+    tenant's final days have not been rolled up with yet (the next rollup run re-rolls them)."""
     row = RollupState.objects.filter(tenant=tenant).values_list("rolled_through", "layout").first()
     if row is None:
         return None
     watermark, layout = row
-    if layout < ROLLUP_LAYOUT and (group_by == "tag" or filters.tag or filters.status):
-        return None
-    return watermark
+    if group_by == "tag" and filters.tag:
+        needs = ROLLUP_LAYOUT  # 2: tag sets
+    elif group_by == "tag" or filters.tag or filters.status:
+        needs = 1
+    else:
+        needs = 0
+    return watermark if layout >= needs else None
 
 
 def _rollup_rows(
     *, tenant: Tenant, start: date, end: date, filters: UsageFilters, by_tag: bool
 ) -> QuerySet:
     """Daily rollup rows of [start, end] matching the filters; tag rollup rows when grouping by
-    tag or filtering on one."""
-    model = DailyTagRollup if by_tag or filters.tag else DailyRollup
+    tag or filtering on one; tag-set rollup rows for both."""
+    if by_tag and filters.tag:
+        model = DailyTagSetRollup
+    elif by_tag or filters.tag:
+        model = DailyTagRollup
+    else:
+        model = DailyRollup
     qs = model.objects.filter(tenant=tenant, day__gte=start, day__lte=end)
     if filters.model:
         qs = qs.filter(model=filters.model)
@@ -301,7 +312,9 @@ def _rollup_rows(
         qs = qs.filter(api_key_ref=filters.api_key_id)
     if filters.status:
         qs = qs.filter(status=filters.status)
-    if filters.tag:
+    if filters.tag and model is DailyTagSetRollup:
+        qs = _json_list_contains(qs, field="tags", value=filters.tag)
+    elif filters.tag:
         qs = qs.filter(tag=filters.tag)
     return qs
 
@@ -357,10 +370,12 @@ def _merge(parts: list[list[dict]], *, group_by: str) -> list[dict]:
 def _rollup_aggregate(
     *, tenant: Tenant, start: date, end: date, group_by: str, filters: UsageFilters
 ) -> list[dict]:
-    """Groups of [start, end] (final local days) from the daily or tag rollups."""
+    """Groups of [start, end] (final local days) from the daily, tag or tag-set rollups."""
     qs = _rollup_rows(
         tenant=tenant, start=start, end=end, filters=filters, by_tag=group_by == "tag"
     )
+    if qs.model is DailyTagSetRollup:
+        return _tag_rows(qs)
     column = {"month": "day", "config": "config_ref", "key": "api_key_ref"}.get(group_by, group_by)
     rows = qs.values(column).annotate(**_rollup_sums()).order_by()
     out = []

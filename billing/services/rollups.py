@@ -1,18 +1,21 @@
 """Daily and monthly usage rollups: SQL aggregation, then an upsert per bucket.
 
 A bucket is (tenant, local day or month, model, provider, config, API key, key source, status);
-a tag bucket (daily only) is (tenant, local day, tag, model, provider, config, API key, status),
-an event counting once under each of its tags. Recomputing a day aggregates all of its events
-again and upserts each table's buckets in one statement inside the database (INSERT ... SELECT
-... GROUP BY ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite: no row goes through Python), so
-a retried, duplicated or concurrent run writes the same rows. Buckets the new aggregation no
-longer has are deleted (a deleted config or key is cleared on its events); a day whose raw
-events retention has removed (only whole, final days) aggregates to nothing and keeps its rows.
-Rollups of one tenant are serialised by a lock on its RollupState row.
+a tag-set bucket (daily only) is (tenant, local day, the event's whole tags array, model,
+provider, config, API key, status), and a tag bucket (daily, summed from the tag-set buckets)
+the same with one tag, an event counting once under each of its tags. Recomputing a day
+aggregates all of its events again and upserts each table's buckets in one statement inside
+the database (INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite:
+no row goes through Python), so a retried, duplicated or concurrent run writes the same rows.
+Buckets the new aggregation no longer has are deleted (a deleted config or key is cleared on its
+events); a day whose raw events retention has removed (only whole, final days) aggregates to
+nothing and keeps its rows. Rollups of one tenant are serialised by a lock on its RollupState
+row.
 
-`ROLLUP_LAYOUT` numbers the bucket layout. A tenant whose final days were rolled with an older one
-(before status and tags were rolled up) has every day that still has events re-rolled once by
-the next refresh, which then records the layout: the backfill is the ordinary job.
+`ROLLUP_LAYOUT` numbers the bucket layout. A tenant whose final days were rolled with an older
+one (before status, tags or tag sets were rolled up) has every day that still has events
+re-rolled once by the next refresh, which then records the layout: the backfill is the ordinary
+job.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from billing.models import (
     ROLLUP_LAYOUT,
     DailyRollup,
     DailyTagRollup,
+    DailyTagSetRollup,
     MonthlyRollup,
     RollupState,
     UsageEvent,
@@ -42,6 +46,7 @@ from tenants.models import Tenant
 FINAL_AFTER = timedelta(minutes=15)
 DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source", "status"]
 TAG_DIMENSIONS = ["tag", "model", "provider", "config_ref", "api_key_ref", "status"]
+TAG_SET_DIMENSIONS = ["tags", "model", "provider", "config_ref", "api_key_ref", "status"]
 MEASURES = [
     "requests",
     "input_tokens",
@@ -101,35 +106,53 @@ def rollup_day(*, tenant: Tenant, day: date) -> int:
         columns=["model", "provider", "cfg", "key", "key_source", "status", *_MEASURE_ALIASES],
     )
     # A day with events but no tagged ones still drops tag buckets a re-roll no longer has.
+    tag_sets = events.exclude(tags=[]).values("tags", "model", "provider", "cfg", "key", "status")
+    _, sets_written = _upsert_select(
+        DailyTagSetRollup,
+        tenant=tenant,
+        period=period,
+        select=tag_sets.annotate(**_measures()).order_by().query.sql_with_params(),
+        dimensions=TAG_SET_DIMENSIONS,
+        columns=["tags", "model", "provider", "cfg", "key", "status", *_MEASURE_ALIASES],
+        replace=buckets > 0,
+    )
     _, tags_written = _upsert_select(
         DailyTagRollup,
         tenant=tenant,
         period=period,
-        select=_tag_select(events),
+        select=_tag_select(tenant=tenant, day=day),
         dimensions=TAG_DIMENSIONS,
         columns=["tag", "model", "provider", "cfg", "key", "status", *_MEASURE_ALIASES],
         replace=buckets > 0,
     )
-    return written + tags_written
+    return written + sets_written + tags_written
 
 
-def _tag_select(events) -> tuple[str, tuple]:
-    """The day's tag buckets as a SELECT: the events grouped by their whole tags array first
-    (a few distinct arrays a day), then each group joined with the elements of its array (the
-    same expansion as the usage API's tag rows) and grouped by tag, all in the database."""
-    groups_sql, params = (
-        events.values("tags", "model", "provider", "cfg", "key", "status")
-        .annotate(**_measures())
+def _tag_select(*, tenant: Tenant, day: date) -> tuple[str, tuple]:
+    """The day's tag buckets as a SELECT over its tag-set buckets (a few rows, not the events):
+    each joined with the elements of its array (the same expansion as the usage API's tag rows)
+    and grouped by tag, all in the database."""
+    sets_sql, params = (
+        DailyTagSetRollup.objects.filter(tenant=tenant, day=day)
+        .values("tags", "model", "provider", "config_ref", "api_key_ref", "status", *MEASURES)
         .order_by()
         .query.sql_with_params()
     )
-    source, tag = tags_expanded(rows_sql=groups_sql, alias="g")
+    source, tag = tags_expanded(rows_sql=sets_sql, alias="g")
     qn = connection.ops.quote_name
-    dims = ", ".join(f"g.{qn(col)}" for col in ("model", "provider", "cfg", "key", "status"))
-    sums = ", ".join(f"SUM(g.{qn(alias)}) AS {qn(alias)}" for alias in _MEASURE_ALIASES)
+    aliases = ["model", "provider", "cfg", "key", "status"]
+    dims = ", ".join(
+        f"g.{qn(col)} AS {qn(alias)}"
+        for col, alias in zip(TAG_SET_DIMENSIONS[1:], aliases, strict=True)
+    )
+    sums = ", ".join(
+        f"SUM(g.{qn(col)}) AS {qn(alias)}"
+        for col, alias in zip(MEASURES, _MEASURE_ALIASES, strict=True)
+    )
+    group = ", ".join(f"g.{qn(col)}" for col in TAG_SET_DIMENSIONS[1:])
     sql = (
         f"SELECT {tag} AS {qn('tag')}, {dims}, {sums} "  # noqa: S608
-        f"FROM {source} WHERE {tag} IS NOT NULL GROUP BY {tag}, {dims}"
+        f"FROM {source} WHERE {tag} IS NOT NULL GROUP BY {tag}, {group}"
     )
     return sql, params
 

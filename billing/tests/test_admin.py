@@ -15,6 +15,7 @@ from billing.models import (
     BudgetAlert,
     DailyRollup,
     DailyTagRollup,
+    DailyTagSetRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -182,6 +183,9 @@ def everything(tenant, other_tenant, usage, owner):
     MonthlyRollup.objects.create(tenant=tenant, month="2026-11", key_source="platform")
     DailyTagRollup.objects.create(
         tenant=tenant, day=timezone.localdate(), tag="smoke", status="success"
+    )
+    DailyTagSetRollup.objects.create(
+        tenant=tenant, day=timezone.localdate(), tags=["smoke"], status="success"
     )
     BillingExport.objects.create(tenant=tenant, month="2026-11", version=1)
 

@@ -7,7 +7,15 @@ from decimal import Decimal
 import pytest
 from django.db import close_old_connections, connection
 
-from billing.models import DailyRollup, DailyTagRollup, MonthlyRollup, RollupState, UsageEvent
+from billing.models import (
+    ROLLUP_LAYOUT,
+    DailyRollup,
+    DailyTagRollup,
+    DailyTagSetRollup,
+    MonthlyRollup,
+    RollupState,
+    UsageEvent,
+)
 from billing.services.rollups import (
     MEASURES,
     TAG_DIMENSIONS,
@@ -225,6 +233,13 @@ def test_tag_buckets_count_an_event_under_each_of_its_tags(tenant):
     assert rows["a", "success"].billed_tokens == 150 and rows["a", "cache_hit"].billed_tokens == 0
     assert rows["b", "success"].cost_usd == Decimal("0.1")
     assert DailyRollup.objects.filter(tenant=tenant, day=day).count() == 2  # by status
+    # Tag sets: each whole array once (the non-list one too: it has no tags to expand).
+    sets = DailyTagSetRollup.objects.filter(tenant=tenant, day=day)
+    assert sorted((str(r.tags), r.status, r.requests) for r in sets) == [
+        ("['a', 'b']", "success", 1),
+        ("['a']", "cache_hit", 1),
+        ("{'a': 1}", "success", 1),
+    ]
 
     first, ids = _tag_snapshot(), sorted(DailyTagRollup.objects.values_list("id", flat=True))
     rollup_day(tenant=tenant, day=day)
@@ -266,8 +281,9 @@ def test_an_old_layout_is_rolled_again_once(tenant):
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rollups_refresh_tenant(tenant=tenant, now=now)
     assert usage_retention_purge(now=now, keep_days=30) == 1
-    # As the migration leaves them: one bucket for both statuses, no tag buckets.
+    # As the migration leaves them: one bucket for both statuses, no tag or tag-set buckets.
     DailyTagRollup.objects.all().delete()
+    DailyTagSetRollup.objects.all().delete()
     DailyRollup.objects.filter(status="error").delete()
     DailyRollup.objects.update(status="")
     DailyRollup.objects.filter(day=date(2026, 11, 20)).update(requests=2, cost_usd=Decimal("0.5"))
@@ -276,7 +292,7 @@ def test_an_old_layout_is_rolled_again_once(tenant):
 
     rollups_refresh_tenant(tenant=tenant, now=now)
     state = RollupState.objects.get()
-    assert (state.layout, state.rolled_through) == (1, date(2026, 11, 22))
+    assert (state.layout, state.rolled_through) == (ROLLUP_LAYOUT, date(2026, 11, 22))
     assert sorted(DailyRollup.objects.values_list("day", "status", "requests", "cost_usd")) == [
         (date(2026, 8, 1), "", 1, Decimal("0.1")),  # purged: the rollup is the record
         (date(2026, 11, 20), "error", 1, Decimal("0.3")),
@@ -285,6 +301,10 @@ def test_an_old_layout_is_rolled_again_once(tenant):
     assert sorted(DailyTagRollup.objects.values_list("tag", "status", "cost_usd")) == [
         ("t", "error", Decimal("0.3")),
         ("t", "success", Decimal("0.2")),
+    ]
+    assert sorted(DailyTagSetRollup.objects.values_list("tags", "status", "cost_usd")) == [
+        (["t"], "error", Decimal("0.3")),
+        (["t"], "success", Decimal("0.2")),
     ]
     month = MonthlyRollup.objects.filter(month="2026-11").order_by("status")
     assert [(m.status, m.cost_usd) for m in month] == [
