@@ -52,11 +52,13 @@ from billing.models import (  # noqa: E402
     BudgetCounter,
     DailyRollup,
     DailyTagRollup,
+    DailyTagSetRollup,
     MonthlyRollup,
     RollupState,
     UsageEvent,
 )
 
+ROLLUP_MODELS = (DailyRollup, MonthlyRollup, DailyTagRollup, DailyTagSetRollup)
 PREFIX = "bench-scale"
 # (slug suffix, time zone, share of the N events)
 TENANTS = [
@@ -261,7 +263,12 @@ def generate(*, events: int, export_events: int, need_export: bool) -> tuple[lis
 
 
 def _bucket_snapshot(tenant_ids: list[int]) -> tuple:
-    from billing.services.rollups import DIMENSIONS, MEASURES, TAG_DIMENSIONS
+    from billing.services.rollups import (
+        DIMENSIONS,
+        MEASURES,
+        TAG_DIMENSIONS,
+        TAG_SET_DIMENSIONS,
+    )
 
     def rows(model, period: str, dimensions: list[str]) -> list:
         fields = ("tenant_id", period, *dimensions, *MEASURES)
@@ -270,7 +277,8 @@ def _bucket_snapshot(tenant_ids: list[int]) -> tuple:
     daily = rows(DailyRollup, "day", DIMENSIONS)
     monthly = rows(MonthlyRollup, "month", DIMENSIONS)
     tagged = rows(DailyTagRollup, "day", TAG_DIMENSIONS)
-    return daily, monthly, tagged
+    tag_sets = rows(DailyTagSetRollup, "day", TAG_SET_DIMENSIONS)
+    return daily, monthly, tagged, tag_sets
 
 
 def _tag_sums(tenant_ids: list[int]) -> tuple[dict, dict]:
@@ -307,7 +315,7 @@ def _vacuum_rollups() -> None:
     """Start from tables without dead rows: with autovacuum off (as on the bench machine) every
     earlier run's deleted and updated buckets would otherwise be measured too."""
     with connection.cursor() as cur:
-        for model in (DailyRollup, MonthlyRollup, DailyTagRollup):
+        for model in ROLLUP_MODELS:
             cur.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
@@ -320,9 +328,8 @@ def phase_rollups(tenants: list, results: list) -> None:
     for run in (1, 2):
         RollupState.objects.filter(tenant_id__in=ids).update(rolled_through=None)
         if run == 1:
-            DailyRollup.objects.filter(tenant_id__in=ids).delete()
-            MonthlyRollup.objects.filter(tenant_id__in=ids).delete()
-            DailyTagRollup.objects.filter(tenant_id__in=ids).delete()
+            for model in ROLLUP_MODELS:
+                model.objects.filter(tenant_id__in=ids).delete()
             _vacuum_rollups()
         started = time.perf_counter()
         buckets = sum(rollups_refresh_tenant(tenant=t) for t in tenants)
@@ -345,7 +352,7 @@ def phase_rollups(tenants: list, results: list) -> None:
     tag_events, tag_rolled = _tag_sums(ids)
     _say(f"  events {events}, daily {daily}, monthly {monthly}; second run identical: {same}")
     _say(f"  per tag: events {tag_events}, tag rollups {tag_rolled}")
-    _say(f"  buckets: {[len(rows) for rows in snapshots[-1]]} (daily, monthly, tag)")
+    _say(f"  buckets: {[len(rows) for rows in snapshots[-1]]} (daily, monthly, tag, tag set)")
     results.append(("rollups: second run writes the same rows", same, "", True))
     results.append(("rollups: sum(events) == sum(daily) == sum(monthly)", exact, "", True))
     results.append(("rollups: per tag, events == tag rollups", tag_events == tag_rolled, "", True))
@@ -381,9 +388,8 @@ def phase_export(tenant, results: list) -> None:
     expected = month_events.aggregate(c=Sum("cost_usd"))["c"]
     n_events = month_events.count()
     RollupState.objects.filter(tenant=tenant).update(rolled_through=None)
-    DailyRollup.objects.filter(tenant=tenant).delete()
-    MonthlyRollup.objects.filter(tenant=tenant).delete()
-    DailyTagRollup.objects.filter(tenant=tenant).delete()
+    for model in ROLLUP_MODELS:
+        model.objects.filter(tenant=tenant).delete()
     _vacuum_rollups()
     gc.collect()
     rss_before = _status_mb("VmRSS")
@@ -554,9 +560,8 @@ def cleanup() -> None:
     ids = list(Tenant.objects.filter(slug__startswith=PREFIX).values_list("pk", flat=True))
     with connection.cursor() as cur:
         cur.execute("DELETE FROM billing_usageevent WHERE tenant_id = ANY(%s)", [ids])
-    DailyRollup.objects.filter(tenant_id__in=ids).delete()
-    MonthlyRollup.objects.filter(tenant_id__in=ids).delete()
-    DailyTagRollup.objects.filter(tenant_id__in=ids).delete()
+    for model in ROLLUP_MODELS:
+        model.objects.filter(tenant_id__in=ids).delete()
     BillingExport.objects.filter(tenant_id__in=ids).delete()
     BudgetCounter.objects.filter(tenant_id__in=ids).delete()
     Tenant.objects.filter(pk__in=ids).delete()
