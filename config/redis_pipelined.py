@@ -3,8 +3,8 @@
 Why it exists (bench/README.md, "Budget reserve + settle round trip"): through redis-py's
 asyncio client a command costs ~120 us here, of which ~45 us is the client itself (connection
 pool lock, retry wrapper, per-command observability hooks) on top of the event loop's own round
-trip. The budget reserve
-and settle scripts run on every request, so that cost is paid twice per request. This client
+trip. The budget reserve and settle scripts run on every request, so that cost is paid twice
+per request. This client
 keeps one connection per event loop, writes each command as soon as it is issued, and matches
 replies to callers in order (RESP replies come back in the order commands were sent), so
 concurrent requests share the connection without a pool or a lock: a command costs one write
@@ -27,7 +27,7 @@ import collections
 import hashlib
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import hiredis
@@ -39,20 +39,11 @@ class LuaScript:
     """A Lua script and its SHA1, computed once (the name EVALSHA calls it by)."""
 
     source: str
+    sha: str = field(init=False)
 
-    @property
-    def sha(self) -> str:
-        return _sha(self.source)
-
-
-_shas: dict[str, str] = {}
-
-
-def _sha(source: str) -> str:
-    sha = _shas.get(source)
-    if sha is None:
-        sha = _shas[source] = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis's name)
-    return sha
+    def __post_init__(self) -> None:
+        sha = hashlib.sha1(self.source.encode()).hexdigest()  # noqa: S324 (Redis's name for it)
+        object.__setattr__(self, "sha", sha)
 
 
 def pack_command(args) -> bytes:
@@ -190,25 +181,16 @@ class PipelinedRedis:
 
     async def execute(self, *args):
         """Send one command; its reply (bytes, int, list, None)."""
-        protocol = self._protocol
-        if protocol is None or protocol.closed:
-            protocol = await self._connect()
-        future = protocol.send(pack_command(args))
-        if self._watchdog is None:
-            self._arm_watchdog()
-        return await future
+        protocol = await self._ready()
+        return await protocol.send(pack_command(args))
 
     async def execute_many(self, commands) -> list:
         """Several commands in one write (a pipeline, not a transaction); their replies in
         order. An error reply is raised after every reply has arrived."""
         if not commands:
             return []
-        protocol = self._protocol
-        if protocol is None or protocol.closed:
-            protocol = await self._connect()
+        protocol = await self._ready()
         futures = protocol.send_many([pack_command(command) for command in commands])
-        if self._watchdog is None:
-            self._arm_watchdog()
         replies = await asyncio.gather(*futures, return_exceptions=True)
         for reply in replies:
             if isinstance(reply, BaseException):
@@ -230,6 +212,15 @@ class PipelinedRedis:
         if protocol is not None and not protocol.closed:
             protocol.closed = True
             protocol.transport.close()
+
+    async def _ready(self) -> _Protocol:
+        """The open connection (connecting first if needed), with the timeout watchdog armed."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        if self._watchdog is None:
+            self._arm_watchdog()
+        return protocol
 
     async def _connect(self) -> _Protocol:
         if self._connecting is not None:  # another caller is connecting: share its connection

@@ -64,6 +64,11 @@ def usage_event_enqueue(*, event: dict) -> None:
         _flushers[id(loop)] = loop.create_task(_flush_soon())
 
 
+def _stream_entry(event: dict) -> tuple:
+    """The XADD of one event, for either client (the stream is capped, approximately)."""
+    return ("XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*", "e", orjson.dumps(event))
+
+
 def _take() -> list[dict]:
     global _pending
     with _lock:
@@ -88,21 +93,7 @@ async def _flush_soon() -> None:
             if client is None:
                 await sync_to_async(_write_events, thread_sensitive=False)(batch)
             else:
-                await client.execute_many(
-                    [
-                        (
-                            "XADD",
-                            STREAM_KEY,
-                            "MAXLEN",
-                            "~",
-                            STREAM_MAXLEN,
-                            "*",
-                            "e",
-                            orjson.dumps(e),
-                        )
-                        for e in batch
-                    ]
-                )
+                await client.execute_many([_stream_entry(event) for event in batch])
             delay = _FLUSH_DELAY_SECONDS
         except Exception:
             try:  # Redis down: the database is the record, write the batch there directly
@@ -130,7 +121,7 @@ def usage_buffer_flush() -> int:
             try:
                 pipe = client.pipeline(transaction=False)
                 for event in batch:
-                    pipe.xadd(STREAM_KEY, {"e": orjson.dumps(event)}, maxlen=STREAM_MAXLEN)
+                    pipe.execute_command(*_stream_entry(event))
                 pipe.execute()
             except redis.RedisError:
                 _write_events(batch)  # Redis down: straight to the database of record
