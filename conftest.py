@@ -97,7 +97,7 @@ def _fresh_process_state():
     """Per-process short-lived state (breaker health, budget percentages, observed latency),
     which SQLite reuses after a test's rollback: start every test without it."""
     from billing.services.budgets import budget_used_pct_clear_local
-    from llm.services.breaker import breaker_reset_local
+    from gateway.services.breaker import breaker_reset_local
     from llm.services.latency import latency_reset_local
 
     budget_used_pct_clear_local()

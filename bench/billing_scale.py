@@ -378,8 +378,8 @@ def phase_export(tenant, results: list) -> None:
     from django.core.files.storage import default_storage
     from django.db.models import Sum
 
-    from billing.services.counters import month_window
     from billing.services.exports import export_create
+    from core.calendar import month_window
 
     window = month_window(month=EXPORT_MONTH, tz=tenant.tzinfo)
     month_events = UsageEvent.objects.filter(

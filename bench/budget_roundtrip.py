@@ -30,7 +30,7 @@ from asgiref.sync import sync_to_async  # noqa: E402
 
 from billing.models import Budget  # noqa: E402
 from billing.services.budgets import budget_reserve, budget_settle  # noqa: E402
-from config.redis import get_redis  # noqa: E402
+from core.redis import get_redis  # noqa: E402
 from llm.models import RoutingConfig  # noqa: E402
 from tenants.services import api_key_create, tenant_create  # noqa: E402
 

@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from billing import selectors
+from billing.admin_dashboard import _split_month, usage_dashboard
 from billing.models import (
     ROLLUP_LAYOUT,
     DailyRollup,
@@ -22,7 +23,6 @@ from billing.models import (
 )
 from billing.services.rollups import rollups_refresh_tenant
 from billing.tests.test_budget_support import make_config, make_event, make_key
-from tenants.admin_dashboard import _split_month, usage_dashboard
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 STATUSES = ("success", "success", "cache_hit", "error", "fallback_success", "rejected", "success")

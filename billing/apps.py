@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = "Usage and billing"
+
+    def ready(self) -> None:
+        from billing.services.counters import budget_cache_connect_signals  # Django app loading
+
+        budget_cache_connect_signals()

@@ -5,8 +5,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 
 MONEY_FIELD = {"max_digits": 20, "decimal_places": 10}
 
@@ -483,17 +481,3 @@ class BillingExport(models.Model):
     def __str__(self) -> str:
         owner = self.tenant.slug if self.tenant_id else "all tenants"
         return f"{owner} {self.month} v{self.version}"
-
-
-@receiver([post_save, post_delete], sender=Budget)
-def _budget_changed(sender, instance: Budget, **kwargs) -> None:
-    from billing.services.counters import budget_cache_invalidate
-
-    budget_cache_invalidate(tenant_id=instance.tenant_id)
-
-
-@receiver(post_save, sender="tenants.Tenant")
-def _tenant_changed(sender, instance, **kwargs) -> None:
-    from billing.services.counters import budget_cache_invalidate
-
-    budget_cache_invalidate(tenant_id=instance.pk)

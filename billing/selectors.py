@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
@@ -25,6 +26,7 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.sql import tags_expanded
 from llm.models import RoutingConfig
 from tenants.models import Tenant, TenantApiKey
 
@@ -126,8 +128,7 @@ def _fast_event_count(
     filters: UsageFilters,
 ) -> int | None:
     """None when the range does not fall on local midnights (then rollups cannot help)."""
-    from billing.services.counters import local_midnight
-    from billing.services.rollups import retention_days
+    from core.calendar import local_midnight
 
     tz = tenant.tzinfo
     for bound in (start, end):
@@ -176,23 +177,6 @@ def _clean(row: dict) -> dict:
     for field in ("requests", "input_tokens", "output_tokens", "cached_tokens"):
         row[field] = int(row.get(field) or 0)
     return row
-
-
-def tags_expanded(*, rows_sql: str, alias: str) -> tuple[str, str]:
-    """A FROM source that joins each row of `rows_sql` (it has a `tags` column) with the elements
-    of its tags array (none for a value that is not an array), and the expression of one tag.
-    One expansion for the raw-event tag reads here and the tag rollup."""
-    if connection.vendor == "postgresql":
-        return (
-            f"({rows_sql}) {alias} CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
-            f"jsonb_typeof({alias}.tags) = 'array' THEN {alias}.tags ELSE '[]'::jsonb END) t(tag)",
-            "t.tag",
-        )
-    return (
-        f"({rows_sql}) {alias}, json_each("
-        f"CASE WHEN json_type({alias}.tags) = 'array' THEN {alias}.tags ELSE '[]' END) t",
-        "t.value",
-    )
 
 
 def _tag_rows(qs: QuerySet) -> list[dict]:
@@ -473,3 +457,8 @@ def export_list(*, tenant: Tenant | None) -> QuerySet[BillingExport]:
     """A tenant's exports; platform staff (tenant=None) also see all-tenant exports."""
     qs = BillingExport.objects.select_related("tenant").order_by("-month", "-version", "-id")
     return qs.filter(tenant=tenant) if tenant is not None else qs
+
+
+def retention_days() -> int:
+    """How many days raw usage events are kept (and rolled up) before the purge deletes them."""
+    return int(getattr(settings, "TOLLGATE_USAGE_RETENTION_DAYS", 400))

@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("llm.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("gateway.api.urls")),
     re_path(r"^[\s\S]*$", _not_found),
 ]

@@ -1,11 +1,11 @@
 """The ASGI entry point.
 
-/v1/ (the gateway's hot path) goes straight to `llm.views.v1_asgi`; everything else (admin,
+/v1/ (the gateway's hot path) goes straight to `gateway.views.v1_asgi`; everything else (admin,
 management API) goes through Django's full handler. The /v1 endpoints need no session, CSRF,
 static files or database, and Django's handler costs several thread hops per request (sync
 middleware hooks, request_started/finished receivers): measured here at p50 ~3 ms through the
 bare endpoint against ~8 ms through the handler (bench/README.md). Both paths call the same
-gateway service; the Django views in llm/views.py serve /v1 under WSGI and the test client.
+gateway service; the Django views in gateway/views.py serve /v1 under WSGI and the test client.
 """
 
 import gc
@@ -17,7 +17,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 django_application = get_asgi_application()
 
-from llm.views import v1_asgi  # noqa: E402  (needs the app registry loaded above)
+from gateway.views import v1_asgi  # noqa: E402  (needs the app registry loaded above)
 
 # The ~120,000 objects of start-up (Django, apps, URLconf) live as long as the process; a full
 # collection that walks them takes ~60 ms here and lands on some unlucky request (it set the
@@ -33,9 +33,9 @@ async def lifespan(scope, receive, send) -> None:
     from asgiref.sync import sync_to_async
 
     from billing.services.usage import usage_buffer_flush
-    from config.redis import close_pipelined_redis
+    from core.redis import close_pipelined_redis
+    from gateway.services.pipeline import background_wait
     from llm.providers.http import close_http_client
-    from llm.services.gateway import background_wait
 
     while True:
         message = await receive()

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "tenants",
     "llm",
     "billing",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -158,7 +159,7 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "config.logging.RedactSecretsFilter"}},
+    "filters": {"redact_secrets": {"()": "core.logging.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {

@@ -8,7 +8,7 @@ UNFOLD = {
     "SITE_SYMBOL": "route",
     "SITE_URL": "/",
     "SHOW_VIEW_ON_SITE": False,
-    "DASHBOARD_CALLBACK": "tenants.admin_dashboard.dashboard_callback",
+    "DASHBOARD_CALLBACK": "billing.admin_dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

@@ -3,6 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("llm.urls")),
+    path("", include("gateway.urls")),
     path("api/", include("config.api_urls")),
 ]

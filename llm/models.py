@@ -6,6 +6,9 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from llm.model_refs import model_ref_resolve
+from llm.rules import validate_routing_config
+
 
 class WireFormat(models.TextChoices):
     OPENAI_CHAT = "openai_chat", "OpenAI Chat Completions"
@@ -58,6 +61,28 @@ class Provider(models.Model):
 PRICE_FIELD = {"max_digits": 14, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
 
 
+class LLMModelQuerySet(models.QuerySet):
+    def resolve(self, *, ref: str) -> "LLMModel | None":
+        """An active model of an active provider by reference (llm.model_refs has the rule)."""
+        if not isinstance(ref, str) or not ref:
+            return None
+        bare = Q(model_id=ref)
+        if "/" in ref:
+            provider_slug, model_id = ref.split("/", 1)
+            bare |= Q(provider__slug=provider_slug, model_id=model_id)
+        candidates = list(
+            self.select_related("provider").filter(bare, is_active=True, provider__is_active=True)
+        )
+        by_bare: dict[str, list[LLMModel]] = {}
+        for model in candidates:
+            by_bare.setdefault(model.model_id, []).append(model)
+        return model_ref_resolve(
+            ref,
+            by_qualified={f"{m.provider.slug}/{m.model_id}": m for m in candidates},
+            by_bare=by_bare,
+        )
+
+
 class LLMModel(models.Model):
     """A catalog model (prices: USD per 1M tokens). Without a known price it is not routable."""
 
@@ -96,6 +121,8 @@ class LLMModel(models.Model):
         help_text="Key in LiteLLM's price map when it is not <litellm provider>/<model id>.",
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LLMModelQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -227,9 +254,8 @@ class RoutingConfig(models.Model):
         return f"{self.tenant.slug}/{self.name}"
 
     def clean(self) -> None:
-        from llm.rules import validate_routing_config
-
         errors = validate_routing_config(
+            resolve=lambda ref: LLMModel.objects.resolve(ref=ref),
             primary_model=self.primary_model,
             fallback_models=self.fallback_models,
             params=self.params,

@@ -24,10 +24,18 @@ definition. Strings (task, tags) compare case-insensitively; `budget_used_pct_gt
 the tenant has no budget; `fallback_models` may follow any action; `sticky_by` belongs to `split`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
+
+
+class _RoutableModel(Protocol):
+    @property
+    def is_priced(self) -> bool: ...
+
+
+ModelLookup = Callable[[str], _RoutableModel | None]
 
 PRIORITIES = ("cost", "speed", "quality", "balanced")
 COMPLEXITIES = ("low", "medium", "high")
@@ -88,20 +96,18 @@ def _check_condition(path: str, kind: str, value: Any, errors: dict) -> None:
         errors[path] = "Must be true or false."
 
 
-def _check_model(path: str, ref: Any, errors: dict) -> None:
-    from llm.selectors import model_resolve
-
+def _check_model(path: str, ref: Any, errors: dict, resolve: ModelLookup) -> None:
     if not isinstance(ref, str) or not ref:
         errors[path] = "Must be a model id such as 'openai/gpt-4o-mini'."
         return
-    model = model_resolve(ref=ref)
+    model = resolve(ref)
     if model is None:
         errors[path] = f"Unknown or inactive model {ref!r}."
     elif not model.is_priced:
         errors[path] = f"Model {ref!r} has no known price and cannot be routed to."
 
 
-def _check_route(path: str, route: Any, errors: dict) -> None:
+def _check_route(path: str, route: Any, errors: dict, resolve: ModelLookup) -> None:
     if not isinstance(route, dict):
         errors[path] = "Must be an object."
         return
@@ -124,7 +130,7 @@ def _check_route(path: str, route: Any, errors: dict) -> None:
     if "sticky_by" in route and action != "split":
         errors[f"{path}.sticky_by"] = "Only a 'split' route can be sticky."
     if action == "model":
-        _check_model(f"{path}.model", route["model"], errors)
+        _check_model(f"{path}.model", route["model"], errors, resolve)
     elif action == "priority" and route["priority"] not in PRIORITIES:
         errors[f"{path}.priority"] = f"Must be one of {', '.join(PRIORITIES)}."
     elif action == "quality_tier" and route["quality_tier"] not in QUALITY_TIERS:
@@ -139,25 +145,25 @@ def _check_route(path: str, route: Any, errors: dict) -> None:
                 if not isinstance(arm, dict):
                     errors[arm_path] = "Must be an object with 'model' and 'weight'."
                     continue
-                _check_model(f"{arm_path}.model", arm.get("model"), errors)
+                _check_model(f"{arm_path}.model", arm.get("model"), errors, resolve)
                 weight = arm.get("weight")
                 if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
                     errors[f"{arm_path}.weight"] = "Must be a positive number."
         if "sticky_by" in route and route["sticky_by"] not in STICKY_BY:
             errors[f"{path}.sticky_by"] = f"Must be one of {', '.join(STICKY_BY)}."
     if "fallback_models" in route:
-        _check_model_list(f"{path}.fallback_models", route["fallback_models"], errors)
+        _check_model_list(f"{path}.fallback_models", route["fallback_models"], errors, resolve)
 
 
-def _check_model_list(path: str, refs: Any, errors: dict) -> None:
+def _check_model_list(path: str, refs: Any, errors: dict, resolve: ModelLookup) -> None:
     if not isinstance(refs, list):
         errors[path] = "Must be a list of model ids."
         return
     for i, ref in enumerate(refs):
-        _check_model(f"{path}[{i}]", ref, errors)
+        _check_model(f"{path}[{i}]", ref, errors, resolve)
 
 
-def validate_rules(rules: Any) -> dict[str, str]:
+def validate_rules(rules: Any, *, resolve: ModelLookup) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not isinstance(rules, list):
         return {"rules": "Must be a list of rules."}
@@ -186,7 +192,7 @@ def validate_rules(rules: Any) -> dict[str, str]:
         if "route" not in rule:
             errors[f"{path}.route"] = "This field is required."
         else:
-            _check_route(f"{path}.route", rule["route"], errors)
+            _check_route(f"{path}.route", rule["route"], errors, resolve)
     return errors
 
 
@@ -204,14 +210,17 @@ def validate_params(params: Any) -> dict[str, str]:
 
 
 def validate_routing_config(
-    *, primary_model: Any, fallback_models: Any, params: Any, rules: Any
+    *, resolve: ModelLookup, primary_model: Any, fallback_models: Any, params: Any, rules: Any
 ) -> dict[str, str]:
-    """Field path -> message for everything wrong with a config; empty when it is valid."""
+    """Field path -> message for everything wrong with a config; empty when it is valid.
+
+    `resolve` finds a catalog model by reference (None when there is none): the language stays
+    pure, and the caller decides where models come from (the database or a snapshot)."""
     errors: dict[str, str] = {}
-    _check_model("primary_model", primary_model, errors)
-    _check_model_list("fallback_models", fallback_models, errors)
+    _check_model("primary_model", primary_model, errors, resolve)
+    _check_model_list("fallback_models", fallback_models, errors, resolve)
     errors.update(validate_params(params))
-    errors.update(validate_rules(rules))
+    errors.update(validate_rules(rules, resolve=resolve))
     return errors
 
 

@@ -12,7 +12,6 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from llm.models import Provider
 from tenants.admin_scoping import (
     ScopedRelatedFilter,
     TenantScopedAdminMixin,
@@ -279,7 +278,7 @@ class ProviderCredentialAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "provider":
-            kwargs["queryset"] = Provider.objects.filter(is_active=True)
+            kwargs["queryset"] = db_field.related_model.objects.filter(is_active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="key")

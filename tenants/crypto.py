@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
-from config.errors import SecretDecryptionError
+from core.errors import SecretDecryptionError
 
 _VERSION = "v1"
 

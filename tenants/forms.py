@@ -20,8 +20,8 @@ from unfold.widgets import (
     UnfoldAdminURLInputWidget,
 )
 
-from config.errors import ApplicationError
-from llm.ssrf import validate_upstream_base_url
+from core.errors import ApplicationError
+from core.ssrf import validate_upstream_base_url
 from tenants.models import Membership, ProviderCredential, TenantApiKey
 
 # --- JSON editing ------------------------------------------------------------------------------

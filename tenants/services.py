@@ -4,17 +4,20 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import InvalidRequest
-from llm.models import Provider
-from llm.ssrf import validate_upstream_base_url
+from core.errors import InvalidRequest
+from core.ssrf import validate_upstream_base_url
 from tenants import crypto
 from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
+
+if TYPE_CHECKING:  # tenants sits below llm: the catalog's Provider is a type here, not an import
+    from llm.models import Provider
 
 API_KEY_PREFIX = "tg_"
 _API_KEY_RANDOM_BYTES = 32  # 43 url-safe characters after the prefix
@@ -103,7 +106,7 @@ def _credential_aad(credential: ProviderCredential) -> bytes:
 def credential_set(
     *,
     tenant: Tenant,
-    provider: Provider,
+    provider: "Provider",
     api_key: str,
     base_url: str = "",
     user: AbstractBaseUser | None = None,

@@ -24,8 +24,8 @@ from billing.api.serializers import (
 )
 from billing.models import BillingExport, Budget
 from billing.services.exports import export_create, export_generate, export_open
-from config.api_auth import TenantAPIView, TenantViewSet
-from config.errors import Conflict
+from core.errors import Conflict
+from tenants.api.auth import TenantAPIView, TenantViewSet
 
 logger = logging.getLogger(__name__)
 

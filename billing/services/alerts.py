@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from billing.models import Budget, BudgetAlert
 from billing.services import counters
-from config.errors import ApplicationError, InvalidRequest
-from llm.ssrf import validate_upstream_base_url
+from core.errors import ApplicationError, InvalidRequest
+from core.ssrf import validate_upstream_base_url
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

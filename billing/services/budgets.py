@@ -27,9 +27,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from billing.services import counters
-from config.errors import BudgetExceeded
-from config.redis import get_pipelined_redis
-from config.redis_pipelined import LuaScript
+from core.errors import BudgetExceeded
+from core.redis import get_pipelined_redis
+from core.redis_pipelined import LuaScript
 
 logger = logging.getLogger(__name__)
 

@@ -32,16 +32,19 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import redis.exceptions
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from billing.models import Budget, BudgetCounter, BudgetHold, DailyRollup, RollupState, UsageEvent
+from core.calendar import PeriodWindow, local_midnight, period_window
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -61,59 +64,6 @@ def to_micros(amount: Decimal | int | None) -> int:
 
 def limit_micros(amount: Decimal) -> int:
     return math.floor(Decimal(amount) * MICROS)
-
-
-# --- Periods --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PeriodWindow:
-    key: str  # "2026-11-22" or "2026-11"
-    start_day: date
-    end_day: date  # exclusive
-    start: datetime  # aware UTC
-    end: datetime  # exclusive
-
-
-def local_midnight(*, day: date, tz: ZoneInfo) -> datetime:
-    """The instant a local day starts (zoneinfo resolves a DST gap at midnight forwards)."""
-    naive = datetime(day.year, day.month, day.day)
-    return naive.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_month(day: date) -> date:
-    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
-
-
-def period_window(*, period: str, tz: ZoneInfo, at: datetime | None = None) -> PeriodWindow:
-    """The daily or monthly period containing `at` in the tenant's time zone."""
-    local_day = (at or timezone.now()).astimezone(tz).date()
-    if period == Budget.Period.DAILY:
-        start_day, end_day = local_day, local_day + timedelta(days=1)
-        key = start_day.isoformat()
-    else:
-        start_day = month_start(local_day)
-        end_day = next_month(start_day)
-        key = start_day.strftime("%Y-%m")
-    return PeriodWindow(
-        key=key,
-        start_day=start_day,
-        end_day=end_day,
-        start=local_midnight(day=start_day, tz=tz),
-        end=local_midnight(day=end_day, tz=tz),
-    )
-
-
-def month_window(*, month: str, tz: ZoneInfo) -> PeriodWindow:
-    year, mon = (int(part) for part in month.split("-"))
-    start_day = date(year, mon, 1)
-    return period_window(
-        period=Budget.Period.MONTHLY, tz=tz, at=local_midnight(day=start_day, tz=tz)
-    )
 
 
 # --- Budget lookup (in-process cache) -------------------------------------------------------
@@ -151,9 +101,22 @@ def budget_cache_invalidate(*, tenant_id: int | None = None) -> None:
         _cache.pop(tenant_id, None)
 
 
-def _load_budgets(tenant_id: int) -> TenantBudgets:
-    from tenants.models import Tenant
+def _budget_changed(sender, instance: Budget, **kwargs) -> None:
+    budget_cache_invalidate(tenant_id=instance.tenant_id)
 
+
+def _tenant_changed(sender, instance, **kwargs) -> None:
+    budget_cache_invalidate(tenant_id=instance.pk)
+
+
+def budget_cache_connect_signals() -> None:
+    """Budget and tenant saves drop this process's cached budgets (BillingConfig.ready)."""
+    post_save.connect(_budget_changed, sender=Budget, dispatch_uid="tollgate-budget-saved")
+    post_delete.connect(_budget_changed, sender=Budget, dispatch_uid="tollgate-budget-deleted")
+    post_save.connect(_tenant_changed, sender=Tenant, dispatch_uid="tollgate-budget-tenant")
+
+
+def _load_budgets(tenant_id: int) -> TenantBudgets:
     tenant = Tenant.objects.only("timezone", "slug").get(pk=tenant_id)
     specs = []
     rows = Budget.objects.filter(tenant_id=tenant_id, is_active=True).select_related(
@@ -682,7 +645,7 @@ def counter_values_sync(
 ) -> list[tuple[int, int]]:
     """Settled (micros, tokens) per counter. On Redis, counters are first seeded (or, with
     mode="rebuild", raised to the database truth); without Redis, the database counters."""
-    from config.redis import get_redis
+    from core.redis import get_redis
 
     if not plans:
         return []
@@ -716,8 +679,6 @@ def counter_values_sync(
 def counters_rebuild(*, now: datetime | None = None) -> int:
     """Bring every current counter up to the database truth; drop expired database counters
     and holds. Returns the number of counters checked."""
-    from tenants.models import Tenant
-
     now = now or timezone.now()
     checked = 0
     tenant_ids = Budget.objects.filter(is_active=True).values_list("tenant_id", flat=True)

@@ -34,9 +34,9 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from billing.models import BillingExport, DailyRollup
-from billing.services.counters import next_month
 from billing.services.rollups import rollups_refresh_month
-from config.errors import InvalidRequest
+from core.calendar import next_month
+from core.errors import InvalidRequest
 from llm.models import RoutingConfig
 from tenants.models import Tenant
 

@@ -38,8 +38,10 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
-from billing.selectors import tags_expanded
-from billing.services.counters import NOT_BILLED_TOKEN_STATUSES, local_midnight, month_window
+from billing.selectors import retention_days
+from billing.services.counters import NOT_BILLED_TOKEN_STATUSES
+from billing.sql import tags_expanded
+from core.calendar import local_midnight, month_window
 from tenants.models import Tenant
 
 # A day is final (no more late events expected) this long after it ends in the tenant's zone.
@@ -377,9 +379,3 @@ def usage_retention_purge(
                 break
             deleted += UsageEvent.objects.filter(id__in=ids).delete()[0]
     return deleted
-
-
-def retention_days() -> int:
-    from django.conf import settings
-
-    return int(getattr(settings, "TOLLGATE_USAGE_RETENTION_DAYS", 400))

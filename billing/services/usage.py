@@ -22,7 +22,7 @@ import redis
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 
-from config.redis import get_pipelined_redis, get_redis
+from core.redis import get_pipelined_redis, get_redis
 
 logger = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ from billing.services.budgets import (
     budget_used_pct,
 )
 from billing.tests.test_budget_support import make_budget, make_event
-from config.errors import BudgetExceeded
+from core.errors import BudgetExceeded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def no_redis(settings):
-    from config import redis as redis_module
+    from core import redis as redis_module
 
     settings.REDIS_URL = ""
     redis_module.get_redis.cache_clear()

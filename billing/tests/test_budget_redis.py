@@ -23,7 +23,7 @@ from billing.tests.test_budget_support import (
     make_event,
     make_key,
 )
-from config.errors import BudgetExceeded
+from core.errors import BudgetExceeded
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_async_redis")]
 

@@ -73,7 +73,7 @@ def make_key(tenant, name: str = "ci"):
 @pytest.fixture
 def fresh_async_redis():
     """Async Redis clients are per event loop; each test has its own loop."""
-    from config import redis as redis_module
+    from core import redis as redis_module
 
     redis_module._pipelined_clients.clear()
     yield

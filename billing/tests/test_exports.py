@@ -108,7 +108,7 @@ def test_regeneration_is_a_new_version_and_old_files_stay(tenant):
 
 @pytest.mark.django_db
 def test_bad_month_is_refused(tenant):
-    from config.errors import InvalidRequest
+    from core.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest, match="month"):
         export_create(tenant=tenant, month="2026-13")
@@ -201,7 +201,7 @@ def test_reconciliation_events_equal_rollups_equal_exports(tenant, other_tenant)
             _, rows = _read(export)
             from zoneinfo import ZoneInfo
 
-            from billing.services.counters import month_window
+            from core.calendar import month_window
 
             window = month_window(month=month, tz=ZoneInfo(owner.timezone))
             events = UsageEvent.objects.filter(

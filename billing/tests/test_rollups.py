@@ -171,7 +171,8 @@ def test_retention_deletes_only_rolled_up_whole_days(tenant, other_tenant):
 def test_budget_truth_uses_rollups_then_events(tenant):
     from zoneinfo import ZoneInfo
 
-    from billing.services.counters import period_window, spend_truth
+    from billing.services.counters import spend_truth
+    from core.calendar import period_window
 
     make_event(
         tenant,

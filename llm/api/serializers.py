@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from llm.models import AuthStyle, LLMModel, Provider, RoutingConfig, WireFormat
 from llm.rules import validate_routing_config
-from llm.selectors import routing_config_get
+from llm.selectors import model_resolve, routing_config_get
 
 
 class PriceField(serializers.DecimalField):
@@ -162,6 +162,7 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
             if clash is not None and (instance is None or clash.pk != instance.pk):
                 errors["name"] = [f"A config named {name!r} already exists."]
         found = validate_routing_config(
+            resolve=lambda ref: model_resolve(ref=ref),
             primary_model=current("primary_model", ""),
             fallback_models=current("fallback_models", []),
             params=current("params", {}),
@@ -172,31 +173,3 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
-
-
-class RoutePreviewRequestSerializer(serializers.Serializer):
-    """An OpenAI chat request (only `model` is required for a preview)."""
-
-    model = serializers.CharField(help_text="Catalog model id, 'auto' or a config name.")
-    messages = serializers.ListField(child=serializers.DictField(), required=False)
-    max_tokens = serializers.IntegerField(required=False, min_value=1)
-    tools = serializers.ListField(child=serializers.DictField(), required=False)
-    metadata = serializers.DictField(required=False)
-
-
-class RoutePreviewSerializer(serializers.Serializer):
-    model = serializers.CharField()
-    provider = serializers.CharField()
-    candidates = serializers.ListField(child=serializers.CharField())
-    reason = serializers.CharField()
-    rule_index = serializers.IntegerField(allow_null=True)
-    config = serializers.CharField(allow_null=True)
-    estimated_input_tokens = serializers.IntegerField()
-    estimated_output_tokens = serializers.IntegerField()
-    estimated_cost_usd = serializers.CharField()
-    params = serializers.DictField()
-    use_byok = serializers.BooleanField()
-    cache_ttl_seconds = serializers.IntegerField()
-    complexity = serializers.CharField()
-    budget_used_pct = serializers.CharField(allow_null=True)
-    hints = serializers.DictField()

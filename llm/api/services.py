@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from config.errors import Conflict
+from core.errors import Conflict
 from llm.models import LLMModel, Provider, RoutingConfig
 from tenants.models import Tenant
 

@@ -17,5 +17,4 @@ urlpatterns = [
     path("models/", _model_list, name="llmmodel-list"),
     # A model id is `provider/model_id` and may itself contain slashes.
     re_path(r"^models/(?P<model_ref>[\s\S]+)/$", _model_detail, name="llmmodel-detail"),
-    path("route/preview/", views.RoutePreviewView.as_view(), name="route-preview"),
 ]

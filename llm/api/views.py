@@ -5,17 +5,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
-from config.api_auth import TenantAPIView, TenantViewSet
 from llm.api import selectors, services
 from llm.api.serializers import (
     LLMModelSerializer,
     ModelFilterSerializer,
     ProviderSerializer,
-    RoutePreviewRequestSerializer,
-    RoutePreviewSerializer,
     RoutingConfigSerializer,
 )
 from llm.models import LLMModel, Provider, RoutingConfig
+from tenants.api.auth import TenantViewSet
 
 
 def _created(serializer_data: dict, location: str) -> Response:
@@ -216,23 +214,3 @@ class RoutingConfigViewSet(
     def perform_destroy(self, instance):
         self.caller.require_tenant()
         services.routing_config_delete(config=instance)
-
-
-class RoutePreviewView(TenantAPIView):
-    """Dry run: which model would serve this chat request, and its estimated worst-case cost.
-    It changes nothing, so the `read` scope and the viewer role may call it."""
-
-    read_only_post = True
-
-    @extend_schema(
-        request=RoutePreviewRequestSerializer,
-        responses={200: RoutePreviewSerializer},
-        operation_id="route_preview",
-    )
-    def post(self, request):
-        from llm.services.router import route_preview
-
-        tenant = self.caller.require_tenant()
-        RoutePreviewRequestSerializer(data=request.data).is_valid(raise_exception=True)
-        result = route_preview(tenant=tenant, body=request.data, headers=request.headers)
-        return Response(result)

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 from llm.models import (
     AuthStyle,
     LLMModel,

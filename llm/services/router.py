@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from config.errors import InvalidRequest, ModelNotAllowed
+from core.errors import InvalidRequest, ModelNotAllowed
 from llm import rules as rule_lang
+from llm.model_refs import model_ref_resolve
 
 REASON_MAX_CHARS = 500  # UsageEvent.route_reason
 _PER_MILLION = Decimal(1_000_000)
@@ -122,17 +123,8 @@ class CatalogIndex:
         self._inactive = frozenset(inactive_refs)
 
     def resolve(self, ref: str) -> ModelInfo | None:
-        """An active model (priced or not) by `provider/model` or a bare id only one provider has.
-
-        A bare id may itself contain a slash (`meta-llama/Llama-3.3-70B`), so a failed qualified
-        lookup is retried as a bare id, as `llm.selectors.model_resolve` does."""
-        if not isinstance(ref, str):
-            return None
-        found = self._by_qualified.get(ref)
-        if found is not None:
-            return found
-        matches = self._by_bare.get(ref, ())
-        return matches[0] if len(matches) == 1 else None
+        """An active model (priced or not) by reference (the rule: llm.model_refs)."""
+        return model_ref_resolve(ref, by_qualified=self._by_qualified, by_bare=self._by_bare)
 
     def matches(self, ref: str) -> list[ModelInfo]:
         """Every active model a bare id names (more than one means the id is ambiguous)."""
@@ -1003,61 +995,3 @@ def estimate_cost(
             + output_tokens * model.output_price_per_1m
         ) / _PER_MILLION
         return total.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
-
-
-# --- dry run -----------------------------------------------------------------------------------
-
-
-def route_preview(*, tenant: Any, body: Mapping, headers: Mapping[str, str]) -> dict:
-    """The decision for a request without calling a provider (POST /api/v1/route/preview/).
-
-    `estimated_cost_usd` is the worst case: the estimated input plus the requested max output
-    (body, else config params, else the model's maximum), at the first candidate's prices."""
-    from billing.services.budgets import budget_used_pct_sync
-
-    if not isinstance(body, Mapping):
-        raise InvalidRequest("The body must be a JSON object.")
-    requested = body.get("model")
-    if not isinstance(requested, str) or not requested.strip():
-        raise InvalidRequest(
-            "'model' is required: a catalog model id, 'auto' or the name of a routing config."
-        )
-    hints = routing_hints_from(body=body, headers=headers)
-    features = request_features_from(body=body)
-    configs = tenant_configs_load(tenant_id=tenant.pk)
-    catalog = catalog_index_load()
-    governing = config_for_model(requested_model=requested, configs=configs)
-    used = budget_used_pct_sync(tenant_id=tenant.pk, config_id=governing.pk if governing else None)
-    decision = route_request(
-        requested_model=requested,
-        configs=configs,
-        catalog=catalog,
-        hints=hints,
-        features=features,
-        budget_used_pct=used,
-    )
-    first = decision.candidates[0]
-    output = features.requested_max_tokens
-    if output is None:
-        output = _int_or_none(decision.params.get("max_tokens"))
-    output = first.max_output_tokens if output is None else min(output, first.max_output_tokens)
-    cost = estimate_cost(
-        model=first, input_tokens=features.estimated_input_tokens, output_tokens=output
-    )
-    return {
-        "model": first.qualified_id,
-        "provider": first.provider_slug,
-        "candidates": [m.qualified_id for m in decision.candidates],
-        "reason": decision.reason,
-        "rule_index": decision.rule_index,
-        "config": decision.config.name if decision.config else None,
-        "estimated_input_tokens": features.estimated_input_tokens,
-        "estimated_output_tokens": output,
-        "estimated_cost_usd": f"{cost:f}",
-        "params": dict(decision.params),
-        "use_byok": decision.use_byok,
-        "cache_ttl_seconds": decision.cache_ttl_seconds,
-        "complexity": features.complexity,
-        "budget_used_pct": None if used is None else f"{used:f}",
-        "hints": {"task": hints.task, "tags": list(hints.tags), "priority": hints.priority},
-    }

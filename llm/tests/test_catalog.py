@@ -268,7 +268,11 @@ def test_unpriced_model_is_stored_with_null_prices_and_is_not_routable(tmp_path)
         assert model.input_price_per_1m is None and model.output_price_per_1m is None
         assert not model.is_priced
         errors = validate_routing_config(
-            primary_model=f"acme-ai/{model_id}", fallback_models=[], params={}, rules=[]
+            resolve=lambda ref: model_resolve(ref=ref),
+            primary_model=f"acme-ai/{model_id}",
+            fallback_models=[],
+            params={},
+            rules=[],
         )
         assert "no known price" in errors["primary_model"]
 

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import InvalidRequest, ModelNotAllowed
+from core.errors import InvalidRequest, ModelNotAllowed
+from gateway.services.route_preview import route_preview
 from llm.services.router import (
     CatalogIndex,
     ConfigInfo,
@@ -23,7 +24,6 @@ from llm.services.router import (
     estimate_cost,
     rank_models,
     request_features_from,
-    route_preview,
     route_request,
     routing_hints_from,
     tenant_configs_load,

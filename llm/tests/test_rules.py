@@ -6,6 +6,7 @@ import pytest
 
 from llm.models import LLMModel, Provider, WireFormat
 from llm.rules import RuleContext, describe_when, validate_rules, when_matches
+from llm.selectors import model_resolve
 
 BASE = RuleContext(
     task="code",
@@ -101,8 +102,14 @@ def one_model(db):
     )
 
 
+def _resolve(ref: str):
+    return model_resolve(ref=ref)
+
+
 def test_sticky_by_only_on_splits(one_model):
-    errors = validate_rules([{"when": {}, "route": {"model": "gpt-4o-mini", "sticky_by": "user"}}])
+    errors = validate_rules(
+        [{"when": {}, "route": {"model": "gpt-4o-mini", "sticky_by": "user"}}], resolve=_resolve
+    )
     assert "rules[0].route.sticky_by" in errors
     ok = validate_rules(
         [
@@ -110,11 +117,14 @@ def test_sticky_by_only_on_splits(one_model):
                 "when": {},
                 "route": {"split": [{"model": "gpt-4o-mini", "weight": 1}], "sticky_by": "tag"},
             }
-        ]
+        ],
+        resolve=_resolve,
     )
     assert ok == {}
 
 
 def test_rule_name_must_be_a_string(one_model):
-    errors = validate_rules([{"name": 7, "when": {}, "route": {"model": "gpt-4o-mini"}}])
+    errors = validate_rules(
+        [{"name": 7, "when": {}, "route": {"model": "gpt-4o-mini"}}], resolve=_resolve
+    )
     assert errors == {"rules[0].name": "Must be a string."}

@@ -1,8 +1,7 @@
 from rest_framework import serializers
 
-from config.errors import InvalidRequest
-from llm.models import Provider
-from llm.ssrf import validate_upstream_base_url
+from core.errors import InvalidRequest
+from core.ssrf import validate_upstream_base_url
 from tenants.models import ProviderCredential, TenantApiKey
 
 
@@ -40,8 +39,10 @@ def _safe_base_url(value: str) -> str:
 
 
 class CredentialCreateSerializer(serializers.Serializer):
+    # The catalog's Provider, reached through the foreign key: tenants sits below llm.
     provider = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Provider.objects.filter(is_active=True)
+        slug_field="slug",
+        queryset=ProviderCredential.provider.field.related_model.objects.filter(is_active=True),
     )
     api_key = serializers.CharField(
         write_only=True, min_length=8, max_length=4000, trim_whitespace=True

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 from tenants.models import ProviderCredential
 from tenants.services import credential_secret, credential_set
 

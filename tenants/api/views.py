@@ -5,8 +5,8 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api_auth import TenantViewSet
 from tenants.api import selectors, services
+from tenants.api.auth import TenantViewSet
 from tenants.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from config.errors import SecretDecryptionError
 from config.keygen import new_key
+from core.errors import SecretDecryptionError
 from llm.models import Provider, WireFormat
 from tenants import crypto
 from tenants.models import ProviderCredential

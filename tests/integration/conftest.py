@@ -76,7 +76,9 @@ def _serve(app):
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
-    from llm.services import auth_cache, breaker, cache, idempotency, ratelimit
+    from gateway.services import breaker, idempotency, ratelimit
+    from gateway.services import response_cache as cache
+    from gateway.services import snapshots as auth_cache
 
     def clear():
         from billing.services.usage import usage_buffer_discard

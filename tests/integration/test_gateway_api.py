@@ -294,7 +294,7 @@ def test_one_log_line_per_request_with_id_tenant_model_status(gw, caplog):
 def test_last_used_at_is_written_off_the_hot_path(gw):
     import time
 
-    from llm.services.auth_cache import last_used_flush
+    from gateway.services.snapshots import last_used_flush
 
     assert gw.post({"model": "auto", "messages": MESSAGES}).status_code == 200
     deadline = time.monotonic() + 5

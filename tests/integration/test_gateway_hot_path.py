@@ -37,8 +37,8 @@ def test_config_change_is_seen_at_once(gw):
 
 
 def test_change_made_by_another_process_is_seen_through_the_redis_version(gw, redis_client):
+    from gateway.services.snapshots import VERSION_KEY
     from llm.models import RoutingConfig
-    from llm.services.auth_cache import VERSION_KEY
 
     assert gw.post(BODY).headers["x-tollgate-model"] == "openai/gpt-4o-mini"
     # Another process writes (no signal here) and bumps the shared version counter.

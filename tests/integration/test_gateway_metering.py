@@ -147,13 +147,13 @@ def test_tokens_per_minute_limit(gw):
 
 def test_rate_limit_holds_across_processes(gw, redis_client):
     """Another process (its own loop and Redis connection) spends the same key's window."""
-    from llm.services.ratelimit import rate_limit_admit
+    from gateway.services.ratelimit import rate_limit_admit
 
     gw.key.rpm_limit = 3
     gw.key.save()
 
     async def other_process():
-        from config import redis as redis_config
+        from core import redis as redis_config
 
         results = [
             await rate_limit_admit(key_id=gw.key.pk, rpm_limit=3, tpm_limit=None, tokens=1)
@@ -187,7 +187,7 @@ def test_model_not_allowed_is_403_and_recorded(gw):
     from llm.models import LLMModel
 
     LLMModel.objects.filter(model_id="gpt-4.1").update(output_price_per_1m=None)
-    from llm.services.auth_cache import snapshots_clear
+    from gateway.services.snapshots import snapshots_clear
 
     snapshots_clear()
     response = gw.post({"model": "openai/gpt-4.1", "messages": MESSAGES})

@@ -213,12 +213,12 @@ def test_circuit_breaker_opens_skips_and_recovers_half_open(gw, settings):
 def test_breaker_state_is_shared_through_redis(gw, redis_client, settings):
     """Failures recorded by another process (another event loop and Redis connection here)
     open the breaker for this server too."""
-    from llm.services.breaker import breaker_record
+    from gateway.services.breaker import breaker_record
 
     settings.TOLLGATE_BREAKER_THRESHOLD = 3
 
     async def other_process():
-        from config import redis as redis_config
+        from core import redis as redis_config
 
         for _ in range(3):
             await breaker_record(provider="openai", credential="platform", ok=False)
@@ -232,7 +232,7 @@ def test_breaker_state_is_shared_through_redis(gw, redis_client, settings):
 
 
 def test_breaker_opened_elsewhere_is_seen_within_the_state_ttl(gw, redis_client, monkeypatch):
-    from llm.services import breaker
+    from gateway.services import breaker
 
     monkeypatch.setattr(breaker, "STATE_TTL_SECONDS", 0.3)
     assert gw.post(BODY).headers["x-tollgate-model"] == "openai/gpt-4o-mini"
@@ -288,7 +288,7 @@ def test_malformed_stream_falls_back_when_nothing_was_sent(gw):
 def test_redis_outage_still_serves_and_meters(gw, redis_client, monkeypatch, settings):
     """Breakers, rate limits, cache and idempotency fail open; usage events and budgets fall
     back to the database, so nothing is lost."""
-    from config import redis as redis_config
+    from core import redis as redis_config
 
     assert gw.post(BODY).status_code == 200  # warm snapshots
     settle_events(1)

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.services.exports import export_create
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 from tenants.models import Tenant
 
 

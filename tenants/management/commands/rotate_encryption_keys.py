@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import SecretDecryptionError
+from core.errors import SecretDecryptionError
 from tenants.services import credentials_rotate_encryption
 
 

@@ -15,7 +15,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger("tollgate.api")
 

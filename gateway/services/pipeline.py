@@ -40,7 +40,7 @@ from billing.services.budgets import (
     budget_used_pct,
 )
 from billing.services.usage import usage_event_enqueue
-from config.errors import (
+from core.errors import (
     ApplicationError,
     BudgetExceeded,
     InvalidApiKey,
@@ -51,32 +51,32 @@ from config.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from llm.providers.base import ProviderError, Usage, usage_to_openai
-from llm.providers.http import get_http_client
-from llm.providers.registry import get_adapter
-from llm.services import auth_cache
-from llm.services.breaker import FAILURE_KINDS, breaker_allow, breaker_record
-from llm.services.cache import cache_get, cache_key, cache_set
-from llm.services.idempotency import (
+from gateway.services import snapshots as auth_cache
+from gateway.services.breaker import FAILURE_KINDS, breaker_allow, breaker_record
+from gateway.services.idempotency import (
     IdempotencyClaim,
     idempotency_abort,
     idempotency_begin,
     idempotency_finish,
 )
+from gateway.services.ratelimit import rate_limit_add_tokens, rate_limit_admit
+from gateway.services.response_cache import cache_get, cache_key, cache_set
+from gateway.services.upstream_keys import (
+    NoUsableKey,
+    UpstreamKey,
+    provider_has_key,
+    upstream_key_resolve,
+)
+from llm.providers.base import ProviderError, Usage, usage_to_openai
+from llm.providers.http import get_http_client
+from llm.providers.registry import get_adapter
 from llm.services.latency import latency_by_model, latency_observe
-from llm.services.ratelimit import rate_limit_add_tokens, rate_limit_admit
 from llm.services.router import (
     config_for_model,
     estimate_cost,
     request_features_from,
     route_request,
     routing_hints_from,
-)
-from llm.services.upstream_keys import (
-    NoUsableKey,
-    UpstreamKey,
-    provider_has_key,
-    upstream_key_resolve,
 )
 
 logger = logging.getLogger("tollgate.gateway")

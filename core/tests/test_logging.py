@@ -1,6 +1,6 @@
 import logging
 
-from config.logging import RedactSecretsFilter, redact
+from core.logging import RedactSecretsFilter, redact
 
 
 def test_redacts_every_secret_shape():

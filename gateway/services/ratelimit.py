@@ -9,8 +9,8 @@ On the embedded default the same counters live in process memory.
 import math
 import time
 
-from config.redis import get_pipelined_redis
-from config.redis_pipelined import LuaScript
+from core.redis import get_pipelined_redis
+from core.redis_pipelined import LuaScript
 
 _ADMIT = LuaScript(
     """

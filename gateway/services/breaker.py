@@ -16,8 +16,8 @@ import time
 
 from django.conf import settings
 
-from config.redis import get_pipelined_redis
-from config.redis_pipelined import LuaScript
+from core.redis import get_pipelined_redis
+from core.redis_pipelined import LuaScript
 
 FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed", "quota"})
 STATE_TTL_SECONDS = 1.0

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from billing.models import DailyRollup, RollupState, UsageEvent
-from billing.services.counters import local_midnight
+from core.calendar import local_midnight
 from tenants.admin_scoping import is_operator, viewable_tenant_ids
 from tenants.models import Tenant
 

@@ -8,7 +8,7 @@ import pytest
 import redis.exceptions
 from django.conf import settings
 
-from config.redis_pipelined import LuaScript, PipelinedRedis, pack_command, parse_redis_url
+from core.redis_pipelined import LuaScript, PipelinedRedis, pack_command, parse_redis_url
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import orjson
 
-from config.redis import get_pipelined_redis
+from core.redis import get_pipelined_redis
 
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "model", "store"})
 _LOCAL_MAX = 2048

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from llm import views
+from gateway import views
 
 urlpatterns = [
     path("v1/chat/completions", views.chat_completions, name="v1-chat-completions"),

@@ -1,7 +1,7 @@
 import pytest
 
-from config.errors import InvalidRequest
-from llm.ssrf import validate_upstream_base_url
+from core.errors import InvalidRequest
+from core.ssrf import validate_upstream_base_url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from config.redis import get_pipelined_redis, get_redis
+from core.redis import get_pipelined_redis, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +212,9 @@ def last_used_flush() -> int:
 
 
 def _load_tenant(tenant_id: int) -> TenantSnapshot:
-    from config.errors import InvalidRequest
+    from core.errors import InvalidRequest
+    from core.ssrf import validate_upstream_base_url
     from llm.services.router import tenant_configs_load
-    from llm.ssrf import validate_upstream_base_url
     from tenants.models import Tenant
     from tenants.selectors import credential_list
 
@@ -305,6 +305,3 @@ def connect_signals() -> None:
         post_delete.connect(
             _on_change, sender=model, dispatch_uid=f"tollgate-snapdel-{model.__name__}"
         )
-
-
-connect_signals()

@@ -11,8 +11,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from config.errors import ApplicationError, InvalidRequest
-from llm.services import gateway
+from core.errors import ApplicationError, InvalidRequest
+from gateway.services import pipeline as gateway
 
 _DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 

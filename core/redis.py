@@ -1,7 +1,7 @@
 """The process's Redis clients, or None on the embedded default where REDIS_URL is not set and
 in-process/database fallbacks are used instead: redis-py for sync code (admin, Celery, route
 preview), and for async code one pipelined connection per event loop
-(config/redis_pipelined.py)."""
+(core/redis_pipelined.py)."""
 
 import asyncio
 import functools
@@ -10,7 +10,7 @@ import weakref
 import redis
 from django.conf import settings
 
-from config.redis_pipelined import PipelinedRedis
+from core.redis_pipelined import PipelinedRedis
 
 
 @functools.cache
@@ -28,7 +28,7 @@ _pipelined_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pipeli
 def get_pipelined_redis() -> PipelinedRedis | None:
     """Async code's client (the request path: budgets, rate limits, breakers, cache,
     idempotency; the usage stream): one auto-pipelined connection per event loop, about 45 us
-    cheaper per command than redis-py's asyncio pool (config/redis_pipelined.py). A client
+    cheaper per command than redis-py's asyncio pool (core/redis_pipelined.py). A client
     cannot be shared across loops; a changed REDIS_URL (tests) gets a new connection."""
     url = settings.REDIS_URL
     if not url:

@@ -25,8 +25,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from config.api_errors import api_exception_handler
-from config.errors import InvalidRequest
+from core.api_errors import api_exception_handler
+from core.errors import InvalidRequest
 from tenants.api.selectors import memberships_for_user
 from tenants.models import Tenant, TenantApiKey
 from tenants.selectors import tenant_get

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.services import breaker, ratelimit
+from gateway.services import pipeline as gateway
+from gateway.services import response_cache as cache
 from llm.providers.base import ProviderError, Usage
-from llm.services import breaker, cache, gateway, ratelimit
 from llm.services.router import ModelInfo
 
 MODEL = ModelInfo(
@@ -113,7 +115,7 @@ def test_redis_rate_limit_is_atomic_under_concurrency(redis_client):
     """64 concurrent admissions against a limit of 10: exactly 10 get through."""
 
     async def scenario():
-        from config import redis as redis_config
+        from core import redis as redis_config
 
         results = await asyncio.gather(
             *[
@@ -136,7 +138,7 @@ def test_redis_breaker_trusts_a_healthy_answer_for_its_ttl(redis_client, monkeyp
     key = "tollgate:cb:openai:platform"
 
     async def scenario():
-        from config import redis as redis_config
+        from core import redis as redis_config
 
         allow = breaker.breaker_allow
         assert await allow(provider="openai", credential="platform") == (True, False)
@@ -159,7 +161,7 @@ def test_redis_breaker_trusts_a_healthy_answer_for_its_ttl(redis_client, monkeyp
 async def test_concurrent_snapshot_misses_share_one_load():
     import threading
 
-    from llm.services import auth_cache
+    from gateway.services import snapshots as auth_cache
 
     calls = []
     release = threading.Event()

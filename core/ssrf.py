@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 _BLOCKED_HOSTNAMES = {"localhost", "metadata.google.internal", "metadata"}
 

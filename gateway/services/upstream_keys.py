@@ -10,7 +10,7 @@ operator's `TOLLGATE_<PROVIDER>_BASE_URL` override.
 import os
 from dataclasses import dataclass
 
-from llm.services.auth_cache import CredentialInfo
+from gateway.services.snapshots import CredentialInfo
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def test_lifespan_shutdown_flushes_the_buffer_and_closes_the_upstream_client(ten
 def test_lifespan_shutdown_waits_for_settlements_in_flight():
     """A plain answer is sent before its budget settles; a graceful stop lets that finish."""
     from config.asgi import lifespan
-    from llm.services import gateway
+    from gateway.services import pipeline as gateway
 
     settled = []
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from config.errors import Conflict, InvalidRequest
-from config.redis import get_pipelined_redis
+from core.errors import Conflict, InvalidRequest
+from core.redis import get_pipelined_redis
 
 RESULT_TTL_SECONDS = 24 * 3600
 _POLL_SECONDS = 0.05
