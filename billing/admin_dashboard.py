@@ -8,7 +8,6 @@ events after them (see usage_dashboard).
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta, tzinfo
-from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest
@@ -16,10 +15,10 @@ from django.utils import timezone
 
 from billing.models import DailyRollup, RollupState, UsageEvent
 from core.calendar import local_midnight
+from core.money import money_quantize
 from tenants.admin_scoping import is_operator, viewable_tenant_ids
 from tenants.models import Tenant
 
-_CENTS = Decimal("0.01")
 _FAILED = (UsageEvent.Status.ERROR, UsageEvent.Status.REJECTED)
 
 
@@ -99,11 +98,11 @@ def usage_dashboard(
     top_models = sorted(models.values(), key=lambda r: (-r["cost"], -r["requests"], r["model"]))
     top_models = top_models[:top]
     for row in top_models:
-        row["cost"] = _money(row["cost"])
+        row["cost"] = money_quantize(row["cost"])
     return {
-        "spend_today": _money(totals["spend_today"]),
-        "spend_month": _money(totals["spend_month"]),
-        "saved_month": _money(totals["saved_month"]),
+        "spend_today": money_quantize(totals["spend_today"]),
+        "spend_month": money_quantize(totals["spend_month"]),
+        "saved_month": money_quantize(totals["saved_month"]),
         "requests_today": totals["requests_today"],
         "requests_month": totals["requests_month"],
         "failed_today": totals["failed_today"],
@@ -157,10 +156,6 @@ def _split_month(
     if rest:
         raw |= Q(tenant_id__in=rest, created_at__gte=month_start)
     return rolled, raw
-
-
-def _money(value: Decimal | None) -> Decimal:
-    return (value or Decimal(0)).quantize(_CENTS)
 
 
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:

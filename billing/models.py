@@ -6,7 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-MONEY_FIELD = {"max_digits": 20, "decimal_places": 10}
+from core.money import MONEY_FIELD
 
 
 class UsageEvent(models.Model):

@@ -7,7 +7,6 @@ Aggregates are computed by the database (GROUP BY), day and month in the tenant'
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -27,12 +26,12 @@ from billing.models import (
     UsageEvent,
 )
 from billing.sql import tags_expanded
+from core.money import money_quantize
 from llm.models import RoutingConfig
 from tenants.models import Tenant, TenantApiKey
 
 GROUP_BY = ("day", "month", "model", "provider", "config", "key", "tag")
 METRICS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
-_COST_PLACES = Decimal("0.0000000001")
 
 
 @dataclass(frozen=True)
@@ -164,16 +163,8 @@ def _metrics() -> dict[str, Any]:
     }
 
 
-def _money(value: Any) -> Decimal:
-    if value is None:
-        return Decimal(0).quantize(_COST_PLACES)
-    if not isinstance(value, Decimal):
-        value = Decimal(str(value))
-    return value.quantize(_COST_PLACES)
-
-
 def _clean(row: dict) -> dict:
-    row["cost_usd"] = _money(row.get("cost_usd"))
+    row["cost_usd"] = money_quantize(row.get("cost_usd"))
     for field in ("requests", "input_tokens", "output_tokens", "cached_tokens"):
         row[field] = int(row.get(field) or 0)
     return row

@@ -7,21 +7,12 @@ from rest_framework import serializers
 
 from billing.models import BillingExport, Budget, UsageEvent
 from billing.selectors import GROUP_BY
+from core.money import money_text
 from llm.api.selectors import config_resolve
 from tenants.api.selectors import api_key_list
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_RANGE_DAYS = 3 * 366
-
-
-def money(value: Decimal | None, *, min_places: int = 2) -> str | None:
-    """A decimal string, exact, with at least `min_places` decimals ("0.50", "0.001234")."""
-    if value is None:
-        return None
-    text = format(Decimal(value).normalize(), "f")
-    whole, _, frac = text.partition(".")
-    frac = frac.ljust(min_places, "0")
-    return f"{whole}.{frac}" if frac else whole
 
 
 @extend_schema_field(
@@ -66,7 +57,7 @@ class MoneyField(serializers.DecimalField):
         super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return money(value)
+        return money_text(value, min_places=2)
 
 
 class BudgetSerializer(serializers.ModelSerializer):
@@ -158,7 +149,7 @@ class UsageRowSerializer(serializers.Serializer):
     cost_usd = serializers.SerializerMethodField()
 
     def get_cost_usd(self, row) -> str:
-        return money(row["cost_usd"])
+        return money_text(row["cost_usd"], min_places=2)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -173,7 +164,7 @@ class UsageTotalsSerializer(serializers.Serializer):
     cost_usd = serializers.SerializerMethodField()
 
     def get_cost_usd(self, row) -> str:
-        return money(row["cost_usd"])
+        return money_text(row["cost_usd"], min_places=2)
 
 
 class UsageAggregateSerializer(serializers.Serializer):
@@ -228,10 +219,10 @@ class UsageEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_cost_usd(self, event) -> str:
-        return money(event.cost_usd)
+        return money_text(event.cost_usd, min_places=2)
 
     def get_saved_usd(self, event) -> str:
-        return money(event.saved_usd)
+        return money_text(event.saved_usd, min_places=2)
 
 
 class ExportSerializer(serializers.ModelSerializer):
@@ -259,7 +250,7 @@ class ExportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_total_cost_usd(self, export) -> str:
-        return money(export.total_cost_usd)
+        return money_text(export.total_cost_usd, min_places=2)
 
     def get_download_url(self, export) -> str | None:
         if export.status != BillingExport.Status.READY:

@@ -37,6 +37,7 @@ from billing.models import BillingExport, DailyRollup
 from billing.services.rollups import rollups_refresh_month
 from core.calendar import next_month
 from core.errors import InvalidRequest
+from core.money import COST_QUANTUM, money_quantize, money_text
 from llm.models import RoutingConfig
 from tenants.models import Tenant
 
@@ -68,7 +69,6 @@ SUMMARY_HEADER = [
     "markup_usd",
     "billable_usd",
 ]
-COST_PLACES = Decimal("0.0000000001")
 STALE_CLAIM = timedelta(minutes=30)
 # A tenant's previous month is exported once its local time passes the 1st, 01:00 (the hour
 # lets late usage events drain from the ingestion buffer first).
@@ -85,8 +85,8 @@ def safe_cell(value) -> str:
     return text
 
 
-def _money(value) -> str:
-    return format(Decimal(value or 0).quantize(COST_PLACES), "f")
+def _cost_text(value) -> str:
+    return money_text(money_quantize(value))
 
 
 def _check_month(month: str) -> date:
@@ -204,10 +204,10 @@ def _generate(export: BillingExport) -> None:
         writer.writerow(HEADER)
         for row in rows.iterator(chunk_size=2000):
             tenant = by_id[row["tenant_id"]]
-            cost = Decimal(row["cost"] or 0).quantize(COST_PLACES)
+            cost = money_quantize(row["cost"])
             markup = Decimal(0)
             if row["key_source"] == "platform" and tenant.markup_pct:
-                markup = (cost * tenant.markup_pct / 100).quantize(COST_PLACES)
+                markup = (cost * tenant.markup_pct / 100).quantize(COST_QUANTUM)
             config = config_names.get(row["config_ref"], f"#{row['config_ref']}")
             writer.writerow(
                 [
@@ -221,8 +221,8 @@ def _generate(export: BillingExport) -> None:
                     row["inp"],
                     row["out"],
                     row["cached"],
-                    _money(cost),
-                    _money(markup),
+                    _cost_text(cost),
+                    _cost_text(markup),
                 ]
             )
             bucket = summary.setdefault(
@@ -290,10 +290,10 @@ def _summary(summary: dict) -> tuple[bytes, dict]:
                 bucket["input_tokens"],
                 bucket["output_tokens"],
                 bucket["cached_tokens"],
-                _money(bucket["cost_usd"]),
+                _cost_text(bucket["cost_usd"]),
                 str(bucket["markup_pct"]),
-                _money(bucket["markup_usd"]),
-                _money(billable),
+                _cost_text(bucket["markup_usd"]),
+                _cost_text(billable),
             ]
         )
         totals["billable_usd"] += billable
@@ -304,14 +304,14 @@ def _summary(summary: dict) -> tuple[bytes, dict]:
                 "tenant": slug,
                 "key_source": source,
                 "requests": bucket["requests"],
-                "cost_usd": _money(bucket["cost_usd"]),
-                "markup_usd": _money(bucket["markup_usd"]),
-                "billable_usd": _money(billable),
+                "cost_usd": _cost_text(bucket["cost_usd"]),
+                "markup_usd": _cost_text(bucket["markup_usd"]),
+                "billable_usd": _cost_text(billable),
             }
         )
     return out.getvalue().encode(), {
         "lines": lines,
-        "totals": {key: _money(value) for key, value in totals.items()},
+        "totals": {key: _cost_text(value) for key, value in totals.items()},
     }
 
 

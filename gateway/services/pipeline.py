@@ -51,6 +51,7 @@ from core.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from core.money import money_text
 from gateway.services import snapshots as auth_cache
 from gateway.services.breaker import FAILURE_KINDS, breaker_allow, breaker_record
 from gateway.services.idempotency import (
@@ -137,7 +138,7 @@ class _Attempt:
                 input_tokens=self.usage.input_tokens,
                 output_tokens=self.usage.output_tokens,
                 cached_tokens=self.usage.cached_tokens,
-                cost_usd=_money(self.cost_usd),
+                cost_usd=money_text(self.cost_usd),
             )
         if self.note:
             item["note"] = self.note[:300]
@@ -181,10 +182,6 @@ class _Ctx:
         return int((time.monotonic() - self.started) * 1000)
 
 
-def _money(value: Decimal) -> str:
-    return format(value, "f")
-
-
 def _headers(
     ctx: _Ctx,
     *,
@@ -198,7 +195,7 @@ def _headers(
         "X-Tollgate-Request-Id": ctx.request_id,
         "X-Tollgate-Model": model or ctx.model_hint,
         "X-Tollgate-Provider": provider,
-        "X-Tollgate-Cost-USD": _money(cost),
+        "X-Tollgate-Cost-USD": money_text(cost),
         "X-Tollgate-Fallback": "true" if fallback else "false",
         "X-Tollgate-Attempts": str(ctx.calls),
         "X-Tollgate-Cache": cache,
@@ -836,7 +833,7 @@ async def _cache_store(ctx: _Ctx, model, ukey: UpstreamKey, *, completion: dict,
             "model": model.qualified_id,
             "provider": model.provider_slug,
             "key_source": ukey.key_source,
-            "cost_usd": _money(cost),
+            "cost_usd": money_text(cost),
         },
         ttl_seconds=ctx.decision.cache_ttl_seconds,
     )
@@ -1197,8 +1194,8 @@ def _record(
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "cached_tokens": usage.cached_tokens,
-            "cost_usd": _money(cost),
-            "saved_usd": _money(saved),
+            "cost_usd": money_text(cost),
+            "saved_usd": money_text(saved),
             "latency_ms": ctx.latency_ms,
             "status": status,
             "fallback": fallback,

@@ -29,16 +29,16 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 from core.errors import InvalidRequest, ModelNotAllowed
+from core.money import money_quantize
 from llm import rules as rule_lang
 from llm.model_refs import model_ref_resolve
 
 REASON_MAX_CHARS = 500  # UsageEvent.route_reason
 _PER_MILLION = Decimal(1_000_000)
-COST_QUANTUM = Decimal("0.0000000001")  # 10 decimal places, as UsageEvent.cost_usd stores
 
 _SPEED_RANK = {"fast": 0, "medium": 1, "slow": 2}
 _QUALITY_RANK = {"best": 0, "good": 1, "basic": 2}
@@ -994,4 +994,4 @@ def estimate_cost(
             + cached_tokens * cached_price
             + output_tokens * model.output_price_per_1m
         ) / _PER_MILLION
-        return total.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
+        return money_quantize(total)
