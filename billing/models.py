@@ -91,6 +91,11 @@ def validate_alert_thresholds(value) -> None:
         seen.add(item)
 
 
+# Tokens of these events were not billed by a provider (served from the cache, or refused before
+# any call): they count as requests, not as tokens against budgets or in token rollups.
+NOT_BILLED_TOKEN_STATUSES = (UsageEvent.Status.CACHE_HIT, UsageEvent.Status.REJECTED)
+
+
 class Budget(models.Model):
     """A spend or token limit for a tenant, one of its routing configs or one of its API keys,
     per day or per month in the tenant's time zone. `strict` blocks at the limit, `soft` only

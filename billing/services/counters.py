@@ -42,7 +42,15 @@ from django.db.models import F, Q, Sum
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from billing.models import Budget, BudgetCounter, BudgetHold, DailyRollup, RollupState, UsageEvent
+from billing.models import (
+    NOT_BILLED_TOKEN_STATUSES,
+    Budget,
+    BudgetCounter,
+    BudgetHold,
+    DailyRollup,
+    RollupState,
+    UsageEvent,
+)
 from core.calendar import PeriodWindow, local_midnight, period_window
 from tenants.models import Tenant
 
@@ -52,7 +60,6 @@ MICROS = Decimal(1_000_000)
 CACHE_SECONDS = 5.0
 DB_RESEED_SECONDS = 60
 COUNTER_GRACE = timedelta(days=3)
-NOT_BILLED_TOKEN_STATUSES = (UsageEvent.Status.CACHE_HIT, UsageEvent.Status.REJECTED)
 
 
 def to_micros(amount: Decimal | int | None) -> int:

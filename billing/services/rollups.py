@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import (
+    NOT_BILLED_TOKEN_STATUSES,
     ROLLUP_LAYOUT,
     DailyRollup,
     DailyTagRollup,
@@ -39,7 +40,6 @@ from billing.models import (
     UsageEvent,
 )
 from billing.selectors import retention_days
-from billing.services.counters import NOT_BILLED_TOKEN_STATUSES
 from billing.sql import tags_expanded
 from core.calendar import local_midnight, month_window
 from tenants.models import Tenant
