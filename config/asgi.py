@@ -11,12 +11,15 @@ gateway service; the Django views in gateway/views.py serve /v1 under WSGI and t
 import gc
 import os
 
+import orjson
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 django_application = get_asgi_application()
 
+from core.errors import InvalidRequest  # noqa: E402
+from core.hosts import asgi_host, host_allowed  # noqa: E402
 from gateway.views import v1_asgi  # noqa: E402  (needs the app registry loaded above)
 
 # The ~120,000 objects of start-up (Django, apps, URLconf) live as long as the process; a full
@@ -50,8 +53,17 @@ async def lifespan(scope, receive, send) -> None:
             return
 
 
+async def _bad_host(send) -> None:
+    body = orjson.dumps(InvalidRequest("Invalid Host header.").as_body())
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if not host_allowed(asgi_host(scope)):  # as Django does on every other path
+            return await _bad_host(send)
         return await v1_asgi(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
