@@ -79,8 +79,15 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # streaming responses must not run in a transaction
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several web processes and the worker write one file: WAL lets readers run beside the
+    # writer, BEGIN IMMEDIATE takes the write lock when a transaction starts (a deferred one that
+    # upgrades later fails at once instead of waiting), and the timeout is how long a writer waits.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -186,6 +193,11 @@ TOLLGATE_UPSTREAM_TIMEOUT_SECONDS = env.float("TOLLGATE_UPSTREAM_TIMEOUT_SECONDS
 TOLLGATE_REQUEST_DEADLINE_SECONDS = env.float("TOLLGATE_REQUEST_DEADLINE_SECONDS", default=120.0)
 TOLLGATE_CATALOG_FILE = BASE_DIR / "llm" / "catalog" / "catalog.json"
 TOLLGATE_USAGE_RETENTION_DAYS = env.int("TOLLGATE_USAGE_RETENTION_DAYS", default=400)
+# Embedded default only (no REDIS_URL): the SQLite file in which every web process shares
+# idempotency claims, rate-limit windows, the response cache, breakers and snapshot versions.
+TOLLGATE_SHARED_STATE_FILE = env.path(
+    "TOLLGATE_SHARED_STATE_FILE", default=str(VAR_DIR / "shared-state.sqlite3")
+)
 
 # --- Admin UI (django-unfold) -----------------------------------------------------------------
 from config.unfold import UNFOLD  # noqa: E402, F401

@@ -5,7 +5,7 @@ connection error, malformed reply, account out of credit) counts, a success rese
 After THRESHOLD failures in a row the breaker opens for COOLDOWN seconds: candidates behind it
 are skipped with a note. After the cool-down it is half-open: exactly one request (a Redis SET NX
 probe marker) may try; its success closes the breaker, its failure opens it again. On the
-embedded default the same state machine lives in process memory.
+embedded default the same state lives in the file every process shares (core/shared_state.py).
 
 A healthy breaker (no state in Redis) is the hot case: each process trusts that answer for
 STATE_TTL_SECONDS instead of asking Redis on every request, so a breaker opened by another process
@@ -14,10 +14,12 @@ is seen within that time; a failure this process records is seen at once.
 
 import time
 
+import orjson
 from django.conf import settings
 
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
+from core.shared_state import get_shared_state
 
 FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed", "quota"})
 STATE_TTL_SECONDS = 1.0
@@ -48,31 +50,23 @@ def _keys(provider: str, credential: str) -> tuple[str, str]:
     return base, base + ":probe"
 
 
-_local: dict[tuple[str, str], dict] = {}
-_healthy_until: dict[tuple[str, str], float] = {}  # monotonic time; Redis had no state
+_healthy_until: dict[tuple[str, str], float] = {}  # monotonic time; no state was stored
 
 
 async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
     """(allowed, has_state): allowed when closed or this request holds the half-open probe;
     has_state tells breaker_record whether a success has anything to reset."""
-    now = time.time()
-    client = get_pipelined_redis()
-    if client is None:
-        state = _local.get((provider, credential))
-        if not state:
-            return True, False
-        if state.get("open_until", 0) == 0:
-            return True, True
-        if now < state["open_until"] or state.get("probe_until", 0) > now:
-            return False, True
-        state["probe_until"] = now + _cooldown()
-        return True, True
     ident = (provider, credential)
     if _healthy_until.get(ident, 0.0) > time.monotonic():
         return True, False
+    now = time.time()
+    client = get_pipelined_redis()
     key, probe = _keys(provider, credential)
     try:
-        failures, open_until = await client.execute("HMGET", key, "failures", "open_until")
+        if client is None:
+            failures, open_until = _shared_read(key)
+        else:
+            failures, open_until = await client.execute("HMGET", key, "failures", "open_until")
         if failures is None and open_until is None:
             _healthy_until[ident] = time.monotonic() + STATE_TTL_SECONDS
             return True, False
@@ -80,6 +74,8 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
             return True, True
         if now < float(open_until):
             return False, True
+        if client is None:
+            return get_shared_state().set(probe, b"1", ttl=_cooldown(), nx=True), True
         probe_ms = int(_cooldown() * 1000)
         return bool(await client.execute("SET", probe, b"1", "NX", "PX", probe_ms)), True
     except Exception:  # Redis trouble must not stop traffic
@@ -92,22 +88,14 @@ async def breaker_record(
     if ok and not has_state:
         return
     now = time.time()
-    client = get_pipelined_redis()
-    if client is None:
-        if ok:
-            _local.pop((provider, credential), None)
-            return
-        state = _local.setdefault((provider, credential), {"failures": 0})
-        state["failures"] += 1
-        if state["failures"] >= _threshold():
-            state["open_until"] = now + _cooldown()
-            state["probe_until"] = 0
-        return
     if not ok:
         _healthy_until.pop((provider, credential), None)
+    client = get_pipelined_redis()
     key, probe = _keys(provider, credential)
     try:
-        if ok:
+        if client is None:
+            _shared_record(key, probe, ok=ok, open_until=now + _cooldown())
+        elif ok:
             await client.execute("DEL", key, probe)
         else:
             await client.run_script(
@@ -117,6 +105,34 @@ async def breaker_record(
         return
 
 
+def _shared_read(key: str) -> tuple[int | None, float | None]:
+    """HMGET failures open_until, on the embedded default's shared file."""
+    raw = get_shared_state().get(key)
+    if raw is None:
+        return None, None
+    state = orjson.loads(raw)
+    return state.get("failures"), state.get("open_until")
+
+
+def _shared_record(key: str, probe: str, *, ok: bool, open_until: float) -> None:
+    """The _RECORD_FAILURE script (or DEL on success) on the embedded default's shared file."""
+    store = get_shared_state()
+    if ok:
+        store.delete(key, probe)
+        return
+    with store.atomic():
+        state = orjson.loads(store.get(key) or b"{}")
+        state["failures"] = state.get("failures", 0) + 1
+        if state["failures"] >= _threshold():
+            state["open_until"] = open_until
+            store.delete(probe)
+        store.set(key, orjson.dumps(state), ttl=3600)
+
+
 def breaker_reset_local() -> None:
-    _local.clear()
+    """Forget this process's trust in healthy breakers and the embedded default's shared state
+    (tests; Redis is flushed by the tests)."""
     _healthy_until.clear()
+    store = get_shared_state()
+    if store is not None:
+        store.clear()

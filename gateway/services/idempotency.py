@@ -4,7 +4,8 @@ The first request claims the key (SET NX, short TTL while in flight) with a hash
 A duplicate with another body is a 409 `idempotency_conflict`; a duplicate while the first is
 still in flight waits for it (up to a bound, then 409). Only successful results are stored (a
 failed request releases its claim so the client can retry it); the stored result replays body
-and headers without a second upstream call or a second charge.
+and headers without a second upstream call or a second charge. Claims live in Redis, or on the
+embedded default in the file every process shares (core/shared_state.py).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import orjson
 
 from core.errors import Conflict, InvalidRequest
 from core.redis import get_pipelined_redis
+from core.shared_state import get_shared_state
 
 RESULT_TTL_SECONDS = 24 * 3600
 _POLL_SECONDS = 0.05
@@ -32,34 +34,20 @@ class IdempotencyClaim:
     body_hash: str
 
 
-_local: dict[str, tuple[dict, float]] = {}
-
-
 def _hash_body(body: dict) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 async def _get(key: str) -> dict | None:
     client = get_pipelined_redis()
-    if client is None:
-        hit = _local.get(key)
-        if hit is None or hit[1] < time.monotonic():
-            _local.pop(key, None)
-            return None
-        return hit[0]
-    raw = await client.execute("GET", key)
+    raw = get_shared_state().get(key) if client is None else await client.execute("GET", key)
     return orjson.loads(raw) if raw else None
 
 
 async def _set(key: str, value: dict, ttl: float, *, nx: bool) -> bool:
     client = get_pipelined_redis()
     if client is None:
-        if nx and await _get(key) is not None:
-            return False
-        if len(_local) > 100_000:
-            _local.clear()
-        _local[key] = (value, time.monotonic() + ttl)
-        return True
+        return get_shared_state().set(key, orjson.dumps(value), ttl=ttl, nx=nx)
     command = ["SET", key, orjson.dumps(value), "EX", max(1, int(ttl))]
     if nx:
         command.append("NX")
@@ -115,7 +103,7 @@ async def idempotency_abort(*, claim: IdempotencyClaim) -> None:
     client = get_pipelined_redis()
     try:
         if client is None:
-            _local.pop(claim.key, None)
+            get_shared_state().delete(claim.key)
         else:
             await client.execute("DEL", claim.key)
     except Exception:
@@ -123,4 +111,7 @@ async def idempotency_abort(*, claim: IdempotencyClaim) -> None:
 
 
 def idempotency_clear_local() -> None:
-    _local.clear()
+    """Forget the embedded default's shared state (tests; Redis is flushed by the tests)."""
+    store = get_shared_state()
+    if store is not None:
+        store.clear()

@@ -3,7 +3,8 @@
 Fixed one-minute windows. Admission counts the request and its estimated input tokens; the
 actual tokens are added when the response is known, so the next requests see the real spend.
 A single request larger than the whole token limit is let through only into an empty window.
-On the embedded default the same counters live in process memory.
+On the embedded default the same counters live in the file every process shares
+(core/shared_state.py), checked and counted in one transaction like the script.
 """
 
 import math
@@ -11,6 +12,9 @@ import time
 
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
+from core.shared_state import get_shared_state
+
+_COUNTER_TTL_SECONDS = 120  # a window's counters outlive it, as the scripts' EXPIRE 120
 
 _ADMIT = LuaScript(
     """
@@ -37,8 +41,6 @@ redis.call('EXPIRE', KEYS[1], 120)
 """
 )
 
-_local: dict[str, int] = {}
-
 
 def _window() -> tuple[int, int]:
     now = time.time()
@@ -61,14 +63,7 @@ async def rate_limit_admit(
     rkey, tkey = _keys(key_id, window)
     client = get_pipelined_redis()
     if client is None:
-        if len(_local) > 50_000:
-            _local.clear()
-        r, t = _local.get(rkey, 0), _local.get(tkey, 0)
-        if (rpm_limit and r + 1 > rpm_limit) or (tpm_limit and t > 0 and t + tokens > tpm_limit):
-            return retry_after
-        _local[rkey] = r + 1
-        _local[tkey] = t + tokens
-        return None
+        return _admit_shared(rkey, tkey, rpm_limit or 0, tpm_limit or 0, tokens, retry_after)
     try:
         verdict = await client.run_script(
             _ADMIT, keys=(rkey, tkey), args=(rpm_limit or 0, tpm_limit or 0, tokens)
@@ -86,7 +81,7 @@ async def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: i
     _, tkey = _keys(key_id, window)
     client = get_pipelined_redis()
     if client is None:
-        _local[tkey] = _local.get(tkey, 0) + tokens
+        get_shared_state().incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
         return
     try:
         await client.run_script(_ADD_TOKENS, keys=(tkey,), args=(tokens,))
@@ -94,5 +89,22 @@ async def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: i
         return
 
 
+def _admit_shared(
+    rkey: str, tkey: str, rpm: int, tpm: int, tokens: int, retry_after: int
+) -> int | None:
+    """The _ADMIT script's check-and-count on the embedded default's shared file."""
+    store = get_shared_state()
+    with store.atomic():
+        r, t = int(store.get(rkey) or 0), int(store.get(tkey) or 0)
+        if (rpm and r + 1 > rpm) or (tpm and t > 0 and t + tokens > tpm):
+            return retry_after
+        store.incr(rkey, 1, ttl=_COUNTER_TTL_SECONDS)
+        store.incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
+    return None
+
+
 def rate_limit_reset_local() -> None:
-    _local.clear()
+    """Forget the embedded default's shared state (tests; Redis is flushed by the tests)."""
+    store = get_shared_state()
+    if store is not None:
+        store.clear()

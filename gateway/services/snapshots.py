@@ -1,9 +1,10 @@
 """In-process snapshots for the hot path: API keys, tenant configs and credentials, the catalog.
 
 A warm tenant costs no database query: each snapshot lives in process memory for a short TTL.
-Changes are seen across processes through a Redis version counter that post_save/post_delete
-signals bump (checked at most once per second per process); on the embedded default (no Redis)
-a change clears this process's snapshots at once and other processes see it after the TTL.
+Changes are seen across processes through a version counter that post_save/post_delete signals
+bump (checked at most once per second per process): in Redis, or on the embedded default in the
+file every process shares (core/shared_state.py). The process that made a change drops its own
+snapshots at once.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from core.redis import get_pipelined_redis, get_redis
+from core.shared_state import get_shared_state
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ def _refresh_connection() -> None:
 
 VERSION_KEY = "tollgate:snapshot:version"
 VERSION_CHECK_SECONDS = 1.0
+VERSION_TTL_SECONDS = 30 * 24 * 3600  # the shared file's copy; Redis keeps it forever
 KEY_TTL_SECONDS = 60.0
 NEGATIVE_KEY_TTL_SECONDS = 5.0
 TENANT_TTL_SECONDS = 60.0
@@ -101,10 +104,11 @@ async def _ensure_fresh() -> None:
         return
     _state.version_checked = now
     client = get_pipelined_redis()
-    if client is None:
-        return
     try:
-        version = await client.execute("GET", VERSION_KEY)
+        if client is None:
+            version = get_shared_state().get(VERSION_KEY)
+        else:
+            version = await client.execute("GET", VERSION_KEY)
     except Exception:  # Redis down: keep serving from the TTL-bounded snapshots
         return
     if version != _state.version:
@@ -282,10 +286,12 @@ def snapshots_invalidate() -> None:
     def bump() -> None:
         _state.clear()
         client = get_redis()
-        if client is None:
-            return
         try:
-            _state.version = str(client.incr(VERSION_KEY)).encode()
+            if client is None:
+                version = get_shared_state().incr(VERSION_KEY, ttl=VERSION_TTL_SECONDS)
+            else:
+                version = client.incr(VERSION_KEY)
+            _state.version = str(version).encode()
         except Exception:  # Redis down: other processes fall back to the TTL
             _state.version_checked = 0.0
 
