@@ -7,26 +7,22 @@ all results of one assistant turn must arrive in the single user turn that follo
 
 import copy
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from llm.providers.base import (
-    BaseStreamParser,
-    ChatResult,
-    ProviderError,
-    UpstreamRequest,
-    Usage,
-    auth_headers,
-    load_event_json,
-    make_error,
-    new_id,
-    parse_data_url,
-    text_of,
-    tool_arguments_object,
-    unsupported,
-    usage_to_openai,
+from llm.providers.contract import ChatResult, ProviderError, UpstreamRequest, Usage
+from llm.providers.errors import make_error, unsupported
+from llm.providers.message_folding import Part, ToolCall, content_parts, fold_messages
+from llm.providers.openai_shapes import chat_completion, openai_tool_call
+from llm.providers.request_options import (
+    function_definitions,
+    json_schema,
+    max_output_tokens,
+    require_single_choice,
+    stop_sequences,
 )
+from llm.providers.sse import BaseStreamParser, load_event_json
+from llm.providers.wire_helpers import new_id, parse_data_url, request_headers
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -72,89 +68,41 @@ def usage_from_anthropic(raw: Mapping[str, Any] | None) -> Usage:
     )
 
 
-def _image_block(url: str) -> dict[str, Any]:
-    inline = parse_data_url(url)
-    if inline:
-        media_type, data = inline
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": data},
-        }
-    return {"type": "image", "source": {"type": "url", "url": url}}
+class _AnthropicParts:
+    """Anthropic's content blocks, for the message folding it shares with Gemini."""
 
+    assistant_role = "assistant"
 
-def _content_blocks(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks = []
-    for part in content:
-        kind = part.get("type")
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if not url:
-                raise unsupported("image_url part without a url")
-            blocks.append(_image_block(url))
-        else:
-            raise unsupported(f"content part type {kind!r} is not supported for this model")
-    return blocks
+    def text_part(self, text: str) -> Part:
+        return {"type": "text", "text": text}
 
-
-def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    if not isinstance(messages, list) or not messages:
-        raise unsupported("messages must be a non-empty list")
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
-    for message in messages:
-        role = message.get("role")
-        content = message.get("content")
-        if role in ("system", "developer"):
-            text = text_of(content)
-            if text:
-                system.append(text)
-        elif role == "user":
-            add("user", _content_blocks(content))
-        elif role == "assistant":
-            blocks = _content_blocks(content)
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": call.get("id") or new_id("toolu_"),
-                        "name": function.get("name", ""),
-                        "input": tool_arguments_object(function.get("arguments")),
-                    }
-                )
-            add("assistant", blocks)
-        elif role == "tool":
-            result: dict[str, Any] = {
-                "type": "tool_result",
-                "tool_use_id": message.get("tool_call_id", ""),
+    def image_part(self, url: str) -> Part:
+        inline = parse_data_url(url)
+        if inline:
+            media_type, data = inline
+            return {
+                "type": "image",
+                "source": {"type": "base64", "media_type": media_type, "data": data},
             }
-            blocks = _content_blocks(content)
-            if blocks:
-                result["content"] = blocks
-            add("user", [result])
-        else:
-            raise unsupported(f"message role {role!r} is not supported")
-    if not turns:
-        raise unsupported("at least one user message is required")
-    return system, turns
+        return {"type": "image", "source": {"type": "url", "url": url}}
+
+    def tool_call_part(self, call: ToolCall) -> Part:
+        return {
+            "type": "tool_use",
+            "id": call.id or new_id("toolu_"),
+            "name": call.name,
+            "input": call.arguments,
+        }
+
+    def tool_result_part(self, message: Mapping[str, Any], call_name: str | None) -> Part:
+        result: Part = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", "")}
+        blocks = content_parts(message.get("content"), self)
+        if blocks:
+            result["content"] = blocks
+        return result
+
+
+_PARTS = _AnthropicParts()
 
 
 def _tool(function: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,6 +137,40 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return result
 
 
+def _add_response_format(
+    payload: dict[str, Any], system: list[str], response_format: Mapping[str, Any]
+) -> None:
+    """JSON mode is an instruction appended to the system text; a schema is `output_config`."""
+    if response_format.get("type") == "json_object":
+        system.append(JSON_OBJECT_INSTRUCTION)
+    elif response_format.get("type") == "json_schema":
+        payload["output_config"] = {
+            "format": {"type": "json_schema", "schema": json_schema(response_format)}
+        }
+
+
+def _add_sampling(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
+    if body.get("temperature") is not None:
+        # Anthropic's range is 0..1 (OpenAI's 0..2); newer Claude models refuse
+        # temperature and top_p together, so temperature wins.
+        payload["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
+    elif body.get("top_p") is not None:
+        payload["top_p"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        payload["stop_sequences"] = stop_sequences(stop)
+
+
+def _add_tools(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """The function tools, and the tool choice only when there are tools to choose from."""
+    tools = [_tool(function) for function in function_definitions(body)]
+    if tools:
+        payload["tools"] = tools
+        choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+        if choice:
+            payload["tool_choice"] = choice
+
+
 class AnthropicMessagesAdapter:
     wire_format = "anthropic_messages"
 
@@ -202,57 +184,28 @@ class AnthropicMessagesAdapter:
         auth_style: str,
         stream: bool,
     ) -> UpstreamRequest:
-        if body.get("n") not in (None, 1):
-            raise unsupported("n > 1 is only supported by OpenAI-format models")
-        system, turns = _messages(body.get("messages"))
+        require_single_choice(body)
+        system, turns = fold_messages(body.get("messages"), _PARTS)
         payload: dict[str, Any] = {
             "model": model_id,
-            "messages": turns,
-            "max_tokens": int(
-                body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
-            ),
+            "messages": [{"role": role, "content": parts} for role, parts in turns],
+            "max_tokens": int(max_output_tokens(body) or DEFAULT_MAX_TOKENS),
         }
-        response_format = body.get("response_format") or {}
-        if response_format.get("type") == "json_object":
-            system.append(JSON_OBJECT_INSTRUCTION)
-        elif response_format.get("type") == "json_schema":
-            schema = (response_format.get("json_schema") or {}).get("schema")
-            if not isinstance(schema, dict):
-                raise unsupported("response_format.json_schema.schema must be an object")
-            payload["output_config"] = {
-                "format": {"type": "json_schema", "schema": copy.deepcopy(schema)}
-            }
+        _add_response_format(payload, system, body.get("response_format") or {})
         if system:
             payload["system"] = "\n\n".join(system)
-        if body.get("temperature") is not None:
-            # Anthropic's range is 0..1 (OpenAI's 0..2); newer Claude models refuse
-            # temperature and top_p together, so temperature wins.
-            payload["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
-        elif body.get("top_p") is not None:
-            payload["top_p"] = body["top_p"]
-        stop = body.get("stop")
-        if stop:
-            payload["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-        tools = [
-            _tool(tool["function"])
-            for tool in body.get("tools") or ()
-            if tool.get("type", "function") == "function" and tool.get("function")
-        ]
-        if tools:
-            payload["tools"] = tools
-            choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
-            if choice:
-                payload["tool_choice"] = choice
+        _add_sampling(payload, body)
+        _add_tools(payload, body)
         if isinstance(body.get("user"), str) and body["user"]:
             payload["metadata"] = {"user_id": body["user"]}
         if stream:
             payload["stream"] = True
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-            "anthropic-version": ANTHROPIC_VERSION,
-        }
-        headers.update(auth_headers(auth_style, api_key))
+        headers = request_headers(
+            stream=stream,
+            auth_style=auth_style,
+            api_key=api_key,
+            extra={"anthropic-version": ANTHROPIC_VERSION},
+        )
         return UpstreamRequest(
             method="POST", url=base_url.rstrip("/") + "/v1/messages", headers=headers, json=payload
         )
@@ -270,38 +223,16 @@ class AnthropicMessagesAdapter:
                 texts.append(block.get("text", ""))
             elif block.get("type") == "tool_use":
                 tool_calls.append(
-                    {
-                        "id": block.get("id") or new_id("call_"),
-                        "type": "function",
-                        "function": {
-                            "name": block.get("name", ""),
-                            "arguments": json.dumps(block.get("input") or {}),
-                        },
-                    }
+                    openai_tool_call(block.get("id"), block.get("name", ""), block.get("input"))
                 )
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(texts) if texts or not tool_calls else None,
-        }
-        if tool_calls:
-            message["tool_calls"] = tool_calls
-        usage = usage_from_anthropic(payload.get("usage"))
-        body = {
-            "id": f"chatcmpl-{payload['id']}" if payload.get("id") else new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": FINISH_REASONS.get(payload.get("stop_reason") or "", "stop"),
-                }
-            ],
-            "usage": usage_to_openai(usage),
-        }
-        return ChatResult(body=body, usage=usage)
+        return chat_completion(
+            upstream_id=payload.get("id"),
+            model=model,
+            text="".join(texts) if texts else None,
+            tool_calls=tool_calls,
+            finish_reason=FINISH_REASONS.get(payload.get("stop_reason") or "", "stop"),
+            usage=usage_from_anthropic(payload.get("usage")),
+        )
 
     def stream_parser(self, *, model: str, request_id: str) -> "AnthropicStreamParser":
         return AnthropicStreamParser(model=model, request_id=request_id)

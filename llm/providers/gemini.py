@@ -9,27 +9,23 @@ import contextlib
 import copy
 import json
 import mimetypes
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from llm.providers.base import (
-    BaseStreamParser,
-    ChatResult,
-    ProviderError,
-    UpstreamRequest,
-    Usage,
-    auth_headers,
-    load_event_json,
-    make_error,
-    new_id,
-    parse_data_url,
-    text_of,
-    tool_arguments_object,
-    unsupported,
-    usage_to_openai,
+from llm.providers.contract import ChatResult, ProviderError, UpstreamRequest, Usage
+from llm.providers.errors import make_error, unsupported
+from llm.providers.message_folding import Part, ToolCall, fold_messages
+from llm.providers.openai_shapes import chat_completion, openai_tool_call
+from llm.providers.request_options import (
+    function_definitions,
+    json_schema,
+    max_output_tokens,
+    require_single_choice,
+    stop_sequences,
 )
+from llm.providers.sse import BaseStreamParser, load_event_json
+from llm.providers.wire_helpers import parse_data_url, request_headers, text_of
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -79,35 +75,37 @@ def usage_from_gemini(raw: Mapping[str, Any] | None) -> Usage:
     )
 
 
-def _image_part(url: str) -> dict[str, Any]:
-    inline = parse_data_url(url)
-    if inline:
-        media_type, data = inline
-        return {"inlineData": {"mimeType": media_type, "data": data}}
-    mime_type = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
-    return {"fileData": {"mimeType": mime_type, "fileUri": url}}
+class _GeminiParts:
+    """Gemini's parts, for the message folding it shares with Anthropic; `model` is the assistant.
 
+    A tool result is a `functionResponse` named after the call it answers.
+    """
 
-def _parts(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts = []
-    for part in content:
-        kind = part.get("type")
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                parts.append({"text": part["text"]})
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if not url:
-                raise unsupported("image_url part without a url")
-            parts.append(_image_part(url))
-        else:
-            raise unsupported(f"content part type {kind!r} is not supported for this model")
-    return parts
+    assistant_role = "model"
+
+    def text_part(self, text: str) -> Part:
+        return {"text": text}
+
+    def image_part(self, url: str) -> Part:
+        inline = parse_data_url(url)
+        if inline:
+            media_type, data = inline
+            return {"inlineData": {"mimeType": media_type, "data": data}}
+        mime_type = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+        return {"fileData": {"mimeType": mime_type, "fileUri": url}}
+
+    def tool_call_part(self, call: ToolCall) -> Part:
+        part: Part = {"functionCall": {"name": call.name, "args": call.arguments}}
+        if call.position == 0:
+            part["thoughtSignature"] = THOUGHT_SIGNATURE_PLACEHOLDER
+        return part
+
+    def tool_result_part(self, message: Mapping[str, Any], call_name: str | None) -> Part:
+        name = call_name or message.get("name")
+        if not name:
+            raise unsupported("a tool message must answer a tool call of an earlier message")
+        response = _function_response(message.get("content"))
+        return {"functionResponse": {"name": name, "response": response}}
 
 
 def _function_response(content: Any) -> dict[str, Any]:
@@ -119,59 +117,7 @@ def _function_response(content: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"result": parsed}
 
 
-def _contents(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    if not isinstance(messages, list) or not messages:
-        raise unsupported("messages must be a non-empty list")
-    system: list[str] = []
-    contents: list[dict[str, Any]] = []
-    call_names: dict[str, str] = {}
-
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
-    for message in messages:
-        role = message.get("role")
-        content = message.get("content")
-        if role in ("system", "developer"):
-            text = text_of(content)
-            if text:
-                system.append(text)
-        elif role == "user":
-            add("user", _parts(content))
-        elif role == "assistant":
-            parts = _parts(content)
-            for position, call in enumerate(message.get("tool_calls") or ()):
-                function = call.get("function") or {}
-                name = function.get("name", "")
-                call_names[call.get("id", "")] = name
-                part: dict[str, Any] = {
-                    "functionCall": {
-                        "name": name,
-                        "args": tool_arguments_object(function.get("arguments")),
-                    }
-                }
-                if position == 0:
-                    part["thoughtSignature"] = THOUGHT_SIGNATURE_PLACEHOLDER
-                parts.append(part)
-            add("model", parts)
-        elif role == "tool":
-            name = call_names.get(message.get("tool_call_id", "")) or message.get("name")
-            if not name:
-                raise unsupported("a tool message must answer a tool call of an earlier message")
-            add(
-                "user",
-                [{"functionResponse": {"name": name, "response": _function_response(content)}}],
-            )
-        else:
-            raise unsupported(f"message role {role!r} is not supported")
-    if not contents:
-        raise unsupported("at least one user message is required")
-    return system, contents
+_PARTS = _GeminiParts()
 
 
 def _tool_config(choice: Any) -> dict[str, Any] | None:
@@ -191,6 +137,7 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
 
 
 def _message_from_parts(parts: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """(text, OpenAI tool calls) of a candidate's parts; thought parts are not the answer."""
     texts = []
     calls = []
     for part in parts:
@@ -200,16 +147,7 @@ def _message_from_parts(parts: list[dict[str, Any]]) -> tuple[str, list[dict[str
             texts.append(part["text"])
         elif "functionCall" in part:
             call = part["functionCall"]
-            calls.append(
-                {
-                    "id": call.get("id") or new_id("call_"),
-                    "type": "function",
-                    "function": {
-                        "name": call.get("name", ""),
-                        "arguments": json.dumps(call.get("args") or {}),
-                    },
-                }
-            )
+            calls.append(openai_tool_call(call.get("id"), call.get("name", ""), call.get("args")))
     return "".join(texts), calls
 
 
@@ -217,6 +155,54 @@ def _finish_reason(raw: str | None, has_calls: bool) -> str:
     if has_calls and raw in (None, "STOP"):
         return "tool_calls"
     return FINISH_REASONS.get(raw or "STOP", "stop")
+
+
+def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Sampling, length, stop sequences and JSON mode: Gemini's `generationConfig`."""
+    config: dict[str, Any] = {}
+    if body.get("temperature") is not None:
+        config["temperature"] = body["temperature"]
+    if body.get("top_p") is not None:
+        config["topP"] = body["top_p"]
+    max_tokens = max_output_tokens(body)
+    if max_tokens:
+        config["maxOutputTokens"] = int(max_tokens)
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = stop_sequences(stop)
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_object":
+        config["responseMimeType"] = "application/json"
+    elif response_format.get("type") == "json_schema":
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = json_schema(response_format)
+    return config
+
+
+def _declaration(function: Mapping[str, Any]) -> dict[str, Any]:
+    declaration: dict[str, Any] = {"name": function["name"]}
+    if function.get("description"):
+        declaration["description"] = function["description"]
+    if function.get("parameters"):
+        declaration["parametersJsonSchema"] = copy.deepcopy(function["parameters"])
+    return declaration
+
+
+def _add_tools(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """The function declarations, and the tool config only when there are functions."""
+    declarations = [_declaration(function) for function in function_definitions(body)]
+    if declarations:
+        payload["tools"] = [{"functionDeclarations": declarations}]
+        tool_config = _tool_config(body.get("tool_choice"))
+        if tool_config:
+            payload["toolConfig"] = tool_config
+
+
+def _url(base_url: str, model_id: str, stream: bool) -> str:
+    """The model is a path segment, quoted so a model id cannot reach another path."""
+    model_path = quote(model_id.removeprefix("models/"), safe="-._")
+    url = f"{base_url.rstrip('/')}/models/{model_path}"
+    return url + (":streamGenerateContent?alt=sse" if stream else ":generateContent")
 
 
 class GeminiAdapter:
@@ -232,97 +218,43 @@ class GeminiAdapter:
         auth_style: str,
         stream: bool,
     ) -> UpstreamRequest:
-        if body.get("n") not in (None, 1):
-            raise unsupported("n > 1 is only supported by OpenAI-format models")
-        system, contents = _contents(body.get("messages"))
-        payload: dict[str, Any] = {"contents": contents}
+        require_single_choice(body)
+        system, turns = fold_messages(body.get("messages"), _PARTS)
+        payload: dict[str, Any] = {
+            "contents": [{"role": role, "parts": parts} for role, parts in turns]
+        }
         if system:
             payload["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
-        config: dict[str, Any] = {}
-        if body.get("temperature") is not None:
-            config["temperature"] = body["temperature"]
-        if body.get("top_p") is not None:
-            config["topP"] = body["top_p"]
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        if max_tokens:
-            config["maxOutputTokens"] = int(max_tokens)
-        stop = body.get("stop")
-        if stop:
-            config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
-        response_format = body.get("response_format") or {}
-        if response_format.get("type") == "json_object":
-            config["responseMimeType"] = "application/json"
-        elif response_format.get("type") == "json_schema":
-            schema = (response_format.get("json_schema") or {}).get("schema")
-            if not isinstance(schema, dict):
-                raise unsupported("response_format.json_schema.schema must be an object")
-            config["responseMimeType"] = "application/json"
-            config["responseJsonSchema"] = copy.deepcopy(schema)
+        config = _generation_config(body)
         if config:
             payload["generationConfig"] = config
-        tools = body.get("tools")
-        if tools:
-            declarations = []
-            for tool in tools:
-                function = (
-                    tool.get("function") if tool.get("type", "function") == "function" else None
-                )
-                if not function:
-                    continue
-                declaration: dict[str, Any] = {"name": function["name"]}
-                if function.get("description"):
-                    declaration["description"] = function["description"]
-                if function.get("parameters"):
-                    declaration["parametersJsonSchema"] = copy.deepcopy(function["parameters"])
-                declarations.append(declaration)
-            if declarations:
-                payload["tools"] = [{"functionDeclarations": declarations}]
-                tool_config = _tool_config(body.get("tool_choice"))
-                if tool_config:
-                    payload["toolConfig"] = tool_config
-        model_path = quote(model_id.removeprefix("models/"), safe="-._")
-        url = f"{base_url.rstrip('/')}/models/{model_path}"
-        url += ":streamGenerateContent?alt=sse" if stream else ":generateContent"
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-        }
-        headers.update(auth_headers(auth_style, api_key))
-        return UpstreamRequest(method="POST", url=url, headers=headers, json=payload)
+        _add_tools(payload, body)
+        headers = request_headers(stream=stream, auth_style=auth_style, api_key=api_key)
+        return UpstreamRequest(
+            method="POST", url=_url(base_url, model_id, stream), headers=headers, json=payload
+        )
 
     def parse_response(self, *, payload: Mapping[str, Any], model: str) -> ChatResult:
         candidates = payload.get("candidates")
         usage = usage_from_gemini(payload.get("usageMetadata"))
         if not candidates:
-            if (payload.get("promptFeedback") or {}).get("blockReason"):
-                text, calls, finish = "", [], "content_filter"
-            else:
+            if not (payload.get("promptFeedback") or {}).get("blockReason"):
                 raise ProviderError(
                     "upstream response has no candidates", kind="malformed", retryable=True
                 )
+            text, calls, finish = "", [], "content_filter"
         else:
             candidate = candidates[0]
             text, calls = _message_from_parts((candidate.get("content") or {}).get("parts") or [])
             finish = _finish_reason(candidate.get("finishReason"), bool(calls))
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": text if text or not calls else None,
-        }
-        if calls:
-            message["tool_calls"] = calls
-        body = {
-            "id": f"chatcmpl-{payload['responseId']}"
-            if payload.get("responseId")
-            else new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            ],
-            "usage": usage_to_openai(usage),
-        }
-        return ChatResult(body=body, usage=usage)
+        return chat_completion(
+            upstream_id=payload.get("responseId"),
+            model=model,
+            text=text or None,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=usage,
+        )
 
     def stream_parser(self, *, model: str, request_id: str) -> "GeminiStreamParser":
         return GeminiStreamParser(model=model, request_id=request_id)

@@ -10,18 +10,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from llm.providers.base import (
-    BaseStreamParser,
-    ChatResult,
-    ProviderError,
-    UpstreamRequest,
-    Usage,
-    auth_headers,
-    load_event_json,
-    make_error,
-    new_id,
-    usage_to_openai,
-)
+from llm.providers.contract import ChatResult, ProviderError, UpstreamRequest, Usage
+from llm.providers.errors import make_error
+from llm.providers.openai_shapes import usage_to_openai
+from llm.providers.sse import BaseStreamParser, load_event_json
+from llm.providers.wire_helpers import new_id, request_headers
 
 # Fields forwarded upstream as they are; everything else in the client body is dropped.
 FORWARDED_FIELDS = (
@@ -89,10 +82,7 @@ class OpenAIChatAdapter:
         if stream:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if stream:
-            headers["Accept"] = "text/event-stream"
-        headers.update(auth_headers(auth_style, api_key))
+        headers = request_headers(stream=stream, auth_style=auth_style, api_key=api_key)
         return UpstreamRequest(
             method="POST",
             url=base_url.rstrip("/") + "/chat/completions",

@@ -1,7 +1,7 @@
 """Wire format -> adapter. Vendors are data (a Provider row names its wire format), not code."""
 
 from llm.providers.anthropic_messages import AnthropicMessagesAdapter
-from llm.providers.base import ProviderAdapter
+from llm.providers.contract import ProviderAdapter
 from llm.providers.gemini import GeminiAdapter
 from llm.providers.openai_chat import OpenAIChatAdapter
 

@@ -11,7 +11,7 @@ from llm.providers.anthropic_messages import (
     JSON_OBJECT_INSTRUCTION,
     AnthropicMessagesAdapter,
 )
-from llm.providers.base import ProviderError
+from llm.providers.contract import ProviderError
 
 WIRE = Path(__file__).parent / "fixtures" / "wire" / "anthropic"
 adapter = AnthropicMessagesAdapter()

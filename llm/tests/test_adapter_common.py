@@ -5,18 +5,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from llm.providers.base import (
-    ChunkFactory,
-    ProviderError,
-    SSEDecoder,
-    Usage,
-    auth_headers,
-    parse_data_url,
-    parse_json_body,
-    parse_retry_after,
-    redact,
-)
+from llm.providers.contract import ProviderError, Usage
+from llm.providers.errors import parse_retry_after, redact
 from llm.providers.registry import get_adapter
+from llm.providers.sse import ChunkFactory, SSEDecoder
+from llm.providers.wire_helpers import auth_headers, parse_data_url, parse_json_body
 
 
 def test_sse_decoder_handles_every_line_ending_and_any_split():

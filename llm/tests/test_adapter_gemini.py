@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.providers.base import ProviderError
+from llm.providers.contract import ProviderError
 from llm.providers.gemini import THOUGHT_SIGNATURE_PLACEHOLDER, GeminiAdapter
 
 WIRE = Path(__file__).parent / "fixtures" / "wire" / "gemini"

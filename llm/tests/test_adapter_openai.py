@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.providers.base import ProviderError
+from llm.providers.contract import ProviderError
 from llm.providers.openai_chat import OpenAIChatAdapter
 
 WIRE = Path(__file__).parent / "fixtures" / "wire" / "openai"

@@ -1,0 +1,116 @@
+"""The adapter contract: one pure module per wire format translates to and from OpenAI's shape.
+
+Adapters do no I/O and know nothing of Django: the gateway builds an `UpstreamRequest`, sends it
+with the one shared HTTP client, and hands status, headers and body back to the adapter.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one upstream call, as billing meters them whatever the wire format."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """What an adapter builds and the gateway sends: adapters never do I/O themselves."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: dict[str, Any]
+
+
+@dataclass
+class ChatResult:
+    """A complete response, already in OpenAI Chat Completions shape (`body`)."""
+
+    body: dict[str, Any]
+    usage: Usage
+
+
+class ProviderError(Exception):
+    """An upstream failure, classified so the gateway can decide whether to fall back.
+
+    kind: rate_limit | quota | timeout | connection | server | context_length | auth |
+          bad_request | malformed. `quota`: the account behind the key is out of credit or quota
+          (not a passing rate limit: the next model, never the same one).
+    `retryable` means another attempt (same or next model) may succeed;
+    `billed` means the provider charged for the attempt (usage known despite the failure).
+    The message never contains a key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        kind: str = "server",
+        retryable: bool = False,
+        retry_after: float | None = None,
+        usage: Usage | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.usage = usage
+
+
+class StreamParser(Protocol):
+    """Turns upstream stream bytes into OpenAI `chat.completion.chunk` dicts.
+
+    `feed` takes raw bytes in any split and returns the chunks completed so far; `usage` holds
+    the usage seen so far (also after a truncated stream); `finished` is true once the upstream
+    signalled the end of the message. `usage_complete` is true once the provider reported its
+    final usage; until then `usage.output_tokens` is at least an estimate of the text streamed so
+    far (4 characters a token), so a cut-off stream is still billed for what was generated.
+    An error event raises ProviderError (with `usage` so far); so does a malformed event.
+    """
+
+    usage: Usage
+    finished: bool
+    usage_complete: bool
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]: ...
+
+
+class ProviderAdapter(Protocol):
+    """One wire format: builds its requests and reads its responses, streams and errors."""
+
+    wire_format: str
+
+    def build_request(
+        self,
+        *,
+        body: Mapping[str, Any],
+        model_id: str,
+        base_url: str,
+        api_key: str | None,
+        auth_style: str,
+        stream: bool,
+    ) -> UpstreamRequest:
+        """`body` is the client's OpenAI request (model already resolved to `model_id`).
+
+        Only known fields are translated; nothing in `body` reaches the URL or the headers.
+        Raises ProviderError(kind="bad_request", retryable=False) for a request this wire
+        format cannot express (n > 1, audio parts, tool arguments that are not a JSON object).
+        """
+
+    def parse_response(self, *, payload: Mapping[str, Any], model: str) -> ChatResult:
+        """A 2xx JSON body to an OpenAI chat.completion; `model` is the id to report."""
+
+    def stream_parser(self, *, model: str, request_id: str) -> StreamParser: ...
+
+    def map_error(
+        self, *, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> ProviderError: ...
