@@ -6,6 +6,6 @@ class BillingConfig(AppConfig):
     verbose_name = "Usage and billing"
 
     def ready(self) -> None:
-        from billing.services.counters import budget_cache_connect_signals  # Django app loading
+        from billing.services.budget_specs import budget_cache_connect_signals  # Django app loading
 
         budget_cache_connect_signals()

@@ -5,7 +5,8 @@ import logging
 
 from celery import shared_task
 
-from billing.services import alerts, counters, exports, rollups
+from billing.services import alerts, exports, rollups
+from billing.services.counters_rebuild import counters_rebuild
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def deliver_alert(alert_id: int) -> None:
 
 @shared_task(name="billing.rebuild_counters")
 def rebuild_counters() -> int:
-    return counters.counters_rebuild()
+    return counters_rebuild()
 
 
 @shared_task(name="billing.purge_usage")

@@ -8,9 +8,9 @@ Semantics (DESIGN.md "Budgets"):
 - budget_settle() replaces the hold with the actual cost and tokens; budget_release() gives the
   hold back (timeout, upstream error, client gone). A hold that is neither settled nor released
   expires after RESERVATION_TTL seconds (the process died) and stops counting.
-- Counters live in Redis (one Lua script per operation, see counters.py). With no REDIS_URL,
-  and whenever Redis is unreachable, the same semantics run on database counters under a row
-  lock: slower, never unlimited.
+- Counters live in Redis (one Lua script per operation, see counters_redis.py). With no
+  REDIS_URL, and whenever Redis is unreachable, the same semantics run on database counters
+  under a row lock (counters_db.py): slower, never unlimited.
 """
 
 from __future__ import annotations
@@ -21,15 +21,37 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import redis.exceptions
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from billing.services import counters
+from billing.services.budget_specs import cached_tenant_budgets, tenant_budgets
+from billing.services.counter_plans import counter_plans, request_plans
+from billing.services.counters_db import db_counter_values, db_reserve, db_settle
+from billing.services.counters_rebuild import counter_values_sync
+from billing.services.counters_redis import (
+    RESERVE_LUA,
+    SEED_LUA,
+    SETTLE_LUA,
+    held_amounts,
+    new_reservation_id,
+    reserve_args,
+    seed_args,
+    seed_lock_key,
+    settle_args,
+    tenant_keys,
+)
+from billing.services.micros import to_micros
+from billing.services.spend_truth import plan_truth
 from core.errors import BudgetExceeded
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
+
+if TYPE_CHECKING:
+    from billing.services.budget_specs import TenantBudgets
+    from billing.services.counter_plans import CounterPlan
 
 logger = logging.getLogger(__name__)
 
@@ -61,28 +83,28 @@ class Reservation:
     done: bool = False
 
 
-_RESERVE = LuaScript(counters.RESERVE_LUA)
-_SETTLE = LuaScript(counters.SETTLE_LUA)
-_SEED = LuaScript(counters.SEED_LUA)
+_RESERVE = LuaScript(RESERVE_LUA)
+_SETTLE = LuaScript(SETTLE_LUA)
+_SEED = LuaScript(SEED_LUA)
 
 
-async def _budgets(tenant_id: int) -> counters.TenantBudgets:
-    cached = counters.cached_tenant_budgets(tenant_id=tenant_id)
+async def _budgets(tenant_id: int) -> TenantBudgets:
+    cached = cached_tenant_budgets(tenant_id=tenant_id)
     if cached is not None:
         return cached
-    return await sync_to_async(counters.tenant_budgets)(tenant_id=tenant_id)
+    return await sync_to_async(tenant_budgets)(tenant_id=tenant_id)
 
 
-def _exceeded(plan: counters.CounterPlan, what: str) -> BudgetExceeded:
+def _exceeded(plan: CounterPlan, what: str) -> BudgetExceeded:
     limit = "token limit" if what == "tokens" else "spend limit"
     return BudgetExceeded(f"{plan.period} budget for {plan.label} exceeded ({limit}).")
 
 
-async def _seed_redis(client, plans: list[counters.CounterPlan], tz, mode: str = "seed") -> int:
+async def _seed_redis(client, plans: list[CounterPlan], tz, mode: str = "seed") -> int:
     """Seed counters that Redis does not have from the database. One process computes (SET NX
     lock); the others wait for its marker; HSETNX makes the write one-winner regardless."""
     tenant_id = plans[0].tenant_id
-    lock = counters.seed_lock_key(tenant_id)
+    lock = seed_lock_key(tenant_id)
     got_lock = await client.execute("SET", lock, "1", "NX", "PX", 5000)
     if not got_lock:
         loop = asyncio.get_running_loop()
@@ -93,7 +115,7 @@ async def _seed_redis(client, plans: list[counters.CounterPlan], tz, mode: str =
                 return 0
     try:
         values = await sync_to_async(_truths)(plans, tz)
-        keys, args = counters.seed_args(plans=plans, values=values, mode=mode)
+        keys, args = seed_args(plans=plans, values=values, mode=mode)
         return int(await client.run_script(_SEED, keys=keys, args=args))
     finally:
         if got_lock:
@@ -105,7 +127,7 @@ async def _all_seeded(client, plans) -> bool:
 
 
 def _truths(plans, tz) -> list[tuple[int, int]]:
-    return [counters.plan_truth(plan=plan, tz=tz) for plan in plans]
+    return [plan_truth(plan=plan, tz=tz) for plan in plans]
 
 
 async def budget_reserve(
@@ -126,11 +148,11 @@ async def budget_reserve(
     )
     if not budgets.budgets:
         return reservation
-    plans = counters.request_plans(budgets=budgets, api_key_id=api_key_id, config_id=config_id)
+    plans = request_plans(budgets=budgets, api_key_id=api_key_id, config_id=config_id)
     if not plans:
         return reservation
-    reservation.micros = counters.to_micros(reservation.amount_usd)
-    reservation.id = counters.new_reservation_id()
+    reservation.micros = to_micros(reservation.amount_usd)
+    reservation.id = new_reservation_id()
     reservation.holds = [plan.key for plan in plans]
     client = get_pipelined_redis()
     if client is not None:
@@ -146,11 +168,11 @@ async def budget_reserve(
 
 
 async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
-    reservation.held = counters.held_amounts(
+    reservation.held = held_amounts(
         plans=plans, micros=reservation.micros, tokens=reservation.tokens
     )
     for _attempt in range(3):
-        keys, args = counters.reserve_args(
+        keys, args = reserve_args(
             plans=plans,
             reservation_id=reservation.id,
             micros=reservation.micros,
@@ -172,7 +194,7 @@ async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
 
 
 async def _reserve_db(plans, tz, reservation: Reservation) -> None:
-    outcome = await sync_to_async(counters.db_reserve)(
+    outcome = await sync_to_async(db_reserve)(
         plans=plans,
         tz=tz,
         reservation_id=reservation.id,
@@ -188,9 +210,7 @@ async def budget_settle(
     *, reservation: Reservation, actual_cost_usd: Decimal, actual_tokens: int
 ) -> None:
     """Replace the reservation with the actual cost (may be lower or higher)."""
-    await _finish(
-        reservation, micros=counters.to_micros(actual_cost_usd), tokens=int(actual_tokens or 0)
-    )
+    await _finish(reservation, micros=to_micros(actual_cost_usd), tokens=int(actual_tokens or 0))
 
 
 async def budget_release(*, reservation: Reservation) -> None:
@@ -203,12 +223,12 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
         return
     reservation.done = True
     if reservation.backend == "redis":
-        rz, rv = counters.tenant_keys(reservation.tenant_id)
+        rz, rv = tenant_keys(reservation.tenant_id)
         try:
             await get_pipelined_redis().run_script(
                 _SETTLE,
                 keys=[rz, rv, *reservation.holds],
-                args=counters.settle_args(
+                args=settle_args(
                     reservation_id=reservation.id,
                     micros=micros,
                     tokens=tokens,
@@ -220,7 +240,7 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
             # The hold expires with Redis; the database counters catch up from the events.
             logger.warning("Redis unreachable: settlement left to the database counters")
             return
-    await sync_to_async(counters.db_settle)(
+    await sync_to_async(db_settle)(
         keys=reservation.holds, reservation_id=reservation.id, micros=micros, tokens=tokens
     )
 
@@ -251,17 +271,17 @@ def budget_used_pct_clear_local() -> None:
 def budget_used_pct_sync(*, tenant_id: int, config_id: int | None) -> Decimal | None:
     """budget_used_pct() for sync callers (route preview, admin, Celery): the same counters,
     through the sync Redis client (no event loop, no per-loop async client)."""
-    budgets = counters.tenant_budgets(tenant_id=tenant_id)
+    budgets = tenant_budgets(tenant_id=tenant_id)
     plans = _pct_plans(budgets, config_id)
     if not plans:
         return None
-    return _highest_pct(budgets, plans, counters.counter_values_sync(plans=plans, tz=budgets.tz))
+    return _highest_pct(budgets, plans, counter_values_sync(plans=plans, tz=budgets.tz))
 
 
-def _pct_plans(budgets: counters.TenantBudgets, config_id: int | None):
+def _pct_plans(budgets: TenantBudgets, config_id: int | None):
     if not budgets.budgets:
         return []
-    return counters.counter_plans(
+    return counter_plans(
         budgets=budgets, api_key_id=None, config_id=config_id, scopes=("tenant", "config")
     )
 
@@ -293,7 +313,7 @@ async def counter_values(*, plans, tz) -> list[tuple[int, int]]:
             return await _redis_values(client, plans, tz)
         except REDIS_DOWN:
             logger.warning("Redis unreachable: budget usage read from the database")
-    return await sync_to_async(counters.db_counter_values)(plans=plans, tz=tz)
+    return await sync_to_async(db_counter_values)(plans=plans, tz=tz)
 
 
 async def _redis_values(client, plans, tz) -> list[tuple[int, int]]:

@@ -9,13 +9,16 @@ import time_machine
 from asgiref.sync import sync_to_async
 
 from billing.models import BudgetHold
-from billing.services import counters
+from billing.services.budget_specs import tenant_budgets
 from billing.services.budgets import (
     budget_release,
     budget_reserve,
     budget_settle,
     budget_used_pct,
 )
+from billing.services.counter_plans import counter_plans
+from billing.services.counters_rebuild import counters_rebuild
+from billing.services.counters_redis import seeds_key, tenant_keys
 from billing.tests.test_budget_support import (
     fresh_async_redis,  # noqa: F401
     make_budget,
@@ -44,8 +47,8 @@ async def _reserve(tenant, cost: str, *, key=None, config=None, tokens: int = 0)
 
 
 def _tenant_key(tenant, period="monthly", at=None):
-    budgets = counters.tenant_budgets(tenant_id=tenant.pk)
-    plans = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None, at=at)
+    budgets = tenant_budgets(tenant_id=tenant.pk)
+    plans = counter_plans(budgets=budgets, api_key_id=None, config_id=None, at=at)
     return next(p.key for p in plans if p.period == period)
 
 
@@ -154,7 +157,7 @@ async def test_a_hold_expires_when_its_process_dies(tenant, redis_client):
             await _reserve(tenant, "0.80")
         traveller.shift(timedelta(minutes=10))
         await _reserve(tenant, "0.80")
-    rz = counters.tenant_keys(tenant.pk)[0]
+    rz = tenant_keys(tenant.pk)[0]
     assert redis_client.zcard(rz) == 1
 
 
@@ -199,7 +202,7 @@ async def test_lost_counters_are_reseeded_once_from_the_database(tenant, redis_c
         *(_reserve(tenant, "0.05") for _ in range(32)), return_exceptions=True
     )
     assert sum(not isinstance(r, Exception) for r in results) == 12  # (1.00 - 0.40) / 0.05
-    assert int(redis_client.get(counters.seeds_key(tenant.pk))) == 1
+    assert int(redis_client.get(seeds_key(tenant.pk))) == 1
     assert _counter(redis_client, await sync_to_async(_tenant_key)(tenant))["sm"] == 400_000
 
 
@@ -272,10 +275,10 @@ async def test_rebuild_raises_a_counter_that_is_behind(tenant, redis_client):
     key = await sync_to_async(_tenant_key)(tenant)
     await sync_to_async(make_event)(tenant, at=datetime.now(UTC), cost="0.25")
     assert _counter(redis_client, key)["sm"] == 0  # the event bypassed the counter
-    await sync_to_async(counters.counters_rebuild)()
+    await sync_to_async(counters_rebuild)()
     assert _counter(redis_client, key)["sm"] == 250_000
     redis_client.hset(key, "sm", 900_000)  # ahead (e.g. events still buffered): kept
-    await sync_to_async(counters.counters_rebuild)()
+    await sync_to_async(counters_rebuild)()
     assert _counter(redis_client, key)["sm"] == 900_000
 
 
@@ -302,15 +305,15 @@ def test_sync_used_pct_reads_the_same_counters(tenant, redis_client):
 async def test_a_counter_expires_after_its_period_but_never_at_once(tenant, redis_client):
     await sync_to_async(make_budget)(tenant, period="daily", limit_usd="1.00")
     await _reserve(tenant, "0.10")
-    budgets = await sync_to_async(counters.tenant_budgets)(tenant_id=tenant.pk)
-    [plan] = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None)
+    budgets = await sync_to_async(tenant_budgets)(tenant_id=tenant.pk)
+    [plan] = counter_plans(budgets=budgets, api_key_id=None, config_id=None)
     assert redis_client.expiretime(plan.key) == plan.expire_at  # the period's end + 3 days
     # A gateway clock far behind Redis's (here: a period that ended weeks ago by Redis's clock)
     # still gets a counter that lives a day, not one that is gone before its reserve runs.
     past = datetime.now(UTC) - timedelta(days=30)
     with time_machine.travel(past, tick=False):
         held = await _reserve(tenant, "0.10")
-        [old] = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None, at=past)
+        [old] = counter_plans(budgets=budgets, api_key_id=None, config_id=None, at=past)
     assert held.backend == "redis"
     real_now = int(redis_client.time()[0])
     assert real_now + 86400 - 5 <= redis_client.expiretime(old.key) <= real_now + 86400

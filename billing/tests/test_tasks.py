@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from billing import tasks
 from billing.models import BillingExport, BudgetAlert, DailyRollup, MonthlyRollup
-from billing.services.counters import budget_cache_invalidate
+from billing.services.budget_specs import budget_cache_invalidate
 from billing.tests.test_budget_support import make_budget, make_event
 from config.celery import app
 

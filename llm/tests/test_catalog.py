@@ -12,14 +12,10 @@ from django.utils import timezone
 from llm.models import AuthStyle, LLMModel, LLMModelPrice, Provider, WireFormat
 from llm.rules import validate_routing_config
 from llm.selectors import model_resolve
-from llm.services.catalog import (
-    CATALOG_PATH,
-    CatalogInvalid,
-    catalog_load,
-    catalog_parse,
-    litellm_price_per_1m,
-    model_price_at,
-)
+from llm.services.catalog_file import CATALOG_PATH, CatalogInvalid, catalog_parse
+from llm.services.catalog_load import catalog_load
+from llm.services.litellm_prices import litellm_price_per_1m
+from llm.services.model_prices import model_price_at
 
 LITELLM_FIXTURE = Path(__file__).parent / "fixtures" / "litellm_prices_small.json"
 

@@ -18,7 +18,7 @@ LIMIT = Decimal("0.006")
 
 def test_64_concurrent_requests_never_overspend_a_strict_budget(redis_client, gw):
     from billing.models import Budget
-    from billing.services.counters import budget_cache_invalidate
+    from billing.services.budget_specs import budget_cache_invalidate
 
     gw.set_config(fallback_models=[])
     Budget.objects.create(tenant=gw.tenant, period="daily", limit_usd=LIMIT, mode="strict")

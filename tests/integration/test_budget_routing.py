@@ -10,8 +10,8 @@ BODY = {"model": "auto", "max_tokens": 1000, "messages": [{"role": "user", "cont
 def test_rule_switches_model_once_the_budget_is_half_spent(gw, monkeypatch):
     from billing.models import Budget
     from billing.services import budgets
+    from billing.services.budget_specs import budget_cache_invalidate
     from billing.services.budgets import budget_used_pct_sync
-    from billing.services.counters import budget_cache_invalidate
 
     monkeypatch.setattr(budgets, "USED_PCT_TTL_SECONDS", 0.2)
 

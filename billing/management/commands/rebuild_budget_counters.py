@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from billing.services.counters import counters_rebuild
+from billing.services.counters_rebuild import counters_rebuild
 
 
 class Command(BaseCommand):

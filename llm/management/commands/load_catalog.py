@@ -7,13 +7,10 @@ Models missing from the file are kept (deactivated only with --deactivate-missin
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from llm.services.catalog import (
-    CATALOG_PATH,
-    CatalogInvalid,
-    CatalogReport,
-    catalog_load,
-    catalog_refresh_from_litellm,
-)
+from llm.services.catalog_changes import CatalogReport
+from llm.services.catalog_file import CATALOG_PATH, CatalogInvalid
+from llm.services.catalog_load import catalog_load
+from llm.services.litellm_prices import catalog_refresh_from_litellm
 
 
 class _DryRun(Exception):
