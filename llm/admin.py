@@ -7,7 +7,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from llm.models import LLMModel, LLMModelPrice, Provider, RoutingConfig
-from llm.services.catalog import CAPABILITIES
+from llm.services.catalog_file import CAPABILITIES
 from tenants.admin_scoping import (
     CatalogAdminMixin,
     ScopedRelatedFilter,

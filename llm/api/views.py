@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
-from llm.api import selectors, services
+from llm.api import selectors
 from llm.api.serializers import (
     LLMModelSerializer,
     ModelFilterSerializer,
@@ -13,6 +13,7 @@ from llm.api.serializers import (
     RoutingConfigSerializer,
 )
 from llm.models import LLMModel, Provider, RoutingConfig
+from llm.services import catalog_writes, routing_configs
 from tenants.api.auth import TenantViewSet
 
 
@@ -48,7 +49,9 @@ class ProviderViewSet(
         return provider
 
     def perform_create(self, serializer):
-        serializer.instance = services.provider_save(provider=Provider(**serializer.validated_data))
+        serializer.instance = catalog_writes.provider_save(
+            provider=Provider(**serializer.validated_data)
+        )
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -60,10 +63,10 @@ class ProviderViewSet(
         provider = serializer.instance
         for field, value in serializer.validated_data.items():
             setattr(provider, field, value)
-        serializer.instance = services.provider_save(provider=provider)
+        serializer.instance = catalog_writes.provider_save(provider=provider)
 
     def perform_destroy(self, instance):
-        services.provider_delete(provider=instance)
+        catalog_writes.provider_delete(provider=instance)
 
 
 class LLMModelViewSet(
@@ -113,7 +116,7 @@ class LLMModelViewSet(
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        model = services.llm_model_save(model=LLMModel(**serializer.validated_data))
+        model = catalog_writes.llm_model_save(model=LLMModel(**serializer.validated_data))
         data = self.get_serializer(model).data
         return _created(data, f"/api/v1/models/{model.qualified_id}/")
 
@@ -121,10 +124,10 @@ class LLMModelViewSet(
         model = serializer.instance
         for field, value in serializer.validated_data.items():
             setattr(model, field, value)
-        serializer.instance = services.llm_model_save(model=model)
+        serializer.instance = catalog_writes.llm_model_save(model=model)
 
     def perform_destroy(self, instance):
-        services.llm_model_delete(model=instance)
+        catalog_writes.llm_model_delete(model=instance)
 
 
 class RoutingConfigViewSet(
@@ -152,7 +155,7 @@ class RoutingConfigViewSet(
     def retrieve(self, request, *args, **kwargs):
         config = self.get_object()
         return Response(
-            self.get_serializer(config).data, headers={"ETag": services.config_etag(config)}
+            self.get_serializer(config).data, headers={"ETag": routing_configs.config_etag(config)}
         )
 
     def create(self, request, *args, **kwargs):
@@ -161,9 +164,9 @@ class RoutingConfigViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         data.pop("updated_at", None)
-        config = services.routing_config_create(tenant=tenant, data=data)
+        config = routing_configs.routing_config_create(tenant=tenant, data=data)
         response = _created(self.get_serializer(config).data, f"/api/v1/configs/{config.pk}/")
-        response["ETag"] = services.config_etag(config)
+        response["ETag"] = routing_configs.config_etag(config)
         return response
 
     @extend_schema(
@@ -187,7 +190,7 @@ class RoutingConfigViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         expected = data.pop("updated_at", None)
-        config = services.routing_config_update(
+        config = routing_configs.routing_config_update(
             config=config,
             data=data,
             if_match=request.headers.get("If-Match"),
@@ -195,7 +198,7 @@ class RoutingConfigViewSet(
         )
         return Response(
             RoutingConfigSerializer(config, context=context).data,
-            headers={"ETag": services.config_etag(config)},
+            headers={"ETag": routing_configs.config_etag(config)},
         )
 
     @extend_schema(
@@ -213,4 +216,4 @@ class RoutingConfigViewSet(
 
     def perform_destroy(self, instance):
         self.caller.require_tenant()
-        services.routing_config_delete(config=instance)
+        routing_configs.routing_config_delete(config=instance)

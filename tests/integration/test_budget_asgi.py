@@ -55,10 +55,12 @@ def test_64_concurrent_requests_never_overspend_a_strict_budget(redis_client, gw
     assert billed == spent <= LIMIT
     assert len(gw.upstreams["openai"].requests) == len(ok)
     # Settlements run just after each answer is sent: they all land, the holds all go back.
-    from billing.services import counters
+    from billing.services.budget_specs import tenant_budgets
+    from billing.services.counter_plans import counter_plans
+    from billing.services.micros import to_micros
 
-    budgets = counters.tenant_budgets(tenant_id=gw.tenant.pk)
-    [plan] = counters.counter_plans(budgets=budgets, api_key_id=None, config_id=None)
+    budgets = tenant_budgets(tenant_id=gw.tenant.pk)
+    [plan] = counter_plans(budgets=budgets, api_key_id=None, config_id=None)
     deadline = time.monotonic() + 5
     while True:
         counter = {k.decode(): int(v) for k, v in redis_client.hgetall(plan.key).items()}
@@ -66,4 +68,4 @@ def test_64_concurrent_requests_never_overspend_a_strict_budget(redis_client, gw
             break
         time.sleep(0.02)
     assert counter.get("rm", 0) == 0
-    assert counter["sm"] == sum(counters.to_micros(r.headers["X-Tollgate-Cost-USD"]) for r in ok)
+    assert counter["sm"] == sum(to_micros(r.headers["X-Tollgate-Cost-USD"]) for r in ok)

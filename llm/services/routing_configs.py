@@ -1,18 +1,13 @@
-"""Writes behind the management API for the catalog and routing configs.
-
-(They belong in llm/services/configs.py and llm/services/catalog.py; they live here until the
-lead moves them, because this package is the API helper's to edit.)
-"""
+"""Writes of tenants' routing configs: validated saves, one default per tenant, preconditions."""
 
 import hashlib
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
 
 from core.errors import Conflict
-from llm.models import LLMModel, Provider, RoutingConfig
+from llm.models import RoutingConfig
 from tenants.models import Tenant
 
 CONFIG_FIELDS = (
@@ -88,32 +83,3 @@ def routing_config_update(
 
 def routing_config_delete(*, config: RoutingConfig) -> None:
     config.delete()
-
-
-def provider_save(*, provider: Provider) -> Provider:
-    provider.full_clean()
-    provider.save()
-    return provider
-
-
-def provider_delete(*, provider: Provider) -> None:
-    try:
-        provider.delete()
-    except ProtectedError as exc:
-        raise Conflict(
-            "Tenants hold credentials for this provider; deactivate it instead."
-        ) from exc
-
-
-def llm_model_save(*, model: LLMModel) -> LLMModel:
-    model.full_clean()
-    try:
-        with transaction.atomic():
-            model.save()
-    except IntegrityError as exc:
-        raise Conflict("This provider already has a model with this id.") from exc
-    return model
-
-
-def llm_model_delete(*, model: LLMModel) -> None:
-    model.delete()
