@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from billing import selectors
 from billing.admin_dashboard import _split_month, usage_dashboard
 from billing.models import (
     ROLLUP_LAYOUT,
@@ -21,6 +20,8 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.selectors import usage_aggregates, usage_events
+from billing.selectors.usage_filters import UsageFilters
 from billing.services.rollups import rollups_refresh_tenant
 from billing.tests.test_budget_support import make_config, make_event, make_key
 
@@ -69,17 +70,17 @@ def test_usage_aggregate_from_rollups_equals_events(tenant, other_tenant, group_
     assert RollupState.objects.get(tenant=tenant).rolled_through == date(2026, 11, 21)
     queries = [
         {},
-        {"filters": selectors.UsageFilters(model="gpt-4o")},
-        {"filters": selectors.UsageFilters(config_id=config.pk, api_key_id=key.pk)},
-        {"filters": selectors.UsageFilters(status="cache_hit")},
-        {"filters": selectors.UsageFilters(status="rejected", provider="openai")},
-        {"filters": selectors.UsageFilters(tag="eval")},
-        {"filters": selectors.UsageFilters(tag="prod", status="success", model="gpt-4o")},
-        {"filters": selectors.UsageFilters(tag="batch", config_id=config.pk, api_key_id=key.pk)},
-        {"filters": selectors.UsageFilters(tag="no-such-tag")},
+        {"filters": UsageFilters(model="gpt-4o")},
+        {"filters": UsageFilters(config_id=config.pk, api_key_id=key.pk)},
+        {"filters": UsageFilters(status="cache_hit")},
+        {"filters": UsageFilters(status="rejected", provider="openai")},
+        {"filters": UsageFilters(tag="eval")},
+        {"filters": UsageFilters(tag="prod", status="success", model="gpt-4o")},
+        {"filters": UsageFilters(tag="batch", config_id=config.pk, api_key_id=key.pk)},
+        {"filters": UsageFilters(tag="no-such-tag")},
     ]
     for extra in queries:
-        f = extra.get("filters", selectors.UsageFilters())
+        f = extra.get("filters", UsageFilters())
         for start, end in [
             (date(2026, 10, 1), date(2026, 11, 22)),
             (date(2026, 11, 3), NOW.date()),
@@ -87,12 +88,12 @@ def test_usage_aggregate_from_rollups_equals_events(tenant, other_tenant, group_
         ]:
             args = {"tenant": tenant, "start": start, "end": end, "group_by": group_by, **extra}
             with mock.patch.object(
-                selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
+                usage_aggregates, "_rollup_aggregate", wraps=usage_aggregates._rollup_aggregate
             ) as from_rollups:
-                fast = selectors.usage_aggregate(**args)
+                fast = usage_aggregates.usage_aggregate(**args)
             assert from_rollups.called, (group_by, f)
             RollupState.objects.filter(tenant=tenant).update(rolled_through=None)
-            slow = selectors.usage_aggregate(**args)
+            slow = usage_aggregates.usage_aggregate(**args)
             RollupState.objects.filter(tenant=tenant).update(rolled_through=date(2026, 11, 21))
             if f.tag != "no-such-tag":
                 assert fast["totals"]["requests"] > 0, (group_by, f, start)
@@ -104,8 +105,8 @@ def test_tag_totals_count_each_event_once(tenant, other_tenant):
     _seed(tenant, other_tenant)
     rollups_refresh_tenant(tenant=tenant, now=NOW)
     args = {"tenant": tenant, "start": date(2026, 10, 1), "end": NOW.date()}
-    by_tag = selectors.usage_aggregate(group_by="tag", **args)
-    by_day = selectors.usage_aggregate(group_by="day", **args)
+    by_tag = usage_aggregates.usage_aggregate(group_by="tag", **args)
+    by_day = usage_aggregates.usage_aggregate(group_by="day", **args)
     assert by_tag["totals"] == by_day["totals"]
     assert [row["tag"] for row in by_tag["results"]] == ["batch", "eval", "prod"]
     # Two-tag events are in two rows, untagged ones in none.
@@ -125,19 +126,21 @@ def test_reads_before_the_relayout_come_from_events(tenant, other_tenant):
             "start": date(2026, 10, 1),
             "end": NOW.date(),
             "group_by": group_by,
-            "filters": selectors.UsageFilters(status="success", tag=tag),
+            "filters": UsageFilters(status="success", tag=tag),
         }
         for group_by, tag in (("tag", None), ("model", "eval"), ("day", None))
     }
-    expected = {group_by: selectors.usage_aggregate(**args) for group_by, args in reads.items()}
+    expected = {
+        group_by: usage_aggregates.usage_aggregate(**args) for group_by, args in reads.items()
+    }
     # What a deployment finds: buckets without status, no tag rollups, the old layout.
     DailyTagRollup.objects.all().delete()
     DailyRollup.objects.filter(tenant=tenant).exclude(status="success").delete()
     DailyRollup.objects.filter(tenant=tenant).update(status="")
     RollupState.objects.filter(tenant=tenant).update(layout=0)
     for group_by, args in reads.items():
-        with mock.patch.object(selectors, "_rollup_aggregate") as from_rollups:
-            assert selectors.usage_aggregate(**args) == expected[group_by]
+        with mock.patch.object(usage_aggregates, "_rollup_aggregate") as from_rollups:
+            assert usage_aggregates.usage_aggregate(**args) == expected[group_by]
         assert not from_rollups.called
     with mock.patch.object(timezone, "now", return_value=NOW):
         rollups_refresh_tenant(tenant=tenant, now=NOW)
@@ -146,9 +149,9 @@ def test_reads_before_the_relayout_come_from_events(tenant, other_tenant):
     assert not DailyRollup.objects.filter(tenant=tenant, status="").exists()
     for group_by, args in reads.items():
         with mock.patch.object(
-            selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
+            usage_aggregates, "_rollup_aggregate", wraps=usage_aggregates._rollup_aggregate
         ) as from_rollups:
-            assert selectors.usage_aggregate(**args) == expected[group_by]
+            assert usage_aggregates.usage_aggregate(**args) == expected[group_by]
         assert from_rollups.called
 
 
@@ -156,24 +159,24 @@ def test_reads_before_the_relayout_come_from_events(tenant, other_tenant):
 def test_events_count_from_rollups_equals_events(tenant, other_tenant):
     _seed(tenant, other_tenant)
     rollups_refresh_tenant(tenant=tenant, now=NOW)
-    start, end = selectors.local_range(tenant=tenant, start=date(2026, 10, 15), end=NOW.date())
+    start, end = usage_events.local_range(tenant=tenant, start=date(2026, 10, 15), end=NOW.date())
     for filters in (
         None,
-        selectors.UsageFilters(model="gpt-4o", provider="openai"),
-        selectors.UsageFilters(status="cache_hit"),
-        selectors.UsageFilters(tag="eval"),
-        selectors.UsageFilters(tag="prod", status="success", model="gpt-4o"),
+        UsageFilters(model="gpt-4o", provider="openai"),
+        UsageFilters(status="cache_hit"),
+        UsageFilters(tag="eval"),
+        UsageFilters(tag="prod", status="success", model="gpt-4o"),
     ):
         for bounds in ({}, {"start": start, "end": end}):
-            qs = selectors.usage_event_list(tenant=tenant, filters=filters, **bounds)
+            qs = usage_events.usage_event_list(tenant=tenant, filters=filters, **bounds)
             expected = UsageEvent.objects.filter(pk__in=qs.values("pk")).count()
             assert expected > 0
-            fast = selectors._fast_event_count(
+            fast = usage_events._fast_event_count(
                 base=qs,
                 tenant=tenant,
                 start=bounds.get("start"),
                 end=bounds.get("end"),
-                filters=filters or selectors.UsageFilters(),
+                filters=filters or UsageFilters(),
             )
             assert fast == expected  # computed from the rollups, not None
             assert qs.count() == expected
@@ -214,27 +217,27 @@ def test_tags_together_with_a_tag_come_from_tag_sets_once_re_rolled(tenant, othe
         "start": date(2026, 10, 1),
         "end": NOW.date(),
         "group_by": "tag",
-        "filters": selectors.UsageFilters(tag="eval"),
+        "filters": UsageFilters(tag="eval"),
     }
-    alone = {**together, "filters": selectors.UsageFilters()}
-    expected = selectors.usage_aggregate(**together)
+    alone = {**together, "filters": UsageFilters()}
+    expected = usage_aggregates.usage_aggregate(**together)
     # ["batch", "eval"] and ["prod", "eval"] events: eval occurs with both.
     assert [row["tag"] for row in expected["results"]] == ["batch", "eval", "prod"]
     DailyTagSetRollup.objects.all().delete()
     RollupState.objects.filter(tenant=tenant).update(layout=1)
-    with mock.patch.object(selectors, "_rollup_aggregate") as from_rollups:
-        assert selectors.usage_aggregate(**together) == expected
+    with mock.patch.object(usage_aggregates, "_rollup_aggregate") as from_rollups:
+        assert usage_aggregates.usage_aggregate(**together) == expected
     assert not from_rollups.called
     with mock.patch.object(
-        selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
+        usage_aggregates, "_rollup_aggregate", wraps=usage_aggregates._rollup_aggregate
     ) as from_rollups:
-        selectors.usage_aggregate(**alone)
+        usage_aggregates.usage_aggregate(**alone)
     assert from_rollups.called
     with mock.patch.object(timezone, "now", return_value=NOW):
         rollups_refresh_tenant(tenant=tenant, now=NOW)
     assert DailyTagSetRollup.objects.filter(tenant=tenant, day__lte=date(2026, 11, 21)).exists()
     with mock.patch.object(
-        selectors, "_rollup_aggregate", wraps=selectors._rollup_aggregate
+        usage_aggregates, "_rollup_aggregate", wraps=usage_aggregates._rollup_aggregate
     ) as from_rollups:
-        assert selectors.usage_aggregate(**together) == expected
+        assert usage_aggregates.usage_aggregate(**together) == expected
     assert from_rollups.called

@@ -5,12 +5,14 @@ else sees the tenants they are a member of. Month figures come from the daily ro
 events after them (see usage_dashboard).
 """
 
+from __future__ import annotations
+
 import zoneinfo
 from collections import defaultdict
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, Q, Sum
-from django.http import HttpRequest
 from django.utils import timezone
 
 from billing.models import DailyRollup, RollupState, UsageEvent
@@ -18,6 +20,13 @@ from core.calendar import local_midnight
 from core.money import money_quantize
 from tenants.admin_scoping import is_operator, viewable_tenant_ids
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from datetime import date, datetime, tzinfo
+    from decimal import Decimal
+
+    from django.db.models import QuerySet
+    from django.http import HttpRequest
 
 _FAILED = (UsageEvent.Status.ERROR, UsageEvent.Status.REJECTED)
 
@@ -35,9 +44,28 @@ def usage_dashboard(
     day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
     rolled, raw = _split_month(tenant_ids=tenant_ids, month_start=month_start, before=day_start)
+    from_events = list(_events_per_model(raw=raw, day_start=day_start))
+    from_rollups = list(_rollups_per_model(rolled)) if rolled is not None else []
+    month = [*from_events, *from_rollups]
+    saved = _saved_since(tenant_ids=tenant_ids, start=month_start)
+    return {
+        "spend_today": money_quantize(_total(from_events, "spend_today")),
+        "spend_month": money_quantize(_total(month, "cost")),
+        "saved_month": money_quantize(saved),
+        "requests_today": _total(from_events, "requests_today"),
+        "requests_month": _total(month, "requests"),
+        "failed_today": _total(from_events, "failed_today"),
+        "top_models": _top_models(month, top=top),
+        "month_start": month_start,
+        "timezone": str(tz),
+    }
+
+
+def _events_per_model(*, raw: Q, day_start: datetime) -> QuerySet:
+    """One pass over the month's events outside the rollups: per model, with today's figures
+    alongside."""
     today = Q(created_at__gte=day_start)
-    # One pass over the month's remaining events: per model, with today's figures alongside.
-    per_model = (
+    return (
         UsageEvent.objects.filter(raw)
         .values("model")
         .annotate(
@@ -50,66 +78,53 @@ def usage_dashboard(
         )
         .order_by()
     )
-    totals = {
-        "spend_month": 0,
-        "requests_month": 0,
-        "spend_today": 0,
-        "requests_today": 0,
-        "failed_today": 0,
-    }
-    models: dict[str, dict] = {}
 
-    def add(row: dict) -> None:
+
+def _rollups_per_model(rolled: Q) -> QuerySet:
+    """The month's final days per model, from the daily rollups."""
+    return (
+        DailyRollup.objects.filter(rolled)
+        .values("model")
+        .annotate(
+            requests=Sum("requests"),
+            cost=Sum("cost_usd"),
+            tokens=Sum(F("input_tokens") + F("output_tokens")),
+        )
+        .order_by()
+    )
+
+
+def _saved_since(*, tenant_ids: list[int] | None, start: datetime) -> Decimal | None:
+    """Cost avoided is not a rollup measure; only cache hits carry it (a partial index)."""
+    saved = UsageEvent.objects.filter(created_at__gte=start, saved_usd__gt=0)
+    if tenant_ids is not None:
+        saved = saved.filter(tenant_id__in=tenant_ids)
+    return saved.aggregate(s=Sum("saved_usd"))["s"]
+
+
+def _total(rows: list[dict], field: str) -> Decimal | int:
+    """A sum over per-model rows (an empty group sums to None in SQL: counted as 0)."""
+    return sum(row[field] or 0 for row in rows)
+
+
+def _top_models(rows: list[dict], *, top: int) -> list[dict]:
+    """The `top` models by cost (then requests, then name), rollup and event rows of a model
+    added together; rows with no served model are left out."""
+    models: dict[str, dict] = {}
+    for row in rows:
         if row["model"] == "":
-            return
+            continue
         into = models.setdefault(
             row["model"], {"model": row["model"], "requests": 0, "cost": 0, "tokens": 0}
         )
         into["requests"] += row["requests"] or 0
         into["cost"] += row["cost"] or 0
         into["tokens"] += row["tokens"] or 0
-
-    for row in per_model:
-        totals["spend_month"] += row["cost"] or 0
-        totals["requests_month"] += row["requests"]
-        totals["spend_today"] += row["spend_today"] or 0
-        totals["requests_today"] += row["requests_today"]
-        totals["failed_today"] += row["failed_today"]
-        add(row)
-    if rolled is not None:
-        for row in (
-            DailyRollup.objects.filter(rolled)
-            .values("model")
-            .annotate(
-                requests=Sum("requests"),
-                cost=Sum("cost_usd"),
-                tokens=Sum(F("input_tokens") + F("output_tokens")),
-            )
-            .order_by()
-        ):
-            totals["spend_month"] += row["cost"] or 0
-            totals["requests_month"] += row["requests"] or 0
-            add(row)
-    # Cost avoided is not a rollup measure; only cache hits carry it (a partial index).
-    saved = UsageEvent.objects.filter(created_at__gte=month_start, saved_usd__gt=0)
-    if tenant_ids is not None:
-        saved = saved.filter(tenant_id__in=tenant_ids)
-    totals["saved_month"] = saved.aggregate(s=Sum("saved_usd"))["s"]
     top_models = sorted(models.values(), key=lambda r: (-r["cost"], -r["requests"], r["model"]))
     top_models = top_models[:top]
     for row in top_models:
         row["cost"] = money_quantize(row["cost"])
-    return {
-        "spend_today": money_quantize(totals["spend_today"]),
-        "spend_month": money_quantize(totals["spend_month"]),
-        "saved_month": money_quantize(totals["saved_month"]),
-        "requests_today": totals["requests_today"],
-        "requests_month": totals["requests_month"],
-        "failed_today": totals["failed_today"],
-        "top_models": top_models,
-        "month_start": month_start,
-        "timezone": str(tz),
-    }
+    return top_models
 
 
 def _split_month(

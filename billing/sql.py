@@ -1,6 +1,14 @@
 """SQL fragments shared by the raw-event reads and the rollups (one spelling per vendor)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.db import connection
+from django.db.models.expressions import RawSQL
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 
 def tags_expanded(*, rows_sql: str, alias: str) -> tuple[str, str]:
@@ -18,3 +26,14 @@ def tags_expanded(*, rows_sql: str, alias: str) -> tuple[str, str]:
         f"CASE WHEN json_type({alias}.tags) = 'array' THEN {alias}.tags ELSE '[]' END) t",
         "t.value",
     )
+
+
+def json_list_contains(qs: QuerySet, *, field: str, value: str) -> QuerySet:
+    """The rows of `qs` whose JSON array `field` holds `value`: PostgreSQL's jsonb containment,
+    on SQLite (no containment lookup) a semi-join over json_each. Raw events and tag-set rollups
+    filter on a tag this way."""
+    if connection.vendor == "postgresql":
+        return qs.filter(**{f"{field}__contains": [value]})
+    table = qs.model._meta.db_table
+    sql = f'SELECT t.id FROM "{table}" t, json_each(t."{field}") j WHERE j.value = %s'  # noqa: S608
+    return qs.filter(id__in=RawSQL(sql, [value]))  # noqa: S611 (identifiers from the model)

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import BillingExport, Budget, UsageEvent
-from billing.selectors import GROUP_BY
+from billing.selectors.usage_aggregates import GROUP_BY
 from core.money import money_text
 from llm.api.selectors import config_resolve
 from tenants.api.selectors import api_key_list

@@ -11,7 +11,6 @@ from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing import selectors
 from billing.api import services
 from billing.api.serializers import (
     BudgetSerializer,
@@ -23,6 +22,11 @@ from billing.api.serializers import (
     UsageQuerySerializer,
 )
 from billing.models import BillingExport, Budget
+from billing.selectors.budgets import budget_list
+from billing.selectors.exports import export_list
+from billing.selectors.usage_aggregates import usage_aggregate
+from billing.selectors.usage_events import local_range, usage_event_list
+from billing.selectors.usage_filters import UsageFilters
 from billing.services.exports import export_create, export_generate, export_open
 from core.errors import Conflict
 from tenants.api.auth import TenantAPIView, TenantViewSet
@@ -44,7 +48,7 @@ class BudgetViewSet(
     serializer_class = BudgetSerializer
 
     def scoped_queryset(self):
-        return selectors.budget_list(tenant=self.caller.tenant)
+        return budget_list(tenant=self.caller.tenant)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -86,8 +90,8 @@ def _date_range(tenant, query: dict):
     return start or end.replace(day=1), end
 
 
-def _filters(query: dict) -> selectors.UsageFilters:
-    return selectors.UsageFilters(
+def _filters(query: dict) -> UsageFilters:
+    return UsageFilters(
         model=query.get("model"),
         provider=query.get("provider"),
         tag=query.get("tag"),
@@ -108,7 +112,7 @@ class UsageView(TenantAPIView):
         query.is_valid(raise_exception=True)
         start, end = _date_range(tenant, query.validated_data)
         group_by = query.validated_data["group_by"]
-        data = selectors.usage_aggregate(
+        data = usage_aggregate(
             tenant=tenant,
             start=start,
             end=end,
@@ -140,8 +144,8 @@ class UsageEventListView(TenantAPIView):
         start_at = end_at = None
         if "start" in query.validated_data or "end" in query.validated_data:
             start, end = _date_range(tenant, query.validated_data)
-            start_at, end_at = selectors.local_range(tenant=tenant, start=start, end=end)
-        events = selectors.usage_event_list(
+            start_at, end_at = local_range(tenant=tenant, start=start, end=end)
+        events = usage_event_list(
             tenant=tenant, start=start_at, end=end_at, filters=_filters(query.validated_data)
         )
         paginator = self.pagination_class()
@@ -171,7 +175,7 @@ class ExportViewSet(
     serializer_class = ExportSerializer
 
     def scoped_queryset(self):
-        return selectors.export_list(tenant=self.caller.tenant)
+        return export_list(tenant=self.caller.tenant)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

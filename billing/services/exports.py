@@ -21,12 +21,11 @@ import io
 import logging
 import re
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import IO
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -40,6 +39,13 @@ from core.errors import InvalidRequest
 from core.money import COST_QUANTUM, money_quantize, money_text
 from llm.models import RoutingConfig
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import IO
+
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -176,13 +182,43 @@ def _tenants(export: BillingExport) -> list[Tenant]:
 
 
 def _generate(export: BillingExport) -> None:
+    """Recompute the month's rollups, write the data CSV (streamed through a temp file on disk)
+    and its summary to storage under new names, and mark the export ready."""
     first = _check_month(export.month)
     tenants = _tenants(export)
     for tenant in tenants:
         rollups_refresh_month(tenant=tenant, month=export.month)
-    by_id = {tenant.pk: tenant for tenant in tenants}
     config_names = dict(RoutingConfig.objects.filter(tenant__in=tenants).values_list("id", "name"))
-    rows = (
+    rows = _month_rows(tenants=tenants, first=first)
+    owner = export.tenant.slug if export.tenant_id else "_all"
+    base = f"billing-exports/{owner}/{export.month}/{owner}-{export.month}-v{export.version}"
+    with tempfile.TemporaryFile() as raw:
+        summary, total, count = _write_rows(
+            raw, rows=rows, by_id={tenant.pk: tenant for tenant in tenants}, names=config_names
+        )
+        raw.seek(0)
+        checksum = _sha256(raw)
+        raw.seek(0)
+        file_name = default_storage.save(f"{base}.csv", File(raw))
+    summary_rows, summary_json = _summary(summary)
+    summary_name = default_storage.save(f"{base}-summary.csv", File(io.BytesIO(summary_rows)))
+    BillingExport.objects.filter(pk=export.pk).update(
+        status=BillingExport.Status.READY,
+        file_name=file_name,
+        summary_file_name=summary_name,
+        checksum_sha256=checksum,
+        row_count=count,
+        total_cost_usd=total,
+        summary=summary_json,
+        error="",
+        completed_at=timezone.now(),
+    )
+
+
+def _month_rows(*, tenants: list[Tenant], first: date) -> QuerySet:
+    """The month's daily rollups summed per (tenant, day, model, provider, config, key source):
+    one CSV line each, in the file's order."""
+    return (
         DailyRollup.objects.filter(tenant__in=tenants, day__gte=first, day__lt=next_month(first))
         .values("tenant_id", "day", "model", "provider", "config_ref", "key_source")
         .annotate(
@@ -194,79 +230,95 @@ def _generate(export: BillingExport) -> None:
         )
         .order_by("tenant_id", "day", "model", "provider", "config_ref", "key_source")
     )
+
+
+def _write_rows(
+    raw: IO[bytes], *, rows: QuerySet, by_id: dict[int, Tenant], names: dict[int, str]
+) -> tuple[dict[tuple[str, str], dict], Decimal, int]:
+    """Stream the data CSV into `raw`; returns the summary buckets per (tenant slug, key
+    source), the total cost and the number of rows."""
     summary: dict[tuple[str, str], dict] = {}
     total = Decimal(0)
     count = 0
-    digest = hashlib.sha256()
-    with tempfile.TemporaryFile() as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(HEADER)
-        for row in rows.iterator(chunk_size=2000):
-            tenant = by_id[row["tenant_id"]]
-            cost = money_quantize(row["cost"])
-            markup = Decimal(0)
-            if row["key_source"] == "platform" and tenant.markup_pct:
-                markup = (cost * tenant.markup_pct / 100).quantize(COST_QUANTUM)
-            config = config_names.get(row["config_ref"], f"#{row['config_ref']}")
-            writer.writerow(
-                [
-                    row["day"].isoformat(),
-                    safe_cell(tenant.slug),
-                    safe_cell(row["model"]),
-                    safe_cell(row["provider"]),
-                    safe_cell(config if row["config_ref"] else ""),
-                    safe_cell(row["key_source"]),
-                    row["n"],
-                    row["inp"],
-                    row["out"],
-                    row["cached"],
-                    _cost_text(cost),
-                    _cost_text(markup),
-                ]
-            )
-            bucket = summary.setdefault(
-                (tenant.slug, row["key_source"]),
-                {
-                    "requests": 0,
-                    "input_tokens": 0,
-                    "output_tokens": 0,
-                    "cached_tokens": 0,
-                    "cost_usd": Decimal(0),
-                    "markup_usd": Decimal(0),
-                    "markup_pct": tenant.markup_pct,
-                },
-            )
-            bucket["requests"] += row["n"]
-            bucket["input_tokens"] += row["inp"]
-            bucket["output_tokens"] += row["out"]
-            bucket["cached_tokens"] += row["cached"]
-            bucket["cost_usd"] += cost
-            bucket["markup_usd"] += markup
-            total += cost
-            count += 1
-        text.flush()
-        text.detach()
-        raw.seek(0)
-        for chunk in iter(lambda: raw.read(1 << 16), b""):
-            digest.update(chunk)
-        raw.seek(0)
-        owner = export.tenant.slug if export.tenant_id else "_all"
-        base = f"billing-exports/{owner}/{export.month}/{owner}-{export.month}-v{export.version}"
-        file_name = default_storage.save(f"{base}.csv", File(raw))
-    summary_rows, summary_json = _summary(summary)
-    summary_name = default_storage.save(f"{base}-summary.csv", File(io.BytesIO(summary_rows)))
-    BillingExport.objects.filter(pk=export.pk).update(
-        status=BillingExport.Status.READY,
-        file_name=file_name,
-        summary_file_name=summary_name,
-        checksum_sha256=digest.hexdigest(),
-        row_count=count,
-        total_cost_usd=total,
-        summary=summary_json,
-        error="",
-        completed_at=timezone.now(),
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    writer = csv.writer(text)
+    writer.writerow(HEADER)
+    for row in rows.iterator(chunk_size=2000):
+        tenant = by_id[row["tenant_id"]]
+        cost = money_quantize(row["cost"])
+        markup = _markup(tenant=tenant, key_source=row["key_source"], cost=cost)
+        writer.writerow(_data_line(row, tenant=tenant, names=names, cost=cost, markup=markup))
+        _summary_add(summary, row, tenant=tenant, cost=cost, markup=markup)
+        total += cost
+        count += 1
+    text.flush()
+    text.detach()  # `raw` stays open for the checksum and the upload
+    return summary, total, count
+
+
+def _markup(*, tenant: Tenant, key_source: str, cost: Decimal) -> Decimal:
+    """Tenant.markup_pct on platform-key spend; BYOK spend carries none."""
+    if key_source == "platform" and tenant.markup_pct:
+        return (cost * tenant.markup_pct / 100).quantize(COST_QUANTUM)
+    return Decimal(0)
+
+
+def _data_line(
+    row: dict, *, tenant: Tenant, names: dict[int, str], cost: Decimal, markup: Decimal
+) -> list:
+    """One CSV line in HEADER's order (a deleted config shows as #id)."""
+    config = names.get(row["config_ref"], f"#{row['config_ref']}")
+    return [
+        row["day"].isoformat(),
+        safe_cell(tenant.slug),
+        safe_cell(row["model"]),
+        safe_cell(row["provider"]),
+        safe_cell(config if row["config_ref"] else ""),
+        safe_cell(row["key_source"]),
+        row["n"],
+        row["inp"],
+        row["out"],
+        row["cached"],
+        _cost_text(cost),
+        _cost_text(markup),
+    ]
+
+
+def _summary_add(
+    summary: dict[tuple[str, str], dict],
+    row: dict,
+    *,
+    tenant: Tenant,
+    cost: Decimal,
+    markup: Decimal,
+) -> None:
+    """Add one CSV line to its (tenant slug, key source) summary bucket."""
+    bucket = summary.setdefault(
+        (tenant.slug, row["key_source"]),
+        {
+            "requests": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cached_tokens": 0,
+            "cost_usd": Decimal(0),
+            "markup_usd": Decimal(0),
+            "markup_pct": tenant.markup_pct,
+        },
     )
+    bucket["requests"] += row["n"]
+    bucket["input_tokens"] += row["inp"]
+    bucket["output_tokens"] += row["out"]
+    bucket["cached_tokens"] += row["cached"]
+    bucket["cost_usd"] += cost
+    bucket["markup_usd"] += markup
+
+
+def _sha256(raw: IO[bytes]) -> str:
+    """The hex SHA-256 of a file read from its current position, in 64 KiB chunks."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: raw.read(1 << 16), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _summary(summary: dict) -> tuple[bytes, dict]:

@@ -11,6 +11,7 @@ Buckets the new aggregation no longer has are deleted (a deleted config or key i
 events); a day whose raw events retention has removed (only whole, final days) aggregates to
 nothing and keeps its rows. Rollups of one tenant are serialised by a lock on its RollupState
 row.
+The statement itself is billing/services/rollup_upsert.py.
 
 `ROLLUP_LAYOUT` numbers the bucket layout. A tenant whose final days were rolled with an older
 one (before status, tags or tag sets were rolled up) has every day that still has events
@@ -20,12 +21,12 @@ job.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, Min, Q, Sum, Value, When
-from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -39,24 +40,22 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
-from billing.selectors import retention_days
+from billing.selectors.rollup_state import retention_days
+from billing.services.rollup_upsert import MEASURE_ALIASES, MEASURES, upsert_select
 from billing.sql import tags_expanded
 from core.calendar import local_midnight, month_window
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from datetime import date, datetime
+
+    from django.db.models.expressions import CombinedExpression
 
 # A day is final (no more late events expected) this long after it ends in the tenant's zone.
 FINAL_AFTER = timedelta(minutes=15)
 DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source", "status"]
 TAG_DIMENSIONS = ["tag", "model", "provider", "config_ref", "api_key_ref", "status"]
 TAG_SET_DIMENSIONS = ["tags", "model", "provider", "config_ref", "api_key_ref", "status"]
-MEASURES = [
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "billed_tokens",
-    "cost_usd",
-]
 
 
 def _billed() -> CombinedExpression:
@@ -99,32 +98,32 @@ def rollup_day(*, tenant: Tenant, day: date) -> int:
         .order_by()
     )
     period = ("day", connection.ops.adapt_datefield_value(day))
-    buckets, written = _upsert_select(
+    buckets, written = upsert_select(
         DailyRollup,
         tenant=tenant,
         period=period,
         select=rows.query.sql_with_params(),
         dimensions=DIMENSIONS,
-        columns=["model", "provider", "cfg", "key", "key_source", "status", *_MEASURE_ALIASES],
+        columns=["model", "provider", "cfg", "key", "key_source", "status", *MEASURE_ALIASES],
     )
     # A day with events but no tagged ones still drops tag buckets a re-roll no longer has.
     tag_sets = events.exclude(tags=[]).values("tags", "model", "provider", "cfg", "key", "status")
-    _, sets_written = _upsert_select(
+    _, sets_written = upsert_select(
         DailyTagSetRollup,
         tenant=tenant,
         period=period,
         select=tag_sets.annotate(**_measures()).order_by().query.sql_with_params(),
         dimensions=TAG_SET_DIMENSIONS,
-        columns=["tags", "model", "provider", "cfg", "key", "status", *_MEASURE_ALIASES],
+        columns=["tags", "model", "provider", "cfg", "key", "status", *MEASURE_ALIASES],
         replace=buckets > 0,
     )
-    _, tags_written = _upsert_select(
+    _, tags_written = upsert_select(
         DailyTagRollup,
         tenant=tenant,
         period=period,
         select=_tag_select(tenant=tenant, day=day),
         dimensions=TAG_DIMENSIONS,
-        columns=["tag", "model", "provider", "cfg", "key", "status", *_MEASURE_ALIASES],
+        columns=["tag", "model", "provider", "cfg", "key", "status", *MEASURE_ALIASES],
         replace=buckets > 0,
     )
     return written + sets_written + tags_written
@@ -149,7 +148,7 @@ def _tag_select(*, tenant: Tenant, day: date) -> tuple[str, tuple]:
     )
     sums = ", ".join(
         f"SUM(g.{qn(col)}) AS {qn(alias)}"
-        for col, alias in zip(MEASURES, _MEASURE_ALIASES, strict=True)
+        for col, alias in zip(MEASURES, MEASURE_ALIASES, strict=True)
     )
     group = ", ".join(f"g.{qn(col)}" for col in TAG_SET_DIMENSIONS[1:])
     sql = (
@@ -176,99 +175,14 @@ def rollup_month(*, tenant: Tenant, month: str) -> int:
         )
         .order_by()
     )
-    return _upsert_select(
+    return upsert_select(
         MonthlyRollup,
         tenant=tenant,
         period=("month", month),
         select=rows.query.sql_with_params(),
         dimensions=DIMENSIONS,
-        columns=[*DIMENSIONS, "requests_", *_MEASURE_ALIASES[1:]],
+        columns=[*DIMENSIONS, "requests_", *MEASURE_ALIASES[1:]],
     )[1]
-
-
-# Aliases of the aggregated measures, in MEASURES order.
-_MEASURE_ALIASES = ["requests", "in_tokens", "out_tokens", "cache_tokens", "billed", "cost"]
-
-
-def _upsert_select(
-    model,
-    *,
-    tenant: Tenant,
-    period: tuple[str, object],
-    select: tuple[str, tuple],
-    dimensions: list[str],
-    columns: list[str],
-    replace: bool | None = None,
-) -> tuple[int, int]:
-    """Upsert a period's buckets straight from the aggregation `select` (SQL and params) in one
-    INSERT ... SELECT ... ON CONFLICT DO UPDATE (no rows through Python), and delete the
-    period's buckets the aggregation no longer has: by default only when it has rows (an empty
-    one means the raw events were purged, and the rows are the record), or as `replace` says.
-    Returns (buckets in the aggregation, buckets inserted or changed).
-
-    PostgreSQL: a bucket whose measures did not change is not rewritten (re-rolling unchanged
-    days writes nothing), and a count of the period's rows shows whether any is stale (a
-    deleted config or key, a bucket of an older layout); only then is every bucket stamped
-    and the unstamped ones deleted, which is what SQLite (no data-modifying CTEs to count the
-    aggregation in the same statement) always does."""
-    qn = connection.ops.quote_name
-    table = qn(model._meta.db_table)
-    select_sql, select_params = select
-    picked = ", ".join(
-        f"COALESCE(sub.{qn(col)}, 0)"
-        if col in _MEASURE_ALIASES or col == "requests_"
-        else f"sub.{qn(col)}"
-        for col in columns
-    )
-    targets = ", ".join(qn(col) for col in ["tenant_id", period[0], *dimensions, *MEASURES])
-    unique = ", ".join(qn(col) for col in ["tenant_id", period[0], *dimensions])
-    updates = ", ".join(f"{qn(col)} = excluded.{qn(col)}" for col in [*MEASURES, "updated_at"])
-    in_period = f"{qn('tenant_id')} = %s AND {qn(period[0])} = %s"
-    # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as a join constraint.
-    upsert = (
-        f"INSERT INTO {table} AS cur ({targets}, {qn('updated_at')}) "  # noqa: S608
-        f"SELECT %s, %s, {picked}, %s FROM {{source}} sub WHERE 1 = 1 "
-        f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
-    )
-
-    def stamped(cursor) -> int:
-        stamp = connection.ops.adapt_datetimefield_value(timezone.now())
-        cursor.execute(
-            upsert.format(source=f"({select_sql})"),
-            [tenant.pk, period[1], stamp, *select_params],
-        )
-        written = max(cursor.rowcount, 0)
-        if written if replace is None else replace:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE {in_period} AND {qn('updated_at')} <> %s",  # noqa: S608
-                [tenant.pk, period[1], stamp],
-            )
-        return written
-
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            written = stamped(cursor)
-            return written, written
-        current = ", ".join(f"cur.{qn(col)}" for col in MEASURES)
-        incoming = ", ".join(f"excluded.{qn(col)}" for col in MEASURES)
-        # The leading comment names the table where pg_stat_activity's cut-off query text
-        # would not (the aggregation comes first).
-        cursor.execute(
-            f"/* {model._meta.db_table} */ WITH sub AS ({select_sql}), "  # noqa: S608
-            f"up AS ({upsert.format(source='sub')} "
-            f"WHERE ({current}) IS DISTINCT FROM ({incoming}) RETURNING 1) "
-            "SELECT (SELECT COUNT(*) FROM sub), (SELECT COUNT(*) FROM up)",
-            [*select_params, tenant.pk, period[1], timezone.now()],
-        )
-        buckets, written = cursor.fetchone()
-        if buckets if replace is None else replace:
-            cursor.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE {in_period}",  # noqa: S608
-                [tenant.pk, period[1]],
-            )
-            if cursor.fetchone()[0] > buckets:
-                written = stamped(cursor)
-    return buckets, written
 
 
 def _lock_state(tenant: Tenant) -> RollupState:

@@ -16,8 +16,8 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.services.rollup_upsert import MEASURES
 from billing.services.rollups import (
-    MEASURES,
     TAG_DIMENSIONS,
     rollup_day,
     rollups_refresh_tenant,
@@ -171,7 +171,7 @@ def test_retention_deletes_only_rolled_up_whole_days(tenant, other_tenant):
 def test_budget_truth_uses_rollups_then_events(tenant):
     from zoneinfo import ZoneInfo
 
-    from billing.services.counters import spend_truth
+    from billing.services.spend_truth import spend_truth
     from core.calendar import period_window
 
     make_event(

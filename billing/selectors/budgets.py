@@ -1,0 +1,19 @@
+"""Budget reads: a tenant's budgets (every tenant's for platform staff)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from billing.models import Budget
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from tenants.models import Tenant
+
+
+def budget_list(*, tenant: Tenant | None) -> QuerySet[Budget]:
+    qs = Budget.objects.select_related("tenant", "config", "api_key")
+    if tenant is not None:
+        return qs.filter(tenant=tenant).order_by("scope", "period", "id")
+    return qs.order_by("tenant__slug", "scope", "period", "id")

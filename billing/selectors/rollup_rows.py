@@ -1,0 +1,46 @@
+"""The rollup rows that stand in for a usage read's raw events on final days: which rollup
+table answers the read (daily, tag or tag-set), and its rows matching the filters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from billing.models import DailyRollup, DailyTagRollup, DailyTagSetRollup
+from billing.sql import json_list_contains
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from django.db.models import QuerySet
+
+    from billing.selectors.usage_filters import UsageFilters
+    from tenants.models import Tenant
+
+
+def rollup_rows(
+    *, tenant: Tenant, start: date, end: date, filters: UsageFilters, by_tag: bool
+) -> QuerySet:
+    """Daily rollup rows of [start, end] matching the filters; tag rollup rows when grouping by
+    tag or filtering on one; tag-set rollup rows for both."""
+    if by_tag and filters.tag:
+        model = DailyTagSetRollup
+    elif by_tag or filters.tag:
+        model = DailyTagRollup
+    else:
+        model = DailyRollup
+    qs = model.objects.filter(tenant=tenant, day__gte=start, day__lte=end)
+    if filters.model:
+        qs = qs.filter(model=filters.model)
+    if filters.provider:
+        qs = qs.filter(provider=filters.provider)
+    if filters.config_id is not None:
+        qs = qs.filter(config_ref=filters.config_id)
+    if filters.api_key_id is not None:
+        qs = qs.filter(api_key_ref=filters.api_key_id)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.tag and model is DailyTagSetRollup:
+        qs = json_list_contains(qs, field="tags", value=filters.tag)
+    elif filters.tag:
+        qs = qs.filter(tag=filters.tag)
+    return qs
