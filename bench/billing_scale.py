@@ -263,12 +263,8 @@ def generate(*, events: int, export_events: int, need_export: bool) -> tuple[lis
 
 
 def _bucket_snapshot(tenant_ids: list[int]) -> tuple:
-    from billing.services.rollups import (
-        DIMENSIONS,
-        MEASURES,
-        TAG_DIMENSIONS,
-        TAG_SET_DIMENSIONS,
-    )
+    from billing.services.rollup_upsert import MEASURES
+    from billing.services.rollups import DIMENSIONS, TAG_DIMENSIONS, TAG_SET_DIMENSIONS
 
     def rows(model, period: str, dimensions: list[str]) -> list:
         fields = ("tenant_id", period, *dimensions, *MEASURES)
@@ -453,10 +449,12 @@ READ_CHECKS = [
 
 def _check_reads(tenant) -> bool:
     """The usage aggregates read from rollups + events equal the events-only aggregates."""
-    from billing import selectors
+    from billing.selectors.rollup_state import rolled_through
+    from billing.selectors.usage_aggregates import usage_aggregate
+    from billing.selectors.usage_filters import UsageFilters
 
     today = timezone.now().astimezone(tenant.tzinfo).date()
-    watermark = selectors.rolled_through(tenant=tenant)
+    watermark = rolled_through(tenant=tenant)
     same = True
     for group_by, filters in READ_CHECKS:
         args = {
@@ -464,11 +462,11 @@ def _check_reads(tenant) -> bool:
             "start": today.replace(day=1),
             "end": today,
             "group_by": group_by,
-            "filters": selectors.UsageFilters(**filters),
+            "filters": UsageFilters(**filters),
         }
-        fast = selectors.usage_aggregate(**args)
+        fast = usage_aggregate(**args)
         RollupState.objects.filter(tenant=tenant).update(rolled_through=None)
-        slow = selectors.usage_aggregate(**args)
+        slow = usage_aggregate(**args)
         RollupState.objects.filter(tenant=tenant).update(rolled_through=watermark)
         if fast != slow:
             _say(f"  MISMATCH {group_by} {filters}")

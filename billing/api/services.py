@@ -6,7 +6,7 @@ from typing import Any
 from django.db import transaction
 
 from billing.models import Budget
-from billing.services.counters import budget_cache_invalidate
+from billing.services.budget_specs import budget_cache_invalidate
 from tenants.models import Tenant
 
 BUDGET_FIELDS = (

@@ -20,7 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import Budget, BudgetAlert
-from billing.services import counters
+from billing.services.budget_specs import tenant_budgets
+from billing.services.counter_plans import all_plans
+from billing.services.counters_rebuild import counter_values_sync
+from billing.services.micros import MICROS
 from core.errors import ApplicationError, InvalidRequest
 from core.ssrf import validate_upstream_base_url
 from tenants.models import Tenant
@@ -56,12 +59,12 @@ def alerts_evaluate(*, now: datetime | None = None, on_created=None) -> list[int
         .distinct()
     )
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
-        budgets = counters.tenant_budgets(tenant_id=tenant.pk)
-        plans = counters.all_plans(budgets=budgets, at=now)
+        budgets = tenant_budgets(tenant_id=tenant.pk)
+        plans = all_plans(budgets=budgets, at=now)
         values = dict(
             zip(
                 [(p.scope, p.scope_id, p.period) for p in plans],
-                counters.counter_values_sync(plans=plans, tz=budgets.tz),
+                counter_values_sync(plans=plans, tz=budgets.tz),
                 strict=True,
             )
         )
@@ -115,7 +118,7 @@ def _alert_insert(
                 period_key=period_key,
                 threshold=threshold,
                 used_pct=min(pct, Decimal("99999999")).quantize(Decimal("0.01")),
-                spent_usd=Decimal(micros) / counters.MICROS,
+                spent_usd=Decimal(micros) / MICROS,
                 tokens=tokens,
             )
     except IntegrityError:  # another evaluation inserted it first

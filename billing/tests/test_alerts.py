@@ -11,7 +11,7 @@ from django.core import mail
 
 from billing.models import BudgetAlert
 from billing.services.alerts import AlertDeliveryFailed, alert_deliver, alerts_evaluate
-from billing.services.counters import budget_cache_invalidate
+from billing.services.budget_specs import budget_cache_invalidate
 from billing.tests.test_budget_support import make_budget, make_event
 
 
