@@ -44,6 +44,14 @@ class Provider(models.Model):
         default="",
         help_text="This provider's prefix in LiteLLM's price map (e.g. gemini, together_ai).",
     )
+    first_party = models.BooleanField(
+        default=False,
+        help_text=(
+            "This provider makes the models it lists (OpenAI, Anthropic, Google...), rather than "
+            "hosting others' (Azure, Groq, Together...): a bare model id that several providers "
+            "list resolves to the first party."
+        ),
+    )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -80,6 +88,7 @@ class LLMModelQuerySet(models.QuerySet):
             ref,
             by_qualified={f"{m.provider.slug}/{m.model_id}": m for m in candidates},
             by_bare=by_bare,
+            first_party=lambda model: model.provider.first_party,
         )
 
 

@@ -44,6 +44,7 @@ class ProviderSerializer(serializers.ModelSerializer):
             "auth_style",
             "features",
             "api_key_env",
+            "first_party",
             "is_active",
             "updated_at",
         ]

@@ -136,6 +136,8 @@ def _check_provider(spec: Any, path: str, errors: list[str]) -> dict | None:
         errors.append(f"{path}.auth_style: must be one of {AuthStyle.values}.")
     if not isinstance(spec.get("features", {}), dict):
         errors.append(f"{path}.features: must be an object.")
+    if not isinstance(spec.get("first_party", False), bool):
+        errors.append(f"{path}.first_party: must be true or false.")
     models = spec.get("models", [])
     if not isinstance(models, list):
         errors.append(f"{path}.models: must be a list.")

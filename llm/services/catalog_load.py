@@ -35,6 +35,7 @@ def _provider_fields(spec: dict) -> dict[str, Any]:
         "features": "features",
         "api_key_env": "api_key_env",
         "litellm_provider": "litellm_provider",
+        "first_party": "first_party",
         "is_active": "is_active",
     }
     fields.update({attr: spec[key] for key, attr in optional.items() if key in spec})
