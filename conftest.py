@@ -1,4 +1,5 @@
-"""Shared fixtures: an owner, a member and an outsider of another tenant (healthchecks-style).
+"""Test set-up for every package: the shared fixtures (tests/support/, registered below), the
+Redis client, and per-process state cleared before each test.
 
 Service rules: with REDIS_URL set a test that needs Redis uses it and fails if it is down; in CI
 (CI=true) REDIS_URL must be set, so nothing that needs Redis is skipped there.
@@ -9,71 +10,13 @@ import os
 import pytest
 from django.conf import settings
 
-# Mock upstream servers (OpenAI, Anthropic, Gemini wire formats) for every test package.
-pytest_plugins = ["tests.support.fixtures"]
-
-
-@pytest.fixture
-def tenant(db):
-    from tenants.services import tenant_create
-
-    return tenant_create(slug="acme", name="Acme Corp", timezone_name="Europe/Berlin")
-
-
-@pytest.fixture
-def other_tenant(db):
-    from tenants.services import tenant_create
-
-    return tenant_create(slug="globex", name="Globex", timezone_name="America/New_York")
-
-
-@pytest.fixture
-def owner(tenant, django_user_model):
-    from tenants.models import Membership
-    from tenants.services import membership_set
-
-    user = django_user_model.objects.create_user(
-        username="alice", password="pw-alice-123", is_staff=True
-    )
-    membership_set(tenant=tenant, user=user, role=Membership.Role.OWNER)
-    return user
-
-
-@pytest.fixture
-def member(tenant, django_user_model):
-    from tenants.models import Membership
-    from tenants.services import membership_set
-
-    user = django_user_model.objects.create_user(
-        username="bob", password="pw-bob-123", is_staff=True
-    )
-    membership_set(tenant=tenant, user=user, role=Membership.Role.VIEWER)
-    return user
-
-
-@pytest.fixture
-def outsider(other_tenant, django_user_model):
-    from tenants.models import Membership
-    from tenants.services import membership_set
-
-    user = django_user_model.objects.create_user(
-        username="mallory", password="pw-mallory-123", is_staff=True
-    )
-    membership_set(tenant=other_tenant, user=user, role=Membership.Role.OWNER)
-    return user
-
-
-@pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_superuser(username="op", password="pw-op-123")
-
-
-@pytest.fixture
-def catalog(db):
-    """The shipped catalog, loaded."""
-    from django.core.management import call_command
-
-    call_command("load_catalog", verbosity=0)
+# Each fixture is defined once, in the support module named for what it sets up.
+pytest_plugins = [
+    "tests.support.tenancy",  # tenant, other_tenant, owner, member, outsider, operator
+    "tests.support.catalog",  # catalog (shipped), small_catalog, edge_case_catalog, ...
+    "tests.support.api",  # owner_client, member_client, ..., key_client
+    "tests.support.upstreams",  # openai_upstream, anthropic_upstream, gemini_upstream
+]
 
 
 @pytest.fixture

@@ -1,43 +1,10 @@
 """RoutingConfig validation on save: errors name the bad field."""
 
-from decimal import Decimal
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from llm.models import LLMModel, Provider, RoutingConfig, WireFormat
-
-
-@pytest.fixture
-def small_catalog(db):
-    openai = Provider.objects.create(
-        slug="openai",
-        name="OpenAI",
-        wire_format=WireFormat.OPENAI_CHAT,
-        base_url="https://api.openai.com/v1",
-    )
-    for model_id, price in (("gpt-4o-mini", "0.15"), ("gpt-4.1", "2.00")):
-        LLMModel.objects.create(
-            provider=openai,
-            model_id=model_id,
-            context_window=128000,
-            max_output_tokens=16384,
-            input_price_per_1m=Decimal(price),
-            output_price_per_1m=Decimal(price) * 4,
-        )
-    LLMModel.objects.create(
-        provider=openai,
-        model_id="mystery",
-        context_window=8000,
-        max_output_tokens=1000,
-    )
-
-
-def make_config(tenant, **fields):
-    values = {"tenant": tenant, "name": "default", "primary_model": "openai/gpt-4o-mini"}
-    values.update(fields)
-    return RoutingConfig(**values)
+from tests.support.catalog import config_build
 
 
 def errors_of(config) -> dict:
@@ -46,8 +13,8 @@ def errors_of(config) -> dict:
     return excinfo.value.message_dict
 
 
-def test_contract_example_is_valid(tenant, small_catalog):
-    config = make_config(
+def test_contract_example_is_valid(tenant, edge_case_catalog):
+    config = config_build(
         tenant,
         fallback_models=["gpt-4.1"],
         params={"temperature": 0.2, "max_tokens": 512},
@@ -105,16 +72,16 @@ def test_contract_example_is_valid(tenant, small_catalog):
         ({"rules": "not a list"}, "rules"),
     ],
 )
-def test_errors_name_the_bad_field(tenant, small_catalog, fields, bad_field):
-    assert bad_field in errors_of(make_config(tenant, **fields))
+def test_errors_name_the_bad_field(tenant, edge_case_catalog, fields, bad_field):
+    assert bad_field in errors_of(config_build(tenant, **fields))
 
 
-def test_one_default_per_tenant(tenant, other_tenant, small_catalog):
-    make_config(tenant, is_default=True).save()
-    make_config(other_tenant, is_default=True).save()
+def test_one_default_per_tenant(tenant, other_tenant, edge_case_catalog):
+    config_build(tenant, is_default=True).save()
+    config_build(other_tenant, is_default=True).save()
     with pytest.raises(IntegrityError):
-        make_config(tenant, name="second", is_default=True).save()
+        config_build(tenant, name="second", is_default=True).save()
 
 
-def test_auto_is_a_reserved_config_name(tenant, small_catalog):
-    assert "name" in errors_of(make_config(tenant, name="auto"))
+def test_auto_is_a_reserved_config_name(tenant, edge_case_catalog):
+    assert "name" in errors_of(config_build(tenant, name="auto"))

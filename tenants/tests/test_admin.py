@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from llm.models import Provider, RoutingConfig
+from llm.models import RoutingConfig
 from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
 from tenants.services import (
     api_key_authenticate,
@@ -21,17 +21,7 @@ def url(name: str, *args) -> str:
 
 
 @pytest.fixture
-def provider(db):
-    return Provider.objects.create(
-        slug="openai",
-        name="OpenAI",
-        wire_format="openai_chat",
-        base_url="https://api.openai.com/v1",
-    )
-
-
-@pytest.fixture
-def world(tenant, other_tenant, owner, member, outsider, provider):
+def world(tenant, other_tenant, owner, member, outsider, openai_provider):
     """Each tenant with a routing config, a BYOK credential and an API key."""
     rows = {}
     for t in (tenant, other_tenant):
@@ -40,7 +30,7 @@ def world(tenant, other_tenant, owner, member, outsider, provider):
                 tenant=t, name=f"cfg-{t.slug}", primary_model="openai/gpt-4o-mini"
             ),
             "credential": credential_set(
-                tenant=t, provider=provider, api_key=f"sk-{t.slug}-key-000{t.pk}"
+                tenant=t, provider=openai_provider, api_key=f"sk-{t.slug}-key-000{t.pk}"
             ),
             "key": api_key_create(tenant=t, scopes=["inference"], name=f"key-{t.slug}")[0],
         }
@@ -143,7 +133,7 @@ def test_add_forms_offer_only_own_tenant(client, owner, world, django_user_model
     assert "globex" not in body
 
 
-def test_single_tenant_admin_gets_tenant_set(client, owner, provider, tenant):
+def test_single_tenant_admin_gets_tenant_set(client, owner, openai_provider, tenant):
     client.force_login(owner)
     form = client.get(url("tenants_tenantapikey_add")).context["adminform"].form
     assert form.fields["tenant"].disabled
@@ -227,16 +217,16 @@ def test_operator_sees_everything(client, operator, world):
 # --- BYOK credentials --------------------------------------------------------------------------
 
 
-def test_credential_is_encrypted_and_never_shown(client, owner, tenant, provider):
+def test_credential_is_encrypted_and_never_shown(client, owner, tenant, openai_provider):
     client.force_login(owner)
     add = client.get(url("tenants_providercredential_add"))
     assert 'type="password"' in add.content.decode()
     response = client.post(
         url("tenants_providercredential_add"),
-        {"provider": provider.pk, "api_key": PLAINTEXT, "base_url": "", "is_active": "on"},
+        {"provider": openai_provider.pk, "api_key": PLAINTEXT, "base_url": "", "is_active": "on"},
     )
     assert response.status_code == 302
-    credential = ProviderCredential.objects.get(tenant=tenant, provider=provider)
+    credential = ProviderCredential.objects.get(tenant=tenant, provider=openai_provider)
     assert credential.encrypted_key != PLAINTEXT and PLAINTEXT not in credential.encrypted_key
     assert credential_secret(credential=credential) == PLAINTEXT
     assert credential.last4 == PLAINTEXT[-4:] and credential.created_by == owner
@@ -256,12 +246,12 @@ def test_credential_is_encrypted_and_never_shown(client, owner, tenant, provider
     assert f"…{PLAINTEXT[-4:]}" in client.get(pages[0]).content.decode()
 
 
-def test_credential_form_errors_do_not_echo_the_key(client, owner, provider):
+def test_credential_form_errors_do_not_echo_the_key(client, owner, openai_provider):
     client.force_login(owner)
     response = client.post(
         url("tenants_providercredential_add"),
         {
-            "provider": provider.pk,
+            "provider": openai_provider.pk,
             "api_key": PLAINTEXT,
             "base_url": "ftp://nope",
             "is_active": "on",
@@ -273,8 +263,10 @@ def test_credential_form_errors_do_not_echo_the_key(client, owner, provider):
     assert not ProviderCredential.objects.exists()
 
 
-def test_credential_rotation_and_keep(client, owner, tenant, provider):
-    credential = credential_set(tenant=tenant, provider=provider, api_key="sk-first-key-0001")
+def test_credential_rotation_and_keep(client, owner, tenant, openai_provider):
+    credential = credential_set(
+        tenant=tenant, provider=openai_provider, api_key="sk-first-key-0001"
+    )
     client.force_login(owner)
     change = url("tenants_providercredential_change", credential.pk)
     # Empty key: the stored key stays, only the flag changes.
@@ -295,8 +287,10 @@ def test_credential_rotation_and_keep(client, owner, tenant, provider):
     assert ProviderCredential.objects.count() == 1
 
 
-def test_credential_base_url_change_requires_the_key(client, owner, tenant, provider):
-    credential = credential_set(tenant=tenant, provider=provider, api_key="sk-first-key-0001")
+def test_credential_base_url_change_requires_the_key(client, owner, tenant, openai_provider):
+    credential = credential_set(
+        tenant=tenant, provider=openai_provider, api_key="sk-first-key-0001"
+    )
     client.force_login(owner)
     response = client.post(
         url("tenants_providercredential_change", credential.pk),
@@ -308,12 +302,12 @@ def test_credential_base_url_change_requires_the_key(client, owner, tenant, prov
     assert credential.base_url == ""
 
 
-def test_duplicate_credential_is_a_form_error(client, owner, tenant, provider):
-    credential_set(tenant=tenant, provider=provider, api_key="sk-first-key-0001")
+def test_duplicate_credential_is_a_form_error(client, owner, tenant, openai_provider):
+    credential_set(tenant=tenant, provider=openai_provider, api_key="sk-first-key-0001")
     client.force_login(owner)
     response = client.post(
         url("tenants_providercredential_add"),
-        {"provider": provider.pk, "api_key": PLAINTEXT, "is_active": "on"},
+        {"provider": openai_provider.pk, "api_key": PLAINTEXT, "is_active": "on"},
     )
     assert response.status_code == 200
     assert "provider" in response.context["adminform"].form.errors

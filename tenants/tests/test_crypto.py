@@ -4,21 +4,9 @@ from django.test import override_settings
 
 from config.keygen import new_key
 from core.errors import SecretDecryptionError
-from llm.models import Provider, WireFormat
 from tenants import crypto
 from tenants.models import ProviderCredential
 from tenants.services import credential_secret, credential_set
-
-
-@pytest.fixture
-def provider(db):
-    return Provider.objects.create(
-        slug="openai",
-        name="OpenAI",
-        wire_format=WireFormat.OPENAI_CHAT,
-        base_url="https://api.openai.com/v1",
-        api_key_env="OPENAI_API_KEY",
-    )
 
 
 def test_round_trip_with_associated_data():
@@ -50,9 +38,13 @@ def test_tampered_ciphertext_fails():
         crypto.decrypt(f"{prefix}:{flipped}", aad=aad)
 
 
-def test_credential_stored_encrypted_and_swapped_ciphertext_fails(tenant, other_tenant, provider):
-    mine = credential_set(tenant=tenant, provider=provider, api_key="sk-tenant-a-key-AAAA")
-    theirs = credential_set(tenant=other_tenant, provider=provider, api_key="sk-tenant-b-key-BBBB")
+def test_credential_stored_encrypted_and_swapped_ciphertext_fails(
+    tenant, other_tenant, openai_provider
+):
+    mine = credential_set(tenant=tenant, provider=openai_provider, api_key="sk-tenant-a-key-AAAA")
+    theirs = credential_set(
+        tenant=other_tenant, provider=openai_provider, api_key="sk-tenant-b-key-BBBB"
+    )
     stored = ProviderCredential.objects.get(pk=mine.pk)
     assert "sk-tenant-a" not in stored.encrypted_key
     assert stored.last4 == "AAAA"
@@ -64,10 +56,10 @@ def test_credential_stored_encrypted_and_swapped_ciphertext_fails(tenant, other_
         credential_secret(credential=ProviderCredential.objects.get(pk=mine.pk))
 
 
-def test_rotation_re_encrypts_everything_with_the_newest_key(tenant, other_tenant, provider):
+def test_rotation_re_encrypts_everything_with_the_newest_key(tenant, other_tenant, openai_provider):
     old_key, new = crypto.encryption_keys()[0], new_key()
-    a = credential_set(tenant=tenant, provider=provider, api_key="sk-rotate-me-1111")
-    b = credential_set(tenant=other_tenant, provider=provider, api_key="sk-rotate-me-2222")
+    a = credential_set(tenant=tenant, provider=openai_provider, api_key="sk-rotate-me-1111")
+    b = credential_set(tenant=other_tenant, provider=openai_provider, api_key="sk-rotate-me-2222")
     from django.conf import settings
 
     old_raw = settings.TOLLGATE_ENCRYPTION_KEYS[0]
@@ -94,11 +86,11 @@ def test_rotation_re_encrypts_everything_with_the_newest_key(tenant, other_tenan
         )
 
 
-def test_interrupted_rotation_can_be_resumed(tenant, other_tenant, provider):
+def test_interrupted_rotation_can_be_resumed(tenant, other_tenant, openai_provider):
     from django.conf import settings
 
-    a = credential_set(tenant=tenant, provider=provider, api_key="sk-resume-me-1111")
-    b = credential_set(tenant=other_tenant, provider=provider, api_key="sk-resume-me-2222")
+    a = credential_set(tenant=tenant, provider=openai_provider, api_key="sk-resume-me-1111")
+    b = credential_set(tenant=other_tenant, provider=openai_provider, api_key="sk-resume-me-2222")
     new, old_raw = new_key(), settings.TOLLGATE_ENCRYPTION_KEYS[0]
     with override_settings(TOLLGATE_ENCRYPTION_KEYS=[new, old_raw]):
         # Simulate a run that stopped after the first row.
@@ -117,8 +109,10 @@ def test_interrupted_rotation_can_be_resumed(tenant, other_tenant, provider):
         )
 
 
-def test_missing_key_is_a_clear_error_not_plaintext(tenant, provider):
-    credential = credential_set(tenant=tenant, provider=provider, api_key="sk-missing-key-9999")
+def test_missing_key_is_a_clear_error_not_plaintext(tenant, openai_provider):
+    credential = credential_set(
+        tenant=tenant, provider=openai_provider, api_key="sk-missing-key-9999"
+    )
     with (
         override_settings(TOLLGATE_ENCRYPTION_KEYS=[new_key()]),
         pytest.raises(SecretDecryptionError) as excinfo,
@@ -141,10 +135,10 @@ def test_malformed_key_setting_is_rejected():
         crypto.encryption_keys()
 
 
-def test_rotation_command_reports_a_missing_key_clearly(tenant, provider):
+def test_rotation_command_reports_a_missing_key_clearly(tenant, openai_provider):
     from django.core.management.base import CommandError
 
-    credential_set(tenant=tenant, provider=provider, api_key="sk-orphaned-key-0000")
+    credential_set(tenant=tenant, provider=openai_provider, api_key="sk-orphaned-key-0000")
     with (
         override_settings(TOLLGATE_ENCRYPTION_KEYS=[new_key()]),
         pytest.raises(CommandError, match="not configured"),

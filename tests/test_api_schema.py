@@ -8,7 +8,7 @@ import jsonschema_rs
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api.test_configs import CONTRACT_PAYLOAD
+from llm.tests.api.test_configs import CONTRACT_PAYLOAD
 
 EXPECTED_PATHS = {
     "/api/v1/providers/",

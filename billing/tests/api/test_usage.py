@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/usage/"
 EVENTS = "/api/v1/usage/events/"

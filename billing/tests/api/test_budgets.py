@@ -5,7 +5,7 @@ import pytest
 from billing.models import Budget
 from llm.models import RoutingConfig
 from tenants.services import api_key_create
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/budgets/"
 CONTRACT = {

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import BillingExport, UsageEvent
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/exports/"
 

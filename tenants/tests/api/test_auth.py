@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import Membership
 from tenants.services import api_key_create, api_key_revoke, membership_set
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/configs/"
 

@@ -1,7 +1,7 @@
 """models/: the catalog with filters (provider, capability, max price); write for staff."""
 
 from llm.models import LLMModel, Provider
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 MODELS = "/api/v1/models/"
 PROVIDERS = "/api/v1/providers/"

@@ -4,7 +4,7 @@ tenant, ETag/If-Match and updated_at preconditions, tenant isolation."""
 import pytest
 
 from llm.models import RoutingConfig
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/configs/"
 

@@ -1,6 +1,6 @@
 """usage/events/: the tenant's raw events, newest first, paginated, filterable."""
 
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 EVENTS = "/api/v1/usage/events/"
 

@@ -1,6 +1,6 @@
 """Pytest fixtures for the mock upstreams: one server per wire format per test module, reset
-before each test. Import these into a conftest (tests/conftest.py does) or list this module in
-`pytest_plugins` of the root conftest to use them anywhere.
+before each test. Registered in the root conftest's `pytest_plugins`, so any test can ask for
+`openai_upstream`, `anthropic_upstream` or `gemini_upstream`.
 """
 
 from collections.abc import Iterator

@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import TenantApiKey
 from tenants.services import api_key_create
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/keys/"
 

@@ -1,7 +1,7 @@
 """providers/: read for tenants, write for platform staff only."""
 
 from llm.models import Provider
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 PROVIDERS = "/api/v1/providers/"
 

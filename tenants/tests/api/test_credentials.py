@@ -6,7 +6,7 @@ import pytest
 
 from tenants.models import ProviderCredential
 from tenants.services import credential_secret, credential_set
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/credentials/"
 SECRET = "sk-test-abcdefghijklmnop-9876"

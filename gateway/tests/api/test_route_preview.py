@@ -3,7 +3,7 @@
 import pytest
 
 from llm.models import RoutingConfig
-from tests.api.helpers import assert_error
+from tests.support.api import assert_error
 
 URL = "/api/v1/route/preview/"
 

@@ -1,0 +1,51 @@
+"""Tenancy fixtures: two tenants, an owner and a member of the first, an outsider who owns the
+second, and a platform operator (healthchecks-style). Registered in the root conftest's
+`pytest_plugins`; the isolation tests on every endpoint use these same people.
+"""
+
+import pytest
+
+from tenants.models import Membership, Tenant
+from tenants.services import membership_set, tenant_create
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return tenant_create(slug="acme", name="Acme Corp", timezone_name="Europe/Berlin")
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    return tenant_create(slug="globex", name="Globex", timezone_name="America/New_York")
+
+
+@pytest.fixture
+def owner(tenant, django_user_model):
+    user = django_user_model.objects.create_user(
+        username="alice", password="pw-alice-123", is_staff=True
+    )
+    membership_set(tenant=tenant, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def member(tenant, django_user_model):
+    user = django_user_model.objects.create_user(
+        username="bob", password="pw-bob-123", is_staff=True
+    )
+    membership_set(tenant=tenant, user=user, role=Membership.Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def outsider(other_tenant, django_user_model):
+    user = django_user_model.objects.create_user(
+        username="mallory", password="pw-mallory-123", is_staff=True
+    )
+    membership_set(tenant=other_tenant, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_superuser(username="op", password="pw-op-123")
