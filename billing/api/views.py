@@ -11,7 +11,6 @@ from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing.api import services
 from billing.api.serializers import (
     BudgetSerializer,
     ExportCreateSerializer,
@@ -27,6 +26,7 @@ from billing.selectors.exports import export_list
 from billing.selectors.usage_aggregates import usage_aggregate
 from billing.selectors.usage_events import local_range, usage_event_list
 from billing.selectors.usage_filters import UsageFilters
+from billing.services import budget_writes
 from billing.services.exports import export_create, export_generate, export_open
 from core.errors import Conflict
 from tenants.api.auth import TenantAPIView, TenantViewSet
@@ -60,7 +60,7 @@ class BudgetViewSet(
         tenant = self.caller.require_tenant()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        budget = services.budget_create(tenant=tenant, data=serializer.validated_data)
+        budget = budget_writes.budget_create(tenant=tenant, data=serializer.validated_data)
         return Response(
             self.get_serializer(budget).data,
             status=status.HTTP_201_CREATED,
@@ -73,12 +73,12 @@ class BudgetViewSet(
         budget = self.get_object()
         serializer = self.get_serializer(budget, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        budget = services.budget_update(budget=budget, data=serializer.validated_data)
+        budget = budget_writes.budget_update(budget=budget, data=serializer.validated_data)
         return Response(self.get_serializer(budget).data)
 
     def perform_destroy(self, instance):
         self.caller.require_tenant()
-        services.budget_delete(budget=instance)
+        budget_writes.budget_delete(budget=instance)
 
 
 def _date_range(tenant, query: dict):

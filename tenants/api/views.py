@@ -5,7 +5,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from tenants.api import selectors, services
+from tenants.api import selectors
 from tenants.api.auth import TenantViewSet
 from tenants.api.serializers import (
     ApiKeyCreatedSerializer,
@@ -16,7 +16,13 @@ from tenants.api.serializers import (
     CredentialUpdateSerializer,
 )
 from tenants.models import ProviderCredential, TenantApiKey
-from tenants.services import api_key_create, api_key_revoke, credential_set
+from tenants.services import (
+    api_key_create,
+    api_key_revoke,
+    credential_delete,
+    credential_set,
+    credential_update,
+)
 
 
 def _acting_user(request):
@@ -71,7 +77,7 @@ class CredentialViewSet(
         credential = self.get_object()
         serializer = CredentialUpdateSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        credential = services.credential_update(
+        credential = credential_update(
             credential=credential,
             api_key=serializer.validated_data.get("api_key"),
             base_url=serializer.validated_data.get("base_url"),
@@ -81,7 +87,7 @@ class CredentialViewSet(
 
     def perform_destroy(self, instance):
         self.caller.require_tenant()
-        services.credential_delete(credential=instance)
+        credential_delete(credential=instance)
 
 
 class ApiKeyViewSet(

@@ -1,13 +1,16 @@
-"""Budget writes behind the management API (billing/services/budgets.py is the hot path's;
-these belong next to it once the lead merges)."""
+"""Budget writes (create, change, delete) that drop the cached budgets once they commit.
 
-from typing import Any
+The request path's budget checks are billing/services/budgets.py."""
+
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from billing.models import Budget
 from billing.services.budget_specs import budget_cache_invalidate
-from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 BUDGET_FIELDS = (
     "scope",
@@ -31,7 +34,7 @@ def _save(budget: Budget) -> Budget:
 
 
 @transaction.atomic
-def budget_create(*, tenant: Tenant, data: dict[str, Any]) -> Budget:
+def budget_create(*, tenant: "Tenant", data: dict[str, Any]) -> Budget:
     budget = Budget(tenant=tenant, **{k: v for k, v in data.items() if k in BUDGET_FIELDS})
     return _save(budget)
 
