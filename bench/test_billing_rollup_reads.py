@@ -23,7 +23,8 @@ from billing.models import (
 from billing.selectors import usage_aggregates, usage_events
 from billing.selectors.usage_filters import UsageFilters
 from billing.services.rollups import rollups_refresh_tenant
-from billing.tests.test_budget_support import make_config, make_event, make_key
+from billing.tests.test_budget_support import make_event, make_key
+from tests.support.catalog import config_create
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 STATUSES = ("success", "success", "cache_hit", "error", "fallback_success", "rejected", "success")
@@ -32,7 +33,7 @@ TAGS = ([], ["prod"], ["batch", "eval"], ["eval"], ["prod", "eval"])
 
 
 def _seed(tenant, other_tenant):
-    config = make_config(tenant)
+    config = config_create(tenant, name="plan", validate=False)
     key = make_key(tenant)
     # Every few hours from 10 Oct to now, with varied dimensions, statuses and costs; the
     # hours straddle local midnights in Berlin and New York.

@@ -2,7 +2,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.models import Budget
-from billing.tests.test_budget_support import make_config, make_key
+from billing.tests.test_budget_support import make_key
+from tests.support.catalog import config_create
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def test_a_limit_is_required(tenant):
 
 def test_config_scope_needs_own_config(tenant, other_tenant):
     assert "config" in _errors(Budget(tenant=tenant, scope="config", period="daily", limit_usd=1))
-    foreign = make_config(other_tenant)
+    foreign = config_create(other_tenant, name="plan", validate=False)
     errors = _errors(
         Budget(tenant=tenant, scope="config", config=foreign, period="daily", limit_usd=1)
     )
@@ -37,7 +38,7 @@ def test_key_scope_needs_own_key(tenant, other_tenant):
 
 
 def test_tenant_scope_rejects_a_config(tenant):
-    config = make_config(tenant)
+    config = config_create(tenant, name="plan", validate=False)
     errors = _errors(
         Budget(tenant=tenant, scope="tenant", config=config, period="daily", limit_usd=1)
     )

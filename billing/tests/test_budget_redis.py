@@ -22,11 +22,11 @@ from billing.services.counters_redis import seeds_key, tenant_keys
 from billing.tests.test_budget_support import (
     fresh_async_redis,  # noqa: F401
     make_budget,
-    make_config,
     make_event,
     make_key,
 )
 from core.errors import BudgetExceeded
+from tests.support.catalog import config_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_async_redis")]
 
@@ -115,7 +115,7 @@ async def test_64_concurrent_reservations_never_overspend(tenant, redis_client):
 
 
 async def test_all_or_nothing_across_scopes(tenant, redis_client):
-    config = await sync_to_async(make_config)(tenant)
+    config = await sync_to_async(config_create)(tenant, name="plan", validate=False)
     await sync_to_async(make_budget)(tenant, limit_usd="10.00")
     await sync_to_async(make_budget)(
         tenant, scope="config", config=config, period="daily", limit_usd="0.10"
@@ -294,7 +294,7 @@ async def test_budget_changes_apply_without_a_restart(tenant, redis_client):
 def test_sync_used_pct_reads_the_same_counters(tenant, redis_client):
     from billing.services.budgets import budget_used_pct_sync
 
-    config = make_config(tenant)
+    config = config_create(tenant, name="plan", validate=False)
     make_budget(tenant, limit_usd="2.00")
     make_budget(tenant, scope="config", config=config, period="daily", limit_usd="0.50")
     make_event(tenant, at=datetime.now(UTC), cost="0.40", config=config)

@@ -55,14 +55,6 @@ def make_budget(tenant, **kwargs) -> Budget:
     return budget
 
 
-def make_config(tenant, name: str = "plan"):
-    from llm.models import RoutingConfig
-
-    return RoutingConfig.objects.create(
-        tenant=tenant, name=name, primary_model="openai/gpt-4o-mini"
-    )
-
-
 def make_key(tenant, name: str = "ci"):
     from tenants.services import api_key_create
 

@@ -18,7 +18,8 @@ from billing.services.exports import (
     exports_schedule_due,
     safe_cell,
 )
-from billing.tests.test_budget_support import make_config, make_event
+from billing.tests.test_budget_support import make_event
+from tests.support.catalog import config_create
 
 CONTRACT = [
     "day",
@@ -63,7 +64,7 @@ def test_cells_are_safe_against_formula_injection(value, expected):
 def test_export_csv_summary_and_checksum(tenant):
     tenant.markup_pct = Decimal("10")
     tenant.save()
-    config = make_config(tenant, name="plan")
+    config = config_create(tenant, name="plan", validate=False)
     day = datetime(2026, 10, 5, 12, tzinfo=UTC)
     make_event(tenant, at=day, cost="0.1234567891", config=config, cached_tokens=20)
     make_event(tenant, at=day, cost="0.0000000009", config=config)

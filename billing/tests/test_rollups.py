@@ -23,7 +23,8 @@ from billing.services.rollups import (
     rollups_refresh_tenant,
     usage_retention_purge,
 )
-from billing.tests.test_budget_support import make_config, make_event, make_key
+from billing.tests.test_budget_support import make_event, make_key
+from tests.support.catalog import config_create
 
 
 def _snapshot():
@@ -48,7 +49,7 @@ def _snapshot():
 
 
 def _seed(tenant, other_tenant):
-    config = make_config(tenant)
+    config = config_create(tenant, name="plan", validate=False)
     key = make_key(tenant)
     # 23:30 UTC on 21 Nov is 00:30 on 22 Nov in Berlin, but 18:30 on 21 Nov in New York.
     late = datetime(2026, 11, 21, 23, 30, tzinfo=UTC)
@@ -202,7 +203,7 @@ def test_budget_truth_uses_rollups_then_events(tenant):
 def test_deleting_a_config_moves_its_spend_without_double_counting(tenant):
     from billing.services.exports import export_create
 
-    config = make_config(tenant)
+    config = config_create(tenant, name="plan", validate=False)
     make_event(tenant, at=datetime(2026, 10, 5, 12, tzinfo=UTC), cost="0.7", config=config)
     make_event(tenant, at=datetime(2026, 10, 5, 13, tzinfo=UTC), cost="0.3")
     rollups_refresh_tenant(tenant=tenant, now=datetime(2026, 10, 9, tzinfo=UTC))
@@ -254,7 +255,7 @@ def test_tag_buckets_count_an_event_under_each_of_its_tags(tenant):
 
 @pytest.mark.django_db
 def test_tag_buckets_follow_a_cleared_config_and_survive_retention(tenant):
-    config = make_config(tenant)
+    config = config_create(tenant, name="plan", validate=False)
     at = datetime(2026, 10, 5, 12, tzinfo=UTC)
     make_event(tenant, at=at, cost="0.7", config=config, tags=["x"])
     rollups_refresh_tenant(tenant=tenant, now=datetime(2026, 10, 9, tzinfo=UTC))
