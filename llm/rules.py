@@ -96,6 +96,11 @@ def _check_condition(path: str, kind: str, value: Any, errors: dict) -> None:
         errors[path] = "Must be true or false."
 
 
+def split_weight_ok(weight: Any) -> bool:
+    """A split arm's weight is a positive number (validation and routing share this rule)."""
+    return not (isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0)
+
+
 def _check_model(path: str, ref: Any, errors: dict, resolve: ModelLookup) -> None:
     if not isinstance(ref, str) or not ref:
         errors[path] = "Must be a model id such as 'openai/gpt-4o-mini'."
@@ -146,8 +151,7 @@ def _check_route(path: str, route: Any, errors: dict, resolve: ModelLookup) -> N
                     errors[arm_path] = "Must be an object with 'model' and 'weight'."
                     continue
                 _check_model(f"{arm_path}.model", arm.get("model"), errors, resolve)
-                weight = arm.get("weight")
-                if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+                if not split_weight_ok(arm.get("weight")):
                     errors[f"{arm_path}.weight"] = "Must be a positive number."
         if "sticky_by" in route and route["sticky_by"] not in STICKY_BY:
             errors[f"{path}.sticky_by"] = f"Must be one of {', '.join(STICKY_BY)}."

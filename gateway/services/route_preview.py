@@ -5,16 +5,11 @@ from typing import Any
 
 from billing.services.budgets import budget_used_pct_sync
 from core.errors import InvalidRequest
-from llm.services.router import (
-    _int_or_none,
-    catalog_index_load,
-    config_for_model,
-    estimate_cost,
-    request_features_from,
-    route_request,
-    routing_hints_from,
-    tenant_configs_load,
-)
+from llm.services.request_features import int_or_none, request_features_from
+from llm.services.router import config_for_model, route_request
+from llm.services.routing_hints import routing_hints_from
+from llm.services.routing_snapshots import catalog_index_load, tenant_configs_load
+from llm.services.token_cost import estimate_cost
 
 
 def route_preview(*, tenant: Any, body: Mapping, headers: Mapping[str, str]) -> dict:
@@ -46,7 +41,7 @@ def route_preview(*, tenant: Any, body: Mapping, headers: Mapping[str, str]) -> 
     first = decision.candidates[0]
     output = features.requested_max_tokens
     if output is None:
-        output = _int_or_none(decision.params.get("max_tokens"))
+        output = int_or_none(decision.params.get("max_tokens"))
     output = first.max_output_tokens if output is None else min(output, first.max_output_tokens)
     cost = estimate_cost(
         model=first, input_tokens=features.estimated_input_tokens, output_tokens=output

@@ -12,9 +12,12 @@ WEIGHT_OF_NEW = 0.2
 _MAX_MODELS = 10_000
 
 _average: dict[str, float] = {}
+_view = MappingProxyType(_average)
 
 
 def latency_observe(*, model: str, latency_ms: float) -> None:
+    """Fold one successful attempt into the model's average. The table is bounded: it starts
+    over at _MAX_MODELS ids, so a stream of unknown ids cannot grow it without end."""
     previous = _average.get(model)
     if previous is None:
         if len(_average) >= _MAX_MODELS:
@@ -30,7 +33,5 @@ def latency_by_model() -> Mapping[str, float]:
 
 
 def latency_reset_local() -> None:
+    """Forget this process's averages (between tests)."""
     _average.clear()
-
-
-_view = MappingProxyType(_average)

@@ -1,3 +1,5 @@
+"""Observed latency: a moving average per model, per process."""
+
 from llm.services.latency import latency_by_model, latency_observe
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from llm.models import LLMModel, Provider, WireFormat
-from llm.rules import RuleContext, describe_when, validate_rules, when_matches
+from llm.rules import RuleContext, describe_when, split_weight_ok, validate_rules, when_matches
 from llm.selectors import model_resolve
 
 BASE = RuleContext(
@@ -128,3 +128,12 @@ def test_rule_name_must_be_a_string(one_model):
         [{"name": 7, "when": {}, "route": {"model": "gpt-4o-mini"}}], resolve=_resolve
     )
     assert errors == {"rules[0].name": "Must be a string."}
+
+
+@pytest.mark.parametrize(
+    ("weight", "ok"),
+    [(1, True), (0.5, True), (90, True), (0, False), (-1, False), (True, False), ("1", False)],
+)
+def test_split_weight_is_a_positive_number(weight, ok):
+    # the one rule for validation (rules[i].route.split[j].weight) and for routing (route_splits)
+    assert split_weight_ok(weight) is ok
