@@ -18,7 +18,7 @@ def model_ref_resolve(
     *,
     by_qualified: Mapping[str, Model],
     by_bare: Mapping[str, Sequence[Model]],
-    first_party: Callable[[Model], bool] | None = None,
+    first_party: Callable[[Model], bool],
 ) -> Model | None:
     if not isinstance(ref, str) or not ref:
         return None
@@ -28,5 +28,5 @@ def model_ref_resolve(
     matches = by_bare.get(ref, ())
     if len(matches) == 1:
         return matches[0]
-    own = [model for model in matches if first_party is not None and first_party(model)]
+    own = [model for model in matches if first_party(model)]
     return own[0] if len(own) == 1 else None

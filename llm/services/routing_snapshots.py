@@ -35,6 +35,7 @@ class ModelInfo:
     capabilities: tuple[str, ...]
     speed_tier: str
     quality_tier: str
+    first_party: bool = False  # the provider makes this model (llm.model_refs)
 
     @property
     def is_priced(self) -> bool:
@@ -69,6 +70,7 @@ class ModelInfo:
             capabilities=tuple(c for c in (model.capabilities or []) if isinstance(c, str)),
             speed_tier=model.speed_tier,
             quality_tier=model.quality_tier,
+            first_party=provider.first_party,
         )
 
 
@@ -86,7 +88,12 @@ class CatalogIndex:
 
     def resolve(self, ref: str) -> ModelInfo | None:
         """An active model (priced or not) by reference (the rule: llm.model_refs)."""
-        return model_ref_resolve(ref, by_qualified=self._by_qualified, by_bare=self._by_bare)
+        return model_ref_resolve(
+            ref,
+            by_qualified=self._by_qualified,
+            by_bare=self._by_bare,
+            first_party=lambda model: model.first_party,
+        )
 
     def matches(self, ref: str) -> list[ModelInfo]:
         """Every active model a bare id names (more than one means the id is ambiguous)."""
