@@ -37,7 +37,7 @@ async def lifespan(scope, receive, send) -> None:
 
     from billing.services.usage import usage_buffer_flush
     from core.redis import close_pipelined_redis
-    from gateway.services.pipeline import background_wait
+    from gateway.services.background import background_wait
     from llm.providers.http import close_http_client
 
     while True:

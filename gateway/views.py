@@ -11,13 +11,15 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import ApplicationError, InvalidRequest
-from gateway.services import pipeline as gateway
+from core.errors import ApplicationError, InvalidRequest, NotFound
+from gateway.services.chat_completions import chat_completion
+from gateway.services.models_list import models_list
+from gateway.services.responses import GatewayResponse, error_response, new_request_id
 
 _DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
-def _render(result: gateway.GatewayResponse):
+def _render(result: GatewayResponse):
     if result.stream is not None:
         response = StreamingHttpResponse(
             result.stream, status=result.status, content_type=result.content_type
@@ -34,13 +36,13 @@ def _render(result: gateway.GatewayResponse):
 @csrf_exempt
 @require_POST
 async def chat_completions(request):
-    request_id = gateway.new_request_id()
+    request_id = new_request_id()
     limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
     raw = request.read(limit + 1)  # not request.body: images can exceed Django's form limit
     if len(raw) > limit:
         error = InvalidRequest(f"The request body exceeds {limit} bytes.")
-        return _render(gateway.error_response(error, {"X-Tollgate-Request-Id": request_id}))
-    result = await gateway.chat_completion(
+        return _render(error_response(error, {"X-Tollgate-Request-Id": request_id}))
+    result = await chat_completion(
         request_id=request_id,
         authorization=request.headers.get("Authorization"),
         raw_body=raw,
@@ -51,11 +53,11 @@ async def chat_completions(request):
 
 @require_GET
 async def models(request):
-    request_id = gateway.new_request_id()
+    request_id = new_request_id()
     try:
-        data = await gateway.models_list(authorization=request.headers.get("Authorization"))
+        data = await models_list(authorization=request.headers.get("Authorization"))
     except ApplicationError as exc:
-        return _render(gateway.error_response(exc, {"X-Tollgate-Request-Id": request_id}))
+        return _render(error_response(exc, {"X-Tollgate-Request-Id": request_id}))
     response = HttpResponse(orjson.dumps(data), content_type="application/json")
     response["X-Tollgate-Request-Id"] = request_id
     return response
@@ -86,7 +88,7 @@ async def _read_body(receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _raw_headers(result: gateway.GatewayResponse) -> list[tuple[bytes, bytes]]:
+def _raw_headers(result: GatewayResponse) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", result.content_type.encode("latin1"))]
     if result.stream is not None:
         headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
@@ -96,7 +98,7 @@ def _raw_headers(result: gateway.GatewayResponse) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-async def _send_result(result: gateway.GatewayResponse, receive, send) -> None:
+async def _send_result(result: GatewayResponse, receive, send) -> None:
     await send(
         {"type": "http.response.start", "status": result.status, "headers": _raw_headers(result)}
     )
@@ -127,22 +129,22 @@ async def _send_result(result: gateway.GatewayResponse, receive, send) -> None:
 
 async def v1_asgi(scope, receive, send) -> None:
     """/v1/chat/completions and /v1/models without Django's request/middleware machinery."""
-    request_id = gateway.new_request_id()
+    request_id = new_request_id()
     path, method = scope["path"], scope["method"]
     headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
     if path in ("/v1/chat/completions", "/v1/chat/completions/"):
         if method != "POST":
             error = InvalidRequest("Use POST for /v1/chat/completions.")
             error.status = 405
-            result = gateway.error_response(error, {"X-Tollgate-Request-Id": request_id})
+            result = error_response(error, {"X-Tollgate-Request-Id": request_id})
         else:
             limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
             raw = await _read_body(receive, limit)
             if raw is None:
                 error = InvalidRequest(f"The request body exceeds {limit} bytes.")
-                result = gateway.error_response(error, {"X-Tollgate-Request-Id": request_id})
+                result = error_response(error, {"X-Tollgate-Request-Id": request_id})
             else:
-                result = await gateway.chat_completion(
+                result = await chat_completion(
                     request_id=request_id,
                     authorization=headers.get("authorization"),
                     raw_body=raw,
@@ -150,14 +152,13 @@ async def v1_asgi(scope, receive, send) -> None:
                 )
     elif path in ("/v1/models", "/v1/models/") and method == "GET":
         try:
-            data = await gateway.models_list(authorization=headers.get("authorization"))
-            result = gateway.GatewayResponse(
+            data = await models_list(authorization=headers.get("authorization"))
+            result = GatewayResponse(
                 status=200, headers={"X-Tollgate-Request-Id": request_id}, body=orjson.dumps(data)
             )
         except ApplicationError as exc:
-            result = gateway.error_response(exc, {"X-Tollgate-Request-Id": request_id})
+            result = error_response(exc, {"X-Tollgate-Request-Id": request_id})
     else:
-        error = ApplicationError(f"No route {method} {path}.")
-        error.status, error.code = 404, "not_found"
-        result = gateway.error_response(error, {"X-Tollgate-Request-Id": request_id})
+        error = NotFound(f"No route {method} {path}.")
+        result = error_response(error, {"X-Tollgate-Request-Id": request_id})
     await _send_result(result, receive, send)

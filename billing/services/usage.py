@@ -1,5 +1,8 @@
 """The usage buffer: the gateway records one event per request without a database round trip.
 
+The gateway hands over a `UsageRecord` (billing/usage_record.py); `_event_row` below is the one
+place a record becomes a UsageEvent row.
+
 With REDIS_URL the events go to the Redis Stream `tollgate:usage` (batched XADD from a background
 task of the worker's loop); `usage_events_ingest` (a Celery task in billing) moves them into
 UsageEvent rows with a consumer group: bulk insert idempotent on request_id, XACK only after the
@@ -14,15 +17,17 @@ import logging
 import os
 import socket
 import threading
-from datetime import datetime
-from decimal import Decimal
 
 import orjson
 import redis
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 
+from billing.models import UsageEvent
+from billing.usage_record import UsageRecord
 from core.redis import get_pipelined_redis, get_redis
+from llm.models import RoutingConfig
+from tenants.models import Tenant, TenantApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +47,15 @@ RECLAIM_IDLE_MS = 60_000
 _FLUSH_DELAY_SECONDS = 0.02
 
 _lock = threading.Lock()
-_pending: list[dict] = []
+_pending: list[UsageRecord] = []
 _flushers: dict[int, asyncio.Task] = {}
 
 
-def usage_event_enqueue(*, event: dict) -> None:
-    """Buffer one event (see module doc). Safe from async code; without a loop it writes now.
-
-    `event` holds plain JSON values: ids (tenant_id, api_key_id, config_id), decimal strings for
-    money, an ISO `created_at`.
-    """
+def usage_event_enqueue(*, record: UsageRecord) -> None:
+    """Buffer one request's record (see module doc). Safe from async code; without a loop it
+    writes now."""
     with _lock:
-        _pending.append(event)
+        _pending.append(record)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -64,19 +66,20 @@ def usage_event_enqueue(*, event: dict) -> None:
         _flushers[id(loop)] = loop.create_task(_flush_soon())
 
 
-def _stream_entry(event: dict) -> tuple:
-    """The XADD of one event, for either client (the stream is capped, approximately)."""
-    return ("XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*", "e", orjson.dumps(event))
+def _stream_entry(record: UsageRecord) -> tuple:
+    """The XADD of one record, for either client (the stream is capped, approximately)."""
+    entry = orjson.dumps(record.to_dict())
+    return ("XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*", "e", entry)
 
 
-def _take() -> list[dict]:
+def _take() -> list[UsageRecord]:
     global _pending
     with _lock:
         batch, _pending = _pending, []
     return batch
 
 
-def _put_back(batch: list[dict]) -> None:
+def _put_back(batch: list[UsageRecord]) -> None:
     with _lock:
         _pending[:0] = batch
 
@@ -93,7 +96,7 @@ async def _flush_soon() -> None:
             if client is None:
                 await sync_to_async(_write_events, thread_sensitive=False)(batch)
             else:
-                await client.execute_many([_stream_entry(event) for event in batch])
+                await client.execute_many([_stream_entry(record) for record in batch])
             delay = _FLUSH_DELAY_SECONDS
         except Exception:
             try:  # Redis down: the database is the record, write the batch there directly
@@ -120,8 +123,8 @@ def usage_buffer_flush() -> int:
         else:
             try:
                 pipe = client.pipeline(transaction=False)
-                for event in batch:
-                    pipe.execute_command(*_stream_entry(event))
+                for record in batch:
+                    pipe.execute_command(*_stream_entry(record))
                 pipe.execute()
             except redis.RedisError:
                 _write_events(batch)  # Redis down: straight to the database of record
@@ -136,52 +139,40 @@ def usage_buffer_discard() -> int:
     return len(_take())
 
 
-def _event_row(event: dict):
-    from billing.models import UsageEvent
-
+def _event_row(record: UsageRecord) -> UsageEvent:
+    """The one mapping from a record to its row."""
     return UsageEvent(
-        request_id=event["request_id"],
-        tenant_id=event["tenant_id"],
-        api_key_id=event.get("api_key_id"),
-        config_id=event.get("config_id"),
-        requested_model=(event.get("requested_model") or "")[:260],
-        model=event.get("model") or "",
-        provider=event.get("provider") or "",
-        key_source=event.get("key_source") or "platform",
-        input_tokens=int(event.get("input_tokens") or 0),
-        output_tokens=int(event.get("output_tokens") or 0),
-        cached_tokens=int(event.get("cached_tokens") or 0),
-        cost_usd=Decimal(str(event.get("cost_usd") or "0")),
-        saved_usd=Decimal(str(event.get("saved_usd") or "0")),
-        latency_ms=int(event.get("latency_ms") or 0),
-        status=event["status"],
-        fallback=bool(event.get("fallback")),
-        attempts=event.get("attempts") or [],
-        route_reason=(event.get("route_reason") or "")[:500],
-        tags=event.get("tags") or [],
-        error_code=event.get("error_code") or "",
-        created_at=datetime.fromisoformat(event["created_at"]),
+        request_id=record.request_id,
+        tenant_id=record.tenant_id,
+        api_key_id=record.api_key_id,
+        config_id=record.config_id,
+        requested_model=record.requested_model,
+        model=record.model,
+        provider=record.provider,
+        key_source=record.key_source,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cached_tokens=record.cached_tokens,
+        cost_usd=record.cost_usd,
+        saved_usd=record.saved_usd,
+        latency_ms=record.latency_ms,
+        status=record.status,
+        fallback=record.fallback,
+        attempts=list(record.attempts),
+        route_reason=record.route_reason,
+        tags=list(record.tags),
+        error_code=record.error_code,
+        created_at=record.created_at,
     )
 
 
-def _write_events(events: list[dict]) -> int:
-    """Insert events idempotently (request_id is unique); references to deleted keys or configs
+def _write_events(records: list[UsageRecord]) -> int:
+    """Insert records idempotently (request_id is unique); references to deleted keys or configs
     are cleared rather than failing the batch."""
-    from billing.models import UsageEvent
-    from llm.models import RoutingConfig
-    from tenants.models import TenantApiKey
-
     _refresh_connection()
-    rows = []
-    for event in events:
-        try:
-            rows.append(_event_row(event))
-        except (KeyError, ValueError, TypeError, ArithmeticError):
-            logger.error("usage event dropped: malformed (request_id=%s)", event.get("request_id"))
+    rows = [_event_row(record) for record in records]
     if not rows:
         return 0
-    from tenants.models import Tenant
-
     tenant_ids = {row.tenant_id for row in rows}
     live_tenants = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
     if len(live_tenants) < len(tenant_ids):
@@ -210,8 +201,6 @@ def _copy_rows(rows: list) -> None:
     """COPY into a scratch table, then one INSERT ... ON CONFLICT DO NOTHING: about a quarter of
     bulk_create's CPU for a batch (no per-row SQL compilation), so the ingestion bursts that
     share a machine with the gateway stay short (bench/README.md)."""
-    from billing.models import UsageEvent
-
     fields = [f for f in UsageEvent._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
@@ -260,30 +249,22 @@ def usage_events_ingest(*, max_events: int = 5000) -> int:
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
-    consumer = _consumer_name()
-    entries: list = []
-    # Entries a dead consumer read but never acknowledged.
-    _, claimed, *_ = client.xautoclaim(
-        STREAM_KEY, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0", count=max_events
-    )
-    entries.extend(claimed)
-    if len(entries) < max_events:
-        result = client.xreadgroup(
-            GROUP, consumer, {STREAM_KEY: ">"}, count=max_events - len(entries)
-        )
-        for _stream, items in result or []:
-            entries.extend(items)
+    entries = _read_entries(client, max_events)
     if not entries:
         return 0
-    events, ids, dead = [], [], []
+    records, ids, dead = [], [], []
     for entry_id, fields in entries:
         ids.append(entry_id)
         raw = fields.get(b"e") if fields else None
         try:
-            events.append(orjson.loads(raw))
+            data = orjson.loads(raw)
         except (orjson.JSONDecodeError, TypeError):
             dead.append(raw or b"")
-    _write_events(events)
+            continue
+        record = _record_of(data)
+        if record is not None:
+            records.append(record)
+    _write_events(records)
     pipe = client.pipeline(transaction=False)
     for raw in dead:
         pipe.xadd(DEAD_LETTER_KEY, {"e": raw}, maxlen=100_000)
@@ -291,6 +272,32 @@ def usage_events_ingest(*, max_events: int = 5000) -> int:
     pipe.xdel(STREAM_KEY, *ids)
     pipe.execute()
     return len(ids)
+
+
+def _read_entries(client, max_events: int) -> list:
+    """This consumer's next entries: first those a dead consumer read but never acknowledged."""
+    consumer = _consumer_name()
+    _, entries, *_ = client.xautoclaim(
+        STREAM_KEY, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0", count=max_events
+    )
+    entries = list(entries)
+    if len(entries) < max_events:
+        result = client.xreadgroup(
+            GROUP, consumer, {STREAM_KEY: ">"}, count=max_events - len(entries)
+        )
+        for _stream, items in result or []:
+            entries.extend(items)
+    return entries
+
+
+def _record_of(data) -> UsageRecord | None:
+    """The record of one decoded stream entry; None (logged, then acknowledged) when malformed."""
+    try:
+        return UsageRecord.from_dict(data)
+    except (KeyError, ValueError, TypeError, ArithmeticError):
+        request_id = data.get("request_id") if isinstance(data, dict) else None
+        logger.error("usage event dropped: malformed (request_id=%s)", request_id)
+        return None
 
 
 def _flush_at_exit() -> None:

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from gateway.services import breaker, ratelimit
-from gateway.services import pipeline as gateway
 from gateway.services import response_cache as cache
+from gateway.services.attempts import attempt_from_error, backoff
+from gateway.services.stream_feed import ClientFeed
 from llm.providers.base import ProviderError, Usage
 from llm.services.router import ModelInfo
 
@@ -39,20 +40,18 @@ def test_a_failed_attempt_the_provider_billed_carries_its_cost():
     err = ProviderError(
         "stream cut", kind="connection", retryable=True, usage=Usage(1000, 500, 200)
     )
-    attempt = gateway._attempt_from_error(MODEL, err, time.monotonic())
+    attempt = attempt_from_error(MODEL, err, time.monotonic())
     # 800 x 0.15 + 200 x 0.075 + 500 x 0.60 per 1M
     assert attempt.cost_usd == Decimal("0.000435")
     assert attempt.as_dict()["cost_usd"] == "0.0004350000"
-    unbilled = gateway._attempt_from_error(
-        MODEL, ProviderError("boom", kind="server"), time.monotonic()
-    )
+    unbilled = attempt_from_error(MODEL, ProviderError("boom", kind="server"), time.monotonic())
     assert unbilled.cost_usd == 0 and "cost_usd" not in unbilled.as_dict()
 
 
 def test_backoff_honours_retry_after_and_grows_otherwise():
-    assert 2.0 <= gateway._backoff(1, 2.0) <= 2.05
-    first = [gateway._backoff(1, None) for _ in range(50)]
-    third = [gateway._backoff(3, None) for _ in range(50)]
+    assert 2.0 <= backoff(1, 2.0) <= 2.05
+    first = [backoff(1, None) for _ in range(50)]
+    third = [backoff(3, None) for _ in range(50)]
     assert max(first) <= 0.2 and min(third) >= 0.4
 
 
@@ -185,23 +184,19 @@ async def test_concurrent_snapshot_misses_share_one_load():
 
 
 def test_stream_events_already_queued_go_to_the_client_in_one_write():
-    from types import SimpleNamespace
-
     async def scenario():
-        pump = gateway._StreamPump(
-            SimpleNamespace(claim=None, cache_ref=None), MODEL, None, None, {}, False
-        )
+        feed = ClientFeed(keep_transcript=False)
         writes = []
-        client = pump.client_iter()
+        client = feed.client_iter()
         for event in (b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"):
-            await pump._emit(event)
+            await feed.emit(event)
         writes.append(await client.__anext__())
-        await pump._emit(b"data: 4\n\n")
+        await feed.emit(b"data: 4\n\n")
         writes.append(await client.__anext__())
-        await pump._emit(b"data: [DONE]\n\n")
-        await pump.queue.put(None)
+        await feed.emit(b"data: [DONE]\n\n")
+        await feed.queue.put(None)
         writes.extend([chunk async for chunk in client])
-        return writes, pump.client_gone
+        return writes, feed.client_gone
 
     writes, gone = asyncio.run(scenario())
     assert writes == [b"data: 1\n\ndata: 2\n\ndata: 3\n\n", b"data: 4\n\n", b"data: [DONE]\n\n"]

@@ -4,13 +4,15 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from billing.models import UsageEvent
 from billing.services import usage
+from billing.usage_record import UsageRecord
 
 
-def _event(tenant, request_id: str, **extra) -> dict:
+def _event(tenant, request_id: str, **extra) -> UsageRecord:
     event = {
         "request_id": request_id,
         "tenant_id": tenant.pk,
@@ -35,7 +37,7 @@ def _event(tenant, request_id: str, **extra) -> dict:
         "created_at": datetime.now(UTC).isoformat(),
     }
     event.update(extra)
-    return event
+    return UsageRecord.from_dict(event)
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +54,7 @@ def _drain() -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_without_a_loop_writes_through(tenant):
-    usage.usage_event_enqueue(event=_event(tenant, "r1"))
+    usage.usage_event_enqueue(record=_event(tenant, "r1"))
     _drain()
     row = UsageEvent.objects.get(request_id="r1")
     assert row.cost_usd == Decimal("0.0000045000")
@@ -63,7 +65,7 @@ def test_enqueue_without_a_loop_writes_through(tenant):
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_inside_a_loop_is_buffered_then_flushed_by_a_task(tenant):
     async def request_path():
-        usage.usage_event_enqueue(event=_event(tenant, "r2"))
+        usage.usage_event_enqueue(record=_event(tenant, "r2"))
         assert len(usage._pending) == 1  # nothing written on the request path
         await asyncio.sleep(0.3)  # the background flusher runs
 
@@ -74,8 +76,8 @@ def test_enqueue_inside_a_loop_is_buffered_then_flushed_by_a_task(tenant):
 
 @pytest.mark.django_db(transaction=True)
 def test_ingestion_is_idempotent_on_request_id(tenant):
-    usage.usage_event_enqueue(event=_event(tenant, "dup"))
-    usage.usage_event_enqueue(event=_event(tenant, "dup", cost_usd="9"))
+    usage.usage_event_enqueue(record=_event(tenant, "dup"))
+    usage.usage_event_enqueue(record=_event(tenant, "dup", cost_usd="9"))
     _drain()
     assert UsageEvent.objects.filter(request_id="dup").count() == 1
 
@@ -84,9 +86,9 @@ def test_ingestion_is_idempotent_on_request_id(tenant):
 def test_events_of_unknown_tenants_or_deleted_keys_do_not_block_the_batch(tenant):
     from tenants.models import Tenant
 
-    usage.usage_event_enqueue(event=_event(Tenant(pk=999999), "ghost"))
-    usage.usage_event_enqueue(event=_event(tenant, "deleted-key", api_key_id=987654))
-    usage.usage_event_enqueue(event=_event(tenant, "fine"))
+    usage.usage_event_enqueue(record=_event(Tenant(pk=999999), "ghost"))
+    usage.usage_event_enqueue(record=_event(tenant, "deleted-key", api_key_id=987654))
+    usage.usage_event_enqueue(record=_event(tenant, "fine"))
     _drain()
     assert set(UsageEvent.objects.values_list("request_id", flat=True)) == {"deleted-key", "fine"}
     assert UsageEvent.objects.get(request_id="deleted-key").api_key_id is None
@@ -96,8 +98,8 @@ def test_events_of_unknown_tenants_or_deleted_keys_do_not_block_the_batch(tenant
 def test_stream_ingest_acks_only_after_commit_and_reclaims_dead_consumers(
     tenant, redis_client, monkeypatch
 ):
-    usage.usage_event_enqueue(event=_event(tenant, "s1"))
-    usage.usage_event_enqueue(event=_event(tenant, "s2"))
+    usage.usage_event_enqueue(record=_event(tenant, "s1"))
+    usage.usage_event_enqueue(record=_event(tenant, "s2"))
     assert redis_client.xlen(usage.STREAM_KEY) == 2
 
     # A consumer that dies between reading and committing leaves both entries pending.
@@ -125,10 +127,32 @@ def test_stream_ingest_acks_only_after_commit_and_reclaims_dead_consumers(
 @pytest.mark.django_db(transaction=True)
 def test_malformed_stream_entries_go_to_the_dead_letter_stream(tenant, redis_client):
     redis_client.xadd(usage.STREAM_KEY, {"e": b"{not json"})
-    usage.usage_event_enqueue(event=_event(tenant, "ok-1"))
+    usage.usage_event_enqueue(record=_event(tenant, "ok-1"))
     assert usage.usage_events_ingest() == 2
     assert UsageEvent.objects.filter(request_id="ok-1").exists()
     assert redis_client.xlen(usage.DEAD_LETTER_KEY) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_an_older_gateway_wrote_still_ingest(tenant, redis_client):
+    """The stream's wire form is the record's dict form; entries with fields missing (written
+    before a field existed) take the defaults."""
+    full = _event(tenant, "old-full")
+    assert UsageRecord.from_dict(full.to_dict()) == full
+    redis_client.xadd(usage.STREAM_KEY, {"e": orjson.dumps(full.to_dict())})
+    partial = {
+        "request_id": "old-partial",
+        "tenant_id": tenant.pk,
+        "model": "gpt-4o-mini",
+        "cost_usd": "0.0010000001",
+        "status": "success",
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    redis_client.xadd(usage.STREAM_KEY, {"e": orjson.dumps(partial)})
+    assert usage.usage_events_ingest() == 2
+    assert UsageEvent.objects.get(request_id="old-full").tags == ["a"]
+    row = UsageEvent.objects.get(request_id="old-partial")
+    assert (row.cost_usd, row.key_source, row.attempts) == (Decimal("0.0010000001"), "platform", [])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -173,7 +197,7 @@ def test_lifespan_shutdown_flushes_the_buffer_and_closes_the_upstream_client(ten
 def test_lifespan_shutdown_waits_for_settlements_in_flight():
     """A plain answer is sent before its budget settles; a graceful stop lets that finish."""
     from config.asgi import lifespan
-    from gateway.services import pipeline as gateway
+    from gateway.services.background import spawn
 
     settled = []
 
@@ -187,7 +211,7 @@ def test_lifespan_shutdown_waits_for_settlements_in_flight():
         async def receive():
             message = next(messages)
             if message["type"] == "lifespan.shutdown":
-                gateway._spawn(settlement())  # the answer went out, its settlement has not
+                spawn(settlement())  # the answer went out, its settlement has not
             return message
 
         async def send(message):

@@ -1,18 +1,24 @@
-"""The one pooled upstream HTTP client per process and event loop.
+"""Upstream HTTP: the one pooled client per process and event loop, and the calls made with it.
 
 httpx clients hold connections bound to the loop that opened them, so there is one client per
 running loop (uvicorn runs one loop per worker process; tests may run several loops). The
 client's API is httpx's; TOLLGATE_HTTP_TRANSPORT picks what sends the bytes: `aiohttp` (the
 default: about half the CPU per request, see bench/README.md) or `httpx` (httpx's own).
+
+The calls: `upstream_call` sends a plain request and hands the answer to the adapter,
+`upstream_stream_open` opens a streamed one; a transport failure (timeout, connection lost) of
+either becomes a ProviderError through `transport_error`, so the gateway sees one error type.
 """
 
 import asyncio
 import weakref
 
 import httpx
+import orjson
 from django.conf import settings
 
 from llm.providers.aiohttp_transport import AiohttpTransport
+from llm.providers.contract import ChatResult, ProviderAdapter, ProviderError, UpstreamRequest
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
@@ -20,6 +26,9 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClien
 
 _MAX_CONNECTIONS = 1000
 _KEEPALIVE_SECONDS = 30.0
+
+# What `transport_error` classifies: a deadline reached (asyncio.timeout) or an httpx failure.
+TRANSPORT_ERRORS = (TimeoutError, httpx.HTTPError)
 
 
 def _transport() -> httpx.AsyncBaseTransport | None:
@@ -54,3 +63,74 @@ async def close_http_client() -> None:
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
+
+
+async def upstream_call(
+    *, adapter: ProviderAdapter, request: UpstreamRequest, model_id: str, timeout: float
+) -> ChatResult:
+    """Send one plain request: the adapter's parsed answer, or its ProviderError for a non-2xx
+    status (a body that is not a JSON object is `malformed`, worth another attempt)."""
+    response = await get_http_client().request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=orjson.dumps(request.json),
+        timeout=timeout,
+    )
+    if response.status_code >= 300:
+        raise adapter.map_error(
+            status=response.status_code, body=response.content, headers=response.headers
+        )
+    try:
+        payload = orjson.loads(response.content)
+        if not isinstance(payload, dict):
+            raise TypeError
+        return adapter.parse_response(payload=payload, model=model_id)
+    except ProviderError:
+        raise
+    except Exception:
+        raise ProviderError(
+            "malformed response body",
+            status=response.status_code,
+            kind="malformed",
+            retryable=True,
+        ) from None
+
+
+async def upstream_stream_open(
+    *, adapter: ProviderAdapter, request: UpstreamRequest, timeout: float
+) -> httpx.Response:
+    """Open a streamed request: the response with its body unread (the caller reads and closes
+    it), or the adapter's ProviderError for a non-2xx status (that response is closed here)."""
+    client = get_http_client()
+    http_request = client.build_request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=orjson.dumps(request.json),
+        timeout=timeout,
+    )
+    response = await client.send(http_request, stream=True)
+    if response.status_code < 300:
+        return response
+    try:
+        content = await response.aread()
+        raise adapter.map_error(status=response.status_code, body=content, headers=response.headers)
+    finally:
+        await response.aclose()
+
+
+def transport_error(exc: BaseException, *, timeout: float) -> ProviderError:
+    """One of TRANSPORT_ERRORS as the ProviderError the retry and fallback rules read; all are
+    worth another attempt. `timeout` is the limit that applied, for the message."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return ProviderError(
+            f"no complete answer within {timeout:.1f} s", kind="timeout", retryable=True
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderError("connection failed", kind="connection", retryable=True)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return ProviderError("connection closed mid-response", kind="connection", retryable=True)
+    return ProviderError(
+        f"transport error ({type(exc).__name__})", kind="connection", retryable=True
+    )

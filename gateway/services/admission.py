@@ -1,0 +1,166 @@
+"""Admission of a chat completion: what is settled before any upstream call.
+
+In order (the use case in chat_completions runs them): the Idempotency-Key claim (or the
+stored answer to replay), the key's rate limit, the tenant's snapshot and the routing
+decision (the request's `RequestInput`), and the budget reservation of the worst case.
+
+Budget reservation: the worst case is reserved once, as the maximum over *all* candidates of
+(estimated input + max output) at that candidate's price, so a fallback to a pricier model never
+needs a second reservation that could fail half-way; settle replaces it with the actual cost
+(including any failed attempt the provider billed), and every failure path releases it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from billing.services.budgets import budget_reserve, budget_used_pct
+from core.errors import RateLimited
+from gateway.services import snapshots
+from gateway.services.context import RequestInput
+from gateway.services.idempotency import idempotency_begin
+from gateway.services.ratelimit import rate_limit_admit
+from gateway.services.response_cache import cache_key
+from llm.services.latency import latency_by_model
+from llm.services.router import config_for_model, estimate_cost, route_request
+
+if TYPE_CHECKING:
+    from billing.services.budgets import Reservation
+    from gateway.services.context import ChatRequest, RequestState
+    from gateway.services.idempotency import IdempotencyClaim
+    from gateway.services.snapshots import KeyInfo
+    from llm.services.router import ConfigInfo, ModelInfo, RequestFeatures, RoutingHints
+
+logger = logging.getLogger("tollgate.gateway")
+
+ZERO = Decimal(0)
+_GATEWAY_PARAMS = frozenset({"timeout_seconds", "max_retries"})  # config params not sent upstream
+
+
+def deadline_seconds(params: Mapping[str, Any]) -> float:
+    value = params.get("timeout_seconds")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return float(settings.TOLLGATE_REQUEST_DEADLINE_SECONDS)
+
+
+async def idempotency_claim(
+    state: RequestState, *, key: KeyInfo, chat: ChatRequest, idempotency_key: str | None
+) -> tuple[IdempotencyClaim | None, dict | None]:
+    """(claim, None) for a request to serve, (None, stored answer) for one to replay. Without
+    the header, or with the store down, there is nothing to claim: the request is served (no
+    replay possible) rather than failed."""
+    if idempotency_key is None:
+        return None, None
+    try:
+        return await idempotency_begin(
+            tenant_id=key.tenant_id,
+            idempotency_key=idempotency_key,
+            body=chat.body,
+            wait_seconds=deadline_seconds({}),
+        )
+    except (RedisError, OSError):
+        logger.warning("idempotency store unavailable request_id=%s", state.request_id)
+        return None, None
+
+
+async def admit(
+    state: RequestState,
+    *,
+    key: KeyInfo,
+    chat: ChatRequest,
+    hints: RoutingHints,
+    features: RequestFeatures,
+) -> RequestInput:
+    """The key's rate limit, then the route: the request as it will be served."""
+    await _rate_limit(key, features)
+    catalog = await snapshots.catalog_get()
+    snapshot = await snapshots.tenant_snapshot_get(tenant_id=key.tenant_id)
+    used_pct = await _budget_used_pct(key, chat, snapshot.configs)
+    decision = route_request(
+        requested_model=chat.requested_model,
+        configs=snapshot.configs,
+        catalog=catalog,
+        hints=hints,
+        features=features,
+        budget_used_pct=used_pct,
+        latency_ms=latency_by_model(),
+    )
+    body = {k: v for k, v in decision.params.items() if k not in _GATEWAY_PARAMS}
+    body.update(chat.body)
+    cache_ref = None
+    if decision.cache_ttl_seconds > 0:
+        candidates = [m.qualified_id for m in decision.candidates]
+        cache_ref = cache_key(tenant_id=key.tenant_id, candidates=candidates, body=body)
+    return RequestInput(
+        request_id=state.request_id,
+        started=state.started,
+        key=key,
+        chat=chat,
+        hints=hints,
+        features=features,
+        snapshot=snapshot,
+        decision=decision,
+        body=body,
+        deadline=state.started + deadline_seconds(decision.params),
+        cache_ref=cache_ref,
+    )
+
+
+async def _rate_limit(key: KeyInfo, features: RequestFeatures) -> None:
+    retry_after = await rate_limit_admit(
+        key_id=key.key_id,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        tokens=features.estimated_input_tokens,
+    )
+    if retry_after is not None:
+        raise RateLimited(
+            f"Rate limit of this API key reached; retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+async def _budget_used_pct(
+    key: KeyInfo, chat: ChatRequest, configs: list[ConfigInfo]
+) -> Decimal | None:
+    """Only for a config whose rules read it: one Redis round trip saved for the others."""
+    governing = config_for_model(requested_model=chat.requested_model, configs=configs)
+    if governing is None or not governing.reads_budget_state:
+        return None
+    return await budget_used_pct(tenant_id=key.tenant_id, config_id=governing.pk)
+
+
+async def reserve_worst_case(request: RequestInput) -> Reservation:
+    """Hold the dearest candidate's worst case against every budget (module doc)."""
+    worst_cost, worst_tokens = ZERO, 0
+    estimated_input = request.features.estimated_input_tokens
+    for model in request.decision.candidates:
+        out = _max_output(request.body, request.decision.params, model)
+        cost = estimate_cost(model=model, input_tokens=estimated_input, output_tokens=out)
+        worst_cost = max(worst_cost, cost)
+        worst_tokens = max(worst_tokens, estimated_input + out)
+    config = request.decision.config
+    return await budget_reserve(
+        tenant_id=request.key.tenant_id,
+        api_key_id=request.key.key_id,
+        config_id=config.pk if config else None,
+        worst_case_cost_usd=worst_cost,
+        worst_case_tokens=worst_tokens,
+    )
+
+
+def _max_output(body: Mapping[str, Any], params: Mapping[str, Any], model: ModelInfo) -> int:
+    requested = (
+        body.get("max_completion_tokens") or body.get("max_tokens") or params.get("max_tokens")
+    )
+    ceiling = model.max_output_tokens or 4096
+    if isinstance(requested, int) and requested > 0:
+        return min(requested, ceiling)
+    return ceiling
