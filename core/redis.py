@@ -13,11 +13,14 @@ from django.conf import settings
 from core.redis_pipelined import PipelinedRedis
 
 
-@functools.cache
 def get_redis() -> redis.Redis | None:
-    if not settings.REDIS_URL:
-        return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    """Sync code's client, one per URL (a changed REDIS_URL, as in tests, gets its own)."""
+    return _redis_for(settings.REDIS_URL) if settings.REDIS_URL else None
+
+
+@functools.cache
+def _redis_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 _pipelined_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PipelinedRedis]" = (

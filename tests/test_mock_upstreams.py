@@ -6,8 +6,9 @@ import httpx
 import openai
 import pytest
 
-from llm.providers.base import ProviderError, parse_json_body
+from llm.providers.contract import ProviderError
 from llm.providers.registry import get_adapter
+from llm.providers.wire_helpers import parse_json_body
 from tests.support.mock_upstreams import (
     AuthError,
     ContextLengthExceeded,

@@ -25,12 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def no_redis(settings):
-    from core import redis as redis_module
-
     settings.REDIS_URL = ""
-    redis_module.get_redis.cache_clear()
-    yield
-    redis_module.get_redis.cache_clear()
 
 
 def _reserve_sync(tenant_id: int, cost: str):

@@ -86,22 +86,25 @@ def worker_env(redis_client):
 def test_worker_ingests_usage_and_rolls_up(tenant, worker_env, tmp_path):
     from billing.services.usage import usage_event_enqueue
     from billing.tasks import ingest_usage, rollup_tenant
+    from billing.usage_record import UsageRecord
 
     at = datetime.now(UTC) - timedelta(days=2)
     for n in range(3):
         usage_event_enqueue(
-            event={
-                "request_id": f"w-{n}",
-                "tenant_id": tenant.pk,
-                "model": "gpt-4o-mini",
-                "provider": "openai",
-                "key_source": "platform",
-                "input_tokens": 10,
-                "output_tokens": 5,
-                "cost_usd": "0.0010000001",
-                "status": "success",
-                "created_at": at.isoformat(),
-            }
+            record=UsageRecord.from_dict(
+                {
+                    "request_id": f"w-{n}",
+                    "tenant_id": tenant.pk,
+                    "model": "gpt-4o-mini",
+                    "provider": "openai",
+                    "key_source": "platform",
+                    "input_tokens": 10,
+                    "output_tokens": 5,
+                    "cost_usd": "0.0010000001",
+                    "status": "success",
+                    "created_at": at.isoformat(),
+                }
+            )
         )
     worker = _start_worker(tmp_path)
     try:

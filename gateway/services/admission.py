@@ -28,14 +28,17 @@ from gateway.services.idempotency import idempotency_begin
 from gateway.services.ratelimit import rate_limit_admit
 from gateway.services.response_cache import cache_key
 from llm.services.latency import latency_by_model
-from llm.services.router import config_for_model, estimate_cost, route_request
+from llm.services.router import config_for_model, route_request
+from llm.services.token_cost import estimate_cost
 
 if TYPE_CHECKING:
     from billing.services.budgets import Reservation
     from gateway.services.context import ChatRequest, RequestState
     from gateway.services.idempotency import IdempotencyClaim
     from gateway.services.snapshots import KeyInfo
-    from llm.services.router import ConfigInfo, ModelInfo, RequestFeatures, RoutingHints
+    from llm.services.request_features import RequestFeatures
+    from llm.services.routing_hints import RoutingHints
+    from llm.services.routing_snapshots import ConfigInfo, ModelInfo
 
 logger = logging.getLogger("tollgate.gateway")
 

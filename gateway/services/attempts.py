@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from gateway.services.attempt_log import AttemptLog
     from gateway.services.context import RequestInput
     from llm.providers.contract import ProviderAdapter, UpstreamRequest
-    from llm.services.router import ModelInfo
+    from llm.services.routing_snapshots import ModelInfo
 
 T = TypeVar("T")
 ZERO = Decimal(0)

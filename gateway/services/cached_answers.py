@@ -25,7 +25,7 @@ from gateway.services.responses import (
 if TYPE_CHECKING:
     from gateway.services.context import RequestInput, RequestState
     from gateway.services.upstream_keys import UpstreamKey
-    from llm.services.router import ModelInfo
+    from llm.services.routing_snapshots import ModelInfo
 
 
 async def cache_lookup(request: RequestInput) -> dict | None:

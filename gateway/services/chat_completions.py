@@ -38,7 +38,8 @@ from gateway.services.responses import (
     tollgate_headers,
 )
 from gateway.services.streaming import run_stream
-from llm.services.router import request_features_from, routing_hints_from
+from llm.services.request_features import request_features_from
+from llm.services.routing_hints import routing_hints_from
 
 logger = logging.getLogger("tollgate.gateway")
 

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from billing.services.budgets import Reservation
     from gateway.services.idempotency import IdempotencyClaim
     from gateway.services.snapshots import KeyInfo, TenantSnapshot
-    from llm.services.router import ModelInfo, RequestFeatures, RouteDecision, RoutingHints
+    from llm.services.request_features import RequestFeatures
+    from llm.services.router import RouteDecision
+    from llm.services.routing_hints import RoutingHints
+    from llm.services.routing_snapshots import ModelInfo
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from billing.services.usage import usage_event_enqueue
 from billing.usage_record import UsageRecord
 from llm.providers.contract import Usage
-from llm.services.router import estimate_cost
+from llm.services.token_cost import estimate_cost
 
 if TYPE_CHECKING:
     from gateway.services.context import RequestState
-    from llm.services.router import ModelInfo
+    from llm.services.routing_snapshots import ModelInfo
 
 logger = logging.getLogger("tollgate.gateway")
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gateway.services.context import RequestInput, RequestState
     from gateway.services.upstream_keys import UpstreamKey
     from llm.providers.contract import ChatResult
-    from llm.services.router import ModelInfo
+    from llm.services.routing_snapshots import ModelInfo
 
 
 async def run_plain(request: RequestInput, state: RequestState) -> GatewayResponse:

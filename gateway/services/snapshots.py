@@ -218,7 +218,7 @@ def last_used_flush() -> int:
 def _load_tenant(tenant_id: int) -> TenantSnapshot:
     from core.errors import InvalidRequest
     from core.ssrf import validate_upstream_base_url
-    from llm.services.router import tenant_configs_load
+    from llm.services.routing_snapshots import tenant_configs_load
     from tenants.models import Tenant
     from tenants.selectors import credential_list
 
@@ -259,7 +259,7 @@ async def tenant_snapshot_get(*, tenant_id: int) -> TenantSnapshot:
 
 async def catalog_get():
     """The catalog index (llm.services.router.CatalogIndex)."""
-    from llm.services.router import catalog_index_load
+    from llm.services.routing_snapshots import catalog_index_load
 
     await _ensure_fresh()
     now = time.monotonic()

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from gateway.services.context import RequestInput, RequestState
     from gateway.services.upstream_keys import UpstreamKey
     from llm.providers.contract import StreamParser
-    from llm.services.router import ModelInfo
+    from llm.services.routing_snapshots import ModelInfo
 
 logger = logging.getLogger("tollgate.gateway")
 

@@ -11,8 +11,8 @@ from gateway.services import breaker, ratelimit
 from gateway.services import response_cache as cache
 from gateway.services.attempts import attempt_from_error, backoff
 from gateway.services.stream_feed import ClientFeed
-from llm.providers.base import ProviderError, Usage
-from llm.services.router import ModelInfo
+from llm.providers.contract import ProviderError, Usage
+from llm.services.routing_snapshots import ModelInfo
 
 MODEL = ModelInfo(
     qualified_id="openai/gpt-4o-mini",

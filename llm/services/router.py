@@ -29,24 +29,9 @@ from typing import TYPE_CHECKING
 from core.errors import InvalidRequest, ModelNotAllowed
 from llm import rules as rule_lang
 from llm.services.model_ranking import model_best_fit, models_fit, rank_models
-from llm.services.request_features import (
-    RequestFeatures,  # transition: lead moves importers
-    int_or_none,
-    request_features_from,  # transition: lead moves importers  # noqa: F401
-)
+from llm.services.request_features import int_or_none
 from llm.services.route_chain import RouteChain, config_allowed_models, shorten
 from llm.services.route_splits import split_arm_pick, split_arms, split_sticky_key
-from llm.services.routing_hints import (
-    RoutingHints,  # transition: lead moves importers
-    routing_hints_from,  # transition: lead moves importers  # noqa: F401
-)
-from llm.services.routing_snapshots import (
-    ConfigInfo,  # transition: lead moves importers
-    ModelInfo,  # transition: lead moves importers
-    catalog_index_load,  # transition: lead moves importers  # noqa: F401
-    tenant_configs_load,  # transition: lead moves importers  # noqa: F401
-)
-from llm.services.token_cost import estimate_cost  # transition: lead moves importers  # noqa: F401
 
 if TYPE_CHECKING:
     from llm.services.request_features import RequestFeatures

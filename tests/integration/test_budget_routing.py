@@ -42,7 +42,7 @@ def test_rule_switches_model_once_the_budget_is_half_spent(gw, monkeypatch):
 
 
 def test_config_without_budget_rules_does_not_read_budget_state():
-    from llm.services.router import ConfigInfo
+    from llm.services.routing_snapshots import ConfigInfo
 
     def info(rules):
         return ConfigInfo(
