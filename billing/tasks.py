@@ -7,6 +7,8 @@ from celery import shared_task
 
 from billing.services import alerts, exports, rollups
 from billing.services.counters_rebuild import counters_rebuild
+from billing.services.usage import usage_events_ingest
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +16,6 @@ logger = logging.getLogger(__name__)
 @shared_task(name="billing.ingest_usage")
 def ingest_usage(max_events: int = 5000) -> int:
     """Move the hot path's usage buffer into UsageEvent rows (idempotent by request id)."""
-    from billing.services.usage import usage_events_ingest
 
     return usage_events_ingest(max_events=max_events)
 
@@ -26,7 +27,6 @@ def rollup_daily() -> int:
 
 @shared_task(name="billing.rollup_tenant")
 def rollup_tenant(tenant_id: int) -> int:
-    from tenants.models import Tenant
 
     return rollups.rollups_refresh_tenant(tenant=Tenant.objects.get(pk=tenant_id))
 

@@ -18,9 +18,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 django_application = get_asgi_application()
 
+from asgiref.sync import sync_to_async  # noqa: E402
+
+from billing.services.usage import usage_buffer_flush  # noqa: E402
 from core.errors import InvalidRequest  # noqa: E402
 from core.hosts import asgi_host, host_allowed  # noqa: E402
+from core.redis import close_pipelined_redis  # noqa: E402
+from gateway.services.background import background_wait  # noqa: E402
 from gateway.views import v1_asgi  # noqa: E402  (needs the app registry loaded above)
+from llm.providers.http import close_http_client  # noqa: E402
 
 # The ~120,000 objects of start-up (Django, apps, URLconf) live as long as the process; a full
 # collection that walks them takes ~60 ms here and lands on some unlucky request (it set the
@@ -33,12 +39,6 @@ async def lifespan(scope, receive, send) -> None:
     """On shutdown, while the worker's loop still runs: let settlements in flight finish, close
     the pooled upstream client and the pipelined Redis connection, and write out the usage events
     still buffered (nothing metered is lost on a graceful stop)."""
-    from asgiref.sync import sync_to_async
-
-    from billing.services.usage import usage_buffer_flush
-    from core.redis import close_pipelined_redis
-    from gateway.services.background import background_wait
-    from llm.providers.http import close_http_client
 
     while True:
         message = await receive()

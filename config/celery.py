@@ -13,6 +13,6 @@ app.autodiscover_tasks()
 
 @app.on_after_configure.connect
 def _install_schedule(sender: Celery, **kwargs) -> None:
-    from config.schedules import BEAT_SCHEDULE
+    from config.schedules import BEAT_SCHEDULE  # read once Celery is configured (beat only)
 
     sender.conf.beat_schedule = BEAT_SCHEDULE

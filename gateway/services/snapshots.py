@@ -18,8 +18,15 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from core.errors import InvalidRequest
 from core.redis import get_pipelined_redis, get_redis
 from core.shared_state import get_shared_state
+from core.ssrf import validate_upstream_base_url
+from llm.models import LLMModel, Provider, RoutingConfig
+from llm.services.routing_snapshots import ConfigInfo, catalog_index_load, tenant_configs_load
+from tenants.models import ProviderCredential, Tenant, TenantApiKey
+from tenants.selectors import credential_list
+from tenants.services import API_KEY_PREFIX, api_key_authenticate, api_key_hash
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ class CredentialInfo:
 
 @dataclass
 class TenantSnapshot:
-    configs: list  # list[ConfigInfo]
+    configs: list[ConfigInfo]
     credentials: dict[int, CredentialInfo]  # provider pk -> credential
 
 
@@ -138,7 +145,6 @@ async def _load_once(name: tuple, load):
 
 
 def _load_key(secret: str) -> KeyInfo | None:
-    from tenants.services import api_key_authenticate
 
     _refresh_connection()
     key = api_key_authenticate(secret=secret)
@@ -157,7 +163,6 @@ def _load_key(secret: str) -> KeyInfo | None:
 
 async def key_info_get(*, secret: str) -> KeyInfo | None:
     """The live key for a secret (cached by its keyed hash), or None."""
-    from tenants.services import API_KEY_PREFIX, api_key_hash
 
     if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
         return None
@@ -203,7 +208,6 @@ async def _last_used_flush_later() -> None:
 
 
 def last_used_flush() -> int:
-    from tenants.models import TenantApiKey
 
     ids, _state.last_used_pending = _state.last_used_pending, set()
     if not ids:
@@ -216,11 +220,6 @@ def last_used_flush() -> int:
 
 
 def _load_tenant(tenant_id: int) -> TenantSnapshot:
-    from core.errors import InvalidRequest
-    from core.ssrf import validate_upstream_base_url
-    from llm.services.routing_snapshots import tenant_configs_load
-    from tenants.models import Tenant
-    from tenants.selectors import credential_list
 
     _refresh_connection()
     configs = tenant_configs_load(tenant_id=tenant_id)
@@ -259,7 +258,6 @@ async def tenant_snapshot_get(*, tenant_id: int) -> TenantSnapshot:
 
 async def catalog_get():
     """The catalog index (llm.services.router.CatalogIndex)."""
-    from llm.services.routing_snapshots import catalog_index_load
 
     await _ensure_fresh()
     now = time.monotonic()
@@ -303,8 +301,6 @@ def _on_change(sender, **kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from llm.models import LLMModel, Provider, RoutingConfig
-    from tenants.models import ProviderCredential, Tenant, TenantApiKey
 
     for model in (Tenant, TenantApiKey, ProviderCredential, RoutingConfig, Provider, LLMModel):
         post_save.connect(_on_change, sender=model, dispatch_uid=f"tollgate-snap-{model.__name__}")

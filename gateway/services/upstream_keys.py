@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 
 from gateway.services.snapshots import CredentialInfo
+from tenants.models import ProviderCredential
+from tenants.services import credential_secret
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,6 @@ def upstream_key_resolve(*, model, use_byok: bool, credentials: dict[int, Creden
         if credential is not None:
             if credential.base_url_error:
                 raise NoUsableKey(f"BYOK base URL refused: {credential.base_url_error}")
-            from tenants.models import ProviderCredential
-            from tenants.services import credential_secret
 
             row = ProviderCredential(
                 pk=credential.credential_id,

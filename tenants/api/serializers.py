@@ -1,3 +1,4 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.errors import InvalidRequest
@@ -89,7 +90,6 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_is_active(self, key: TenantApiKey) -> bool:
-        from django.utils import timezone
 
         expired = key.expires_at is not None and key.expires_at <= timezone.now()
         return key.revoked_at is None and not expired
@@ -109,7 +109,6 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     )
 
     def validate_expires_at(self, value):
-        from django.utils import timezone
 
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError("Must be in the future.")
