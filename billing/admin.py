@@ -118,6 +118,10 @@ class BudgetAlertAdmin(ReadOnlyScopedAdmin):
     list_select_related = ["tenant", "budget"]
 
 
+# A rollup bucket's columns after its day or month.
+_BUCKET_COLUMNS = ["tenant", "model", "provider", "key_source", "status", "requests", "cost_usd"]
+
+
 class RollupAdmin(ReadOnlyScopedAdmin):
     list_filter = [("tenant", ScopedRelatedFilter), "key_source", "status"]
     list_select_related = ["tenant"]
@@ -126,31 +130,13 @@ class RollupAdmin(ReadOnlyScopedAdmin):
 
 @admin.register(DailyRollup)
 class DailyRollupAdmin(RollupAdmin):
-    list_display = [
-        "day",
-        "tenant",
-        "model",
-        "provider",
-        "key_source",
-        "status",
-        "requests",
-        "cost_usd",
-    ]
+    list_display = ["day", *_BUCKET_COLUMNS]
     date_hierarchy = "day"
 
 
 @admin.register(MonthlyRollup)
 class MonthlyRollupAdmin(RollupAdmin):
-    list_display = [
-        "month",
-        "tenant",
-        "model",
-        "provider",
-        "key_source",
-        "status",
-        "requests",
-        "cost_usd",
-    ]
+    list_display = ["month", *_BUCKET_COLUMNS]
 
 
 @admin.register(DailyTagRollup)

@@ -138,3 +138,11 @@ def get_shared_state() -> SharedState | None:
     if settings.REDIS_URL:
         return None
     return _store(str(settings.TOLLGATE_SHARED_STATE_FILE))
+
+
+def shared_state_clear() -> None:
+    """Forget the embedded default's shared state: the idempotency claims, rate-limit windows,
+    cached answers and breakers in it (tests; Redis is flushed by the tests)."""
+    store = get_shared_state()
+    if store is not None:
+        store.clear()

@@ -28,6 +28,25 @@ class ProviderAdmin(CatalogAdminMixin, ModelAdmin):
     readonly_fields = ["updated_at"]
 
 
+# The model page's sections; the form edits exactly their fields.
+_MODEL_IDENTITY = ["provider", "model_id", "display_name", "is_active"]
+_MODEL_PRICES = [
+    "input_price_per_1m",
+    "output_price_per_1m",
+    "cached_input_price_per_1m",
+    "price_source",
+    "price_updated_at",
+    "litellm_key",
+]
+_MODEL_LIMITS = [
+    "context_window",
+    "max_output_tokens",
+    "capabilities",
+    "speed_tier",
+    "quality_tier",
+]
+
+
 class LLMModelForm(forms.ModelForm):
     capabilities = forms.MultipleChoiceField(
         choices=[(c, c) for c in sorted(CAPABILITIES)],
@@ -37,23 +56,7 @@ class LLMModelForm(forms.ModelForm):
 
     class Meta:
         model = LLMModel
-        fields = [
-            "provider",
-            "model_id",
-            "display_name",
-            "is_active",
-            "input_price_per_1m",
-            "output_price_per_1m",
-            "cached_input_price_per_1m",
-            "price_source",
-            "price_updated_at",
-            "litellm_key",
-            "context_window",
-            "max_output_tokens",
-            "capabilities",
-            "speed_tier",
-            "quality_tier",
-        ]
+        fields = [*_MODEL_IDENTITY, *_MODEL_PRICES, *_MODEL_LIMITS]
 
 
 class LLMModelPriceInline(TabularInline):
@@ -131,33 +134,9 @@ class LLMModelAdmin(CatalogAdminMixin, ModelAdmin):
     readonly_fields = ["updated_at"]
     inlines = [LLMModelPriceInline]
     fieldsets = [
-        (None, {"fields": ["provider", "model_id", "display_name", "is_active"]}),
-        (
-            "Prices (USD per 1M tokens; empty = unknown, not routable)",
-            {
-                "fields": [
-                    "input_price_per_1m",
-                    "output_price_per_1m",
-                    "cached_input_price_per_1m",
-                    "price_source",
-                    "price_updated_at",
-                    "litellm_key",
-                ]
-            },
-        ),
-        (
-            "Limits and capabilities",
-            {
-                "fields": [
-                    "context_window",
-                    "max_output_tokens",
-                    "capabilities",
-                    "speed_tier",
-                    "quality_tier",
-                    "updated_at",
-                ]
-            },
-        ),
+        (None, {"fields": _MODEL_IDENTITY}),
+        ("Prices (USD per 1M tokens; empty = unknown, not routable)", {"fields": _MODEL_PRICES}),
+        ("Limits and capabilities", {"fields": [*_MODEL_LIMITS, "updated_at"]}),
     ]
 
     @admin.display(description="model", ordering="model_id")

@@ -7,10 +7,30 @@ providers host without a first party among them is ambiguous. A bare id may itse
 slash (`meta-llama/Llama-3.3-70B`), so a failed qualified lookup is retried as a bare id.
 """
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 Model = TypeVar("Model")
+
+
+class _HasModelId(Protocol):
+    model_id: str
+
+
+Listed = TypeVar("Listed", bound=_HasModelId)
+
+
+def model_ref_index(
+    models: Iterable[Listed], *, qualified_id: Callable[[Listed], str]
+) -> tuple[dict[str, Listed], dict[str, list[Listed]]]:
+    """The two lookups model_ref_resolve reads, built in one pass: each model by its
+    `provider/model_id`, and every model under its bare id."""
+    by_qualified: dict[str, Listed] = {}
+    by_bare: dict[str, list[Listed]] = {}
+    for model in models:
+        by_qualified[qualified_id(model)] = model
+        by_bare.setdefault(model.model_id, []).append(model)
+    return by_qualified, by_bare
 
 
 def model_ref_resolve(
@@ -30,3 +50,18 @@ def model_ref_resolve(
         return matches[0]
     own = [model for model in matches if first_party(model)]
     return own[0] if len(own) == 1 else None
+
+
+def model_ref_resolve_among(
+    ref: object,
+    *,
+    models: Iterable[Listed],
+    qualified_id: Callable[[Listed], str],
+    first_party: Callable[[Listed], bool],
+) -> Listed | None:
+    """One lookup in a list of models (a query's candidates); a catalog that answers many
+    lookups builds model_ref_index once instead."""
+    by_qualified, by_bare = model_ref_index(models, qualified_id=qualified_id)
+    return model_ref_resolve(
+        ref, by_qualified=by_qualified, by_bare=by_bare, first_party=first_party
+    )

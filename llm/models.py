@@ -6,7 +6,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from llm.model_refs import model_ref_resolve
+from llm.model_refs import model_ref_resolve_among
 from llm.rules import validate_routing_config
 
 
@@ -81,13 +81,10 @@ class LLMModelQuerySet(models.QuerySet):
         candidates = list(
             self.select_related("provider").filter(bare, is_active=True, provider__is_active=True)
         )
-        by_bare: dict[str, list[LLMModel]] = {}
-        for model in candidates:
-            by_bare.setdefault(model.model_id, []).append(model)
-        return model_ref_resolve(
+        return model_ref_resolve_among(
             ref,
-            by_qualified={f"{m.provider.slug}/{m.model_id}": m for m in candidates},
-            by_bare=by_bare,
+            models=candidates,
+            qualified_id=lambda m: f"{m.provider.slug}/{m.model_id}",
             first_party=lambda model: model.provider.first_party,
         )
 

@@ -49,6 +49,21 @@ def upstream(request) -> MockUpstream:
 CLIENT = httpx.Client(timeout=5)
 
 
+def unkeyed_request(upstream: MockUpstream, *, stream: bool):
+    """The adapter and its keyless request for model `m` to the mock, for the tests that send
+    it themselves (to replay a stream into a parser, or to walk away mid-stream)."""
+    adapter = get_adapter(upstream.wire_format)
+    request = adapter.build_request(
+        body={"messages": MESSAGES},
+        model_id="m",
+        base_url=upstream.base_url,
+        api_key=None,
+        auth_style="none",
+        stream=stream,
+    )
+    return adapter, request
+
+
 def send(upstream: MockUpstream, *, stream: bool, body: dict | None = None, timeout: float = 5):
     """Build with the adapter, send with httpx, return (status, result | error | chunks, parser)."""
     adapter = get_adapter(upstream.wire_format)
@@ -175,15 +190,7 @@ def test_truncated_stream_closes_mid_body_with_usage_so_far(upstream):
         send(upstream, stream=True)
     # the parser still knows what it saw; replay to inspect it
     upstream.script(TruncatedStream(after_chunks=2, input_tokens=20, output_tokens=9))
-    adapter = get_adapter(upstream.wire_format)
-    request = adapter.build_request(
-        body={"messages": MESSAGES},
-        model_id="m",
-        base_url=upstream.base_url,
-        api_key=None,
-        auth_style="none",
-        stream=True,
-    )
+    adapter, request = unkeyed_request(upstream, stream=True)
     parser = adapter.stream_parser(model="m", request_id="t")
     chunks = []
     with (
@@ -201,15 +208,7 @@ def test_truncated_stream_closes_mid_body_with_usage_so_far(upstream):
 
 def test_malformed_plain_and_stream(upstream):
     upstream.script(Malformed(), Malformed())
-    adapter = get_adapter(upstream.wire_format)
-    request = adapter.build_request(
-        body={"messages": MESSAGES},
-        model_id="m",
-        base_url=upstream.base_url,
-        api_key=None,
-        auth_style="none",
-        stream=False,
-    )
+    _, request = unkeyed_request(upstream, stream=False)
     response = CLIENT.post(request.url, headers=request.headers, json=request.json)
     assert response.status_code == 200
     with pytest.raises(ProviderError) as caught:
@@ -359,15 +358,7 @@ def test_truncated_plain_body_and_client_disconnect_mid_stream(upstream):
         send(upstream, stream=False)
     # a client that walks away mid-stream does not break the server for the next request
     upstream.script(Ok(content="a b c d e f", chunk_delay=0.05))
-    adapter = get_adapter(upstream.wire_format)
-    request = adapter.build_request(
-        body={"messages": MESSAGES},
-        model_id="m",
-        base_url=upstream.base_url,
-        api_key=None,
-        auth_style="none",
-        stream=True,
-    )
+    _, request = unkeyed_request(upstream, stream=True)
     with (
         httpx.Client() as client,
         client.stream("POST", request.url, headers=request.headers, json=request.json) as response,

@@ -131,7 +131,20 @@ class UsageQuerySerializer(UsageFilterSerializer):
     group_by = serializers.ChoiceField(choices=GROUP_BY, default="day")
 
 
-class UsageRowSerializer(serializers.Serializer):
+class UsageTotalsSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cached_tokens = serializers.IntegerField()
+    cost_usd = serializers.SerializerMethodField()
+
+    def get_cost_usd(self, row) -> str:
+        return money_text(row["cost_usd"], min_places=2)
+
+
+# A usage row's group key (only the dimensions grouped by are in a row). No docstring here or
+# below: the schema would take it as UsageRow's description.
+class _UsageRowDimensions(serializers.Serializer):
     day = serializers.CharField(required=False)
     month = serializers.CharField(required=False)
     model = serializers.CharField(required=False, allow_blank=True)
@@ -142,29 +155,13 @@ class UsageRowSerializer(serializers.Serializer):
     key_name = serializers.CharField(required=False, allow_null=True)
     key_prefix = serializers.CharField(required=False, allow_null=True)
     tag = serializers.CharField(required=False)
-    requests = serializers.IntegerField()
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cached_tokens = serializers.IntegerField()
-    cost_usd = serializers.SerializerMethodField()
 
-    def get_cost_usd(self, row) -> str:
-        return money_text(row["cost_usd"], min_places=2)
 
+# One group: its dimensions, then its totals (DRF keeps the bases' field order).
+class UsageRowSerializer(_UsageRowDimensions, UsageTotalsSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         return {key: value for key, value in data.items() if key in instance or key == "cost_usd"}
-
-
-class UsageTotalsSerializer(serializers.Serializer):
-    requests = serializers.IntegerField()
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cached_tokens = serializers.IntegerField()
-    cost_usd = serializers.SerializerMethodField()
-
-    def get_cost_usd(self, row) -> str:
-        return money_text(row["cost_usd"], min_places=2)
 
 
 class UsageAggregateSerializer(serializers.Serializer):

@@ -29,19 +29,17 @@ from billing.selectors.usage_filters import UsageFilters
 from billing.services import budget_writes
 from billing.services.exports import export_create, export_generate, export_open
 from core.errors import Conflict
-from tenants.api.auth import TenantAPIView, TenantViewSet
+from tenants.api.auth import (
+    CallerTenantContextMixin,
+    TenantAPIView,
+    TenantCrudViewSet,
+    TenantViewSet,
+)
 
 logger = logging.getLogger(__name__)
 
 
-class BudgetViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantViewSet,
-):
+class BudgetViewSet(CallerTenantContextMixin, TenantCrudViewSet):
     """Daily or monthly cost/token limits for the tenant, a config or an API key."""
 
     model = Budget
@@ -49,12 +47,6 @@ class BudgetViewSet(
 
     def scoped_queryset(self):
         return budget_list(tenant=self.caller.tenant)
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        if hasattr(self.request, "caller"):
-            context["tenant"] = self.caller.tenant
-        return context
 
     def create(self, request, *args, **kwargs):
         tenant = self.caller.require_tenant()

@@ -8,6 +8,11 @@ from core.money import MONEY_FIELD
 # The rollups' bucket layout. 1: status in the buckets, and the daily tag rollups; 2: the daily
 # tag-set rollups.
 ROLLUP_LAYOUT = 2
+# Each bucket's dimensions after its tenant and day (or month): the order of its unique index,
+# and what billing/services/rollups.py groups by.
+DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source", "status"]
+TAG_DIMENSIONS = ["tag", "model", "provider", "config_ref", "api_key_ref", "status"]
+TAG_SET_DIMENSIONS = ["tags", "model", "provider", "config_ref", "api_key_ref", "status"]
 
 
 class RollupState(models.Model):
@@ -44,69 +49,12 @@ class _RollupBase(models.Model):
     status = models.CharField(
         max_length=20, blank=True, default="", choices=UsageEvent.Status.choices
     )
-    requests = models.PositiveIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    billed_tokens = models.PositiveBigIntegerField(
-        default=0, help_text="Tokens that count against token budgets."
-    )
-    cost_usd = models.DecimalField(default=0, **MONEY_FIELD)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         abstract = True
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.model} {self.cost_usd}"
-
-
-class DailyRollup(_RollupBase):
-    """Usage per (tenant, local day, model, provider, config, API key, key source, status)."""
-
-    day = models.DateField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=[
-                    "tenant",
-                    "day",
-                    "model",
-                    "provider",
-                    "config_ref",
-                    "api_key_ref",
-                    "key_source",
-                    "status",
-                ],
-                name="dailyrollup_bucket",
-            )
-        ]
-        ordering = ["day", "id"]
-
-
-class MonthlyRollup(_RollupBase):
-    """Usage per (tenant, local month, ...), aggregated from the daily rollups."""
-
-    month = models.CharField(max_length=7, help_text="YYYY-MM in the tenant's time zone.")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=[
-                    "tenant",
-                    "month",
-                    "model",
-                    "provider",
-                    "config_ref",
-                    "api_key_ref",
-                    "key_source",
-                    "status",
-                ],
-                name="monthlyrollup_bucket",
-            )
-        ]
-        ordering = ["month", "id"]
 
 
 class _TagRollupBase(models.Model):
@@ -122,6 +70,15 @@ class _TagRollupBase(models.Model):
     config_ref = models.BigIntegerField(default=0, help_text="RoutingConfig id, 0 for none.")
     api_key_ref = models.BigIntegerField(default=0, help_text="TenantApiKey id, 0 for none.")
     status = models.CharField(max_length=20, choices=UsageEvent.Status.choices)
+
+    class Meta:
+        abstract = True
+
+
+class _UsageTotals(models.Model):
+    """What every rollup bucket sums. Declared after the two bases above on purpose: Django
+    orders a model's fields by declaration, so the totals follow the dimensions."""
+
     requests = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
@@ -136,7 +93,37 @@ class _TagRollupBase(models.Model):
         abstract = True
 
 
-class DailyTagRollup(_TagRollupBase):
+class DailyRollup(_RollupBase, _UsageTotals):
+    """Usage per (tenant, local day, model, provider, config, API key, key source, status)."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", *DIMENSIONS],
+                name="dailyrollup_bucket",
+            )
+        ]
+        ordering = ["day", "id"]
+
+
+class MonthlyRollup(_RollupBase, _UsageTotals):
+    """Usage per (tenant, local month, ...), aggregated from the daily rollups."""
+
+    month = models.CharField(max_length=7, help_text="YYYY-MM in the tenant's time zone.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "month", *DIMENSIONS],
+                name="monthlyrollup_bucket",
+            )
+        ]
+        ordering = ["month", "id"]
+
+
+class DailyTagRollup(_TagRollupBase, _UsageTotals):
     """Usage per tag: an event with several tags counts once under each of them."""
 
     tag = models.TextField()
@@ -144,16 +131,7 @@ class DailyTagRollup(_TagRollupBase):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "tenant",
-                    "day",
-                    "tag",
-                    "model",
-                    "provider",
-                    "config_ref",
-                    "api_key_ref",
-                    "status",
-                ],
+                fields=["tenant", "day", *TAG_DIMENSIONS],
                 name="dailytagrollup_bucket",
             )
         ]
@@ -163,7 +141,7 @@ class DailyTagRollup(_TagRollupBase):
         return f"{self.tenant_id} {self.day} {self.tag} {self.cost_usd}"
 
 
-class DailyTagSetRollup(_TagRollupBase):
+class DailyTagSetRollup(_TagRollupBase, _UsageTotals):
     """Usage per whole tags array (as the events carry it; a few distinct arrays a day): which
     tags occur together, for `group_by=tag` with a tag filter. The tag rollups are summed from
     these rows."""
@@ -173,16 +151,7 @@ class DailyTagSetRollup(_TagRollupBase):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "tenant",
-                    "day",
-                    "tags",
-                    "model",
-                    "provider",
-                    "config_ref",
-                    "api_key_ref",
-                    "status",
-                ],
+                fields=["tenant", "day", *TAG_SET_DIMENSIONS],
                 name="dailytagsetrollup_bucket",
             )
         ]

@@ -28,17 +28,12 @@ def rollup_rows(
         model = DailyTagRollup
     else:
         model = DailyRollup
-    qs = model.objects.filter(tenant=tenant, day__gte=start, day__lte=end)
-    if filters.model:
-        qs = qs.filter(model=filters.model)
-    if filters.provider:
-        qs = qs.filter(provider=filters.provider)
-    if filters.config_id is not None:
-        qs = qs.filter(config_ref=filters.config_id)
-    if filters.api_key_id is not None:
-        qs = qs.filter(api_key_ref=filters.api_key_id)
-    if filters.status:
-        qs = qs.filter(status=filters.status)
+    qs = model.objects.filter(
+        tenant=tenant,
+        day__gte=start,
+        day__lte=end,
+        **filters.lookups(config_field="config_ref", api_key_field="api_key_ref"),
+    )
     if filters.tag and model is DailyTagSetRollup:
         qs = json_list_contains(qs, field="tags", value=filters.tag)
     elif filters.tag:

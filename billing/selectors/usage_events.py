@@ -44,16 +44,7 @@ def usage_event_list(
     if end is not None:
         qs = qs.filter(created_at__lt=end)
     f = filters or UsageFilters()
-    if f.model:
-        qs = qs.filter(model=f.model)
-    if f.provider:
-        qs = qs.filter(provider=f.provider)
-    if f.status:
-        qs = qs.filter(status=f.status)
-    if f.config_id is not None:
-        qs = qs.filter(config_id=f.config_id)
-    if f.api_key_id is not None:
-        qs = qs.filter(api_key_id=f.api_key_id)
+    qs = qs.filter(**f.lookups(config_field="config_id", api_key_field="api_key_id"))
     if f.tag:
         qs = json_list_contains(qs, field="tags", value=f.tag)
     qs = qs.select_related("config", "api_key").order_by("-created_at", "-id")

@@ -72,6 +72,17 @@ def _refresh_counter(row: BudgetCounter, plan: CounterPlan, tz: ZoneInfo, now: d
     row.save(update_fields=["spent_micros", "spent_tokens", "seeded_at"])
 
 
+def _lock_fresh_counters(
+    plans: list[CounterPlan], tz: ZoneInfo, now: datetime
+) -> dict[str, BudgetCounter]:
+    """The plans' counter rows, locked in the caller's transaction and raised to the database
+    truth where stale: what a reservation checks and a read reports."""
+    rows = _lock_counters([plan.key for plan in plans])
+    for plan in plans:
+        _refresh_counter(rows[plan.key], plan, tz, now)
+    return rows
+
+
 def db_reserve(
     *,
     plans: list[CounterPlan],
@@ -84,9 +95,7 @@ def db_reserve(
     _ensure_counters(plans)
     now = timezone.now()
     with transaction.atomic():
-        rows = _lock_counters([plan.key for plan in plans])
-        for plan in plans:
-            _refresh_counter(rows[plan.key], plan, tz, now)
+        rows = _lock_fresh_counters(plans, tz, now)
         held = {
             item["counter_id"]: item
             for item in BudgetHold.objects.filter(
@@ -141,7 +150,5 @@ def db_counter_values(*, plans: list[CounterPlan], tz: ZoneInfo) -> list[tuple[i
     _ensure_counters(plans)
     now = timezone.now()
     with transaction.atomic():
-        rows = _lock_counters([plan.key for plan in plans])
-        for plan in plans:
-            _refresh_counter(rows[plan.key], plan, tz, now)
+        rows = _lock_fresh_counters(plans, tz, now)
     return [(rows[p.key].spent_micros, rows[p.key].spent_tokens) for p in plans]

@@ -40,6 +40,7 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.models.rollups import DIMENSIONS, TAG_DIMENSIONS, TAG_SET_DIMENSIONS
 from billing.selectors.rollup_state import retention_days
 from billing.services.rollup_upsert import MEASURE_ALIASES, MEASURES, upsert_select
 from billing.sql import tags_expanded
@@ -53,9 +54,6 @@ if TYPE_CHECKING:
 
 # A day is final (no more late events expected) this long after it ends in the tenant's zone.
 FINAL_AFTER = timedelta(minutes=15)
-DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source", "status"]
-TAG_DIMENSIONS = ["tag", "model", "provider", "config_ref", "api_key_ref", "status"]
-TAG_SET_DIMENSIONS = ["tags", "model", "provider", "config_ref", "api_key_ref", "status"]
 
 
 def _billed() -> CombinedExpression:

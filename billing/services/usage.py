@@ -21,22 +21,16 @@ import threading
 import orjson
 import redis
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from billing.models import UsageEvent
 from billing.usage_record import UsageRecord
+from core.db import connection_refresh
 from core.redis import get_pipelined_redis, get_redis
 from llm.models import RoutingConfig
 from tenants.models import Tenant, TenantApiKey
 
 logger = logging.getLogger(__name__)
-
-
-def _refresh_connection() -> None:
-    """Executor threads live outside Django's request cycle: drop a broken or expired database
-    connection here as request_started would (never inside a transaction)."""
-    if not connection.in_atomic_block:
-        close_old_connections()
 
 
 STREAM_KEY = "tollgate:usage"
@@ -169,7 +163,7 @@ def _event_row(record: UsageRecord) -> UsageEvent:
 def _write_events(records: list[UsageRecord]) -> int:
     """Insert records idempotently (request_id is unique); references to deleted keys or configs
     are cleared rather than failing the batch."""
-    _refresh_connection()
+    connection_refresh()
     rows = [_event_row(record) for record in records]
     if not rows:
         return 0

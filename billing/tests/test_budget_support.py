@@ -1,10 +1,13 @@
 """Shared helpers for the billing tests (no tests here)."""
 
 import itertools
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import close_old_connections, connection
 
 from billing.models import Budget, UsageEvent
 
@@ -70,3 +73,27 @@ def fresh_async_redis():
     redis_module._pipelined_clients.clear()
     yield
     redis_module._pipelined_clients.clear()
+
+
+def run_racing(target: Callable[[], object]) -> list[Exception]:
+    """Run `target` in two threads at once on PostgreSQL (in one on SQLite, which serialises
+    writers); return what they raised. Each thread closes its own database connection."""
+    errors: list[Exception] = []
+
+    def guarded() -> None:
+        try:
+            target()
+        except Exception as exc:  # pragma: no cover - the caller asserts there is none
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [
+        threading.Thread(target=guarded)
+        for _ in range(2 if connection.vendor == "postgresql" else 1)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -3,12 +3,10 @@
 import csv
 import hashlib
 import io
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
 
 from billing.models import BillingExport, UsageEvent
 from billing.services.exports import (
@@ -18,7 +16,7 @@ from billing.services.exports import (
     exports_schedule_due,
     safe_cell,
 )
-from billing.tests.test_budget_support import make_event
+from billing.tests.test_budget_support import make_event, run_racing
 from tests.support.catalog import config_create
 
 CONTRACT = [
@@ -139,23 +137,12 @@ def test_two_beats_make_one_scheduled_export_per_tenant_month(tenant, other_tena
     make_event(tenant, at=datetime(2026, 10, 5, 12, tzinfo=UTC), cost="1")
     # 02:00 on 1 November in Berlin; still 31 October in New York.
     now = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
-    results, errors = [], []
+    results = []
 
     def beat():
-        try:
-            results.append(exports_schedule_due(now=now))
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
-        finally:
-            close_old_connections()
+        results.append(exports_schedule_due(now=now))
 
-    threads = [
-        threading.Thread(target=beat) for _ in range(2 if connection.vendor == "postgresql" else 1)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_racing(beat)
     beat()
     assert errors == []
     scheduled = BillingExport.objects.filter(scheduled=True).order_by("tenant__slug")

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
-from core.shared_state import get_shared_state
+from core.shared_state import get_shared_state, shared_state_clear
 
 FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed", "quota"})
 STATE_TTL_SECONDS = 1.0
@@ -133,6 +133,4 @@ def breaker_reset_local() -> None:
     """Forget this process's trust in healthy breakers and the embedded default's shared state
     (tests; Redis is flushed by the tests)."""
     _healthy_until.clear()
-    store = get_shared_state()
-    if store is not None:
-        store.clear()
+    shared_state_clear()

@@ -108,10 +108,3 @@ async def idempotency_abort(*, claim: IdempotencyClaim) -> None:
             await client.execute("DEL", claim.key)
     except Exception:
         return
-
-
-def idempotency_clear_local() -> None:
-    """Forget the embedded default's shared state (tests; Redis is flushed by the tests)."""
-    store = get_shared_state()
-    if store is not None:
-        store.clear()

@@ -101,10 +101,3 @@ def _admit_shared(
         store.incr(rkey, 1, ttl=_COUNTER_TTL_SECONDS)
         store.incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
     return None
-
-
-def rate_limit_reset_local() -> None:
-    """Forget the embedded default's shared state (tests; Redis is flushed by the tests)."""
-    store = get_shared_state()
-    if store is not None:
-        store.clear()

@@ -1,6 +1,8 @@
 """The client's request as the gateway takes it: the API key from `Authorization`, and the
 chat completion body checked before anything is spent on it."""
 
+from collections.abc import Mapping
+
 import orjson
 
 from core.errors import InvalidApiKey, InvalidRequest, PermissionDenied
@@ -18,11 +20,7 @@ def parse_chat_body(raw: bytes) -> ChatRequest:
         raise InvalidRequest("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidRequest(
-            "'model' is required: a catalog model id, 'auto' or the name of a routing config."
-        )
+    model = requested_model_of(body=body)
     _check_messages(body.get("messages"))
     _check_options(body)
     return ChatRequest(
@@ -31,6 +29,17 @@ def parse_chat_body(raw: bytes) -> ChatRequest:
         stream=bool(body.get("stream")),
         include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
     )
+
+
+def requested_model_of(*, body: Mapping) -> str:
+    """The body's `model`, as sent: the chat path and the route preview refuse a missing or
+    blank one in the same words."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest(
+            "'model' is required: a catalog model id, 'auto' or the name of a routing config."
+        )
+    return model
 
 
 def _check_messages(messages: object) -> None:

@@ -45,10 +45,3 @@ async def cache_set(*, key: str, entry: dict, ttl_seconds: int) -> None:
             await client.execute("SET", key, raw, "EX", ttl_seconds)
     except Exception:
         return
-
-
-def cache_clear_local() -> None:
-    """Forget the embedded default's shared state (tests; Redis is flushed by the tests)."""
-    store = get_shared_state()
-    if store is not None:
-        store.clear()

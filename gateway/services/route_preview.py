@@ -5,6 +5,7 @@ from typing import Any
 
 from billing.services.budgets import budget_used_pct_sync
 from core.errors import InvalidRequest
+from gateway.services.request_parsing import requested_model_of
 from llm.services.request_features import int_or_none, request_features_from
 from llm.services.router import config_for_model, route_request
 from llm.services.routing_hints import routing_hints_from
@@ -19,11 +20,7 @@ def route_preview(*, tenant: Any, body: Mapping, headers: Mapping[str, str]) -> 
     (body, else config params, else the model's maximum), at the first candidate's prices."""
     if not isinstance(body, Mapping):
         raise InvalidRequest("The body must be a JSON object.")
-    requested = body.get("model")
-    if not isinstance(requested, str) or not requested.strip():
-        raise InvalidRequest(
-            "'model' is required: a catalog model id, 'auto' or the name of a routing config."
-        )
+    requested = requested_model_of(body=body)
     hints = routing_hints_from(body=body, headers=headers)
     features = request_features_from(body=body)
     configs = tenant_configs_load(tenant_id=tenant.pk)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from core.db import connection_refresh
 from core.errors import InvalidRequest
 from core.redis import get_pipelined_redis, get_redis
 from core.shared_state import get_shared_state
@@ -29,13 +30,6 @@ from tenants.selectors import credential_list
 from tenants.services import API_KEY_PREFIX, api_key_authenticate, api_key_hash
 
 logger = logging.getLogger(__name__)
-
-
-def _refresh_connection() -> None:
-    """Executor threads live outside Django's request cycle: drop a broken or expired database
-    connection here as request_started would (never inside a transaction)."""
-    if not connection.in_atomic_block:
-        close_old_connections()
 
 
 VERSION_KEY = "tollgate:snapshot:version"
@@ -146,7 +140,7 @@ async def _load_once(name: tuple, load):
 
 def _load_key(secret: str) -> KeyInfo | None:
 
-    _refresh_connection()
+    connection_refresh()
     key = api_key_authenticate(secret=secret)
     if key is None:
         return None
@@ -212,7 +206,7 @@ def last_used_flush() -> int:
     ids, _state.last_used_pending = _state.last_used_pending, set()
     if not ids:
         return 0
-    _refresh_connection()
+    connection_refresh()
     return TenantApiKey.objects.filter(pk__in=ids).update(last_used_at=timezone.now())
 
 
@@ -221,7 +215,7 @@ def last_used_flush() -> int:
 
 def _load_tenant(tenant_id: int) -> TenantSnapshot:
 
-    _refresh_connection()
+    connection_refresh()
     configs = tenant_configs_load(tenant_id=tenant_id)
     credentials = {}
     for credential in credential_list(tenant=Tenant(pk=tenant_id)).filter(is_active=True):
@@ -266,7 +260,7 @@ async def catalog_get():
         return hit[0]
 
     def load():
-        _refresh_connection()
+        connection_refresh()
         return catalog_index_load()
 
     index = await _load_once(("catalog",), load)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.shared_state import shared_state_clear
 from gateway.services import breaker, ratelimit
 from gateway.services import response_cache as cache
 from gateway.services.attempts import attempt_from_error, backoff
@@ -70,10 +71,10 @@ def test_cache_key_ignores_fields_that_do_not_shape_the_answer():
 def embedded(settings):
     settings.REDIS_URL = ""
     breaker.breaker_reset_local()
-    ratelimit.rate_limit_reset_local()
+    shared_state_clear()
     yield
     breaker.breaker_reset_local()
-    ratelimit.rate_limit_reset_local()
+    shared_state_clear()
 
 
 def test_in_process_breaker_opens_then_lets_one_probe_through(embedded, settings):

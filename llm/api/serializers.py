@@ -6,6 +6,7 @@ from rest_framework import serializers
 from llm.models import AuthStyle, LLMModel, Provider, RoutingConfig, WireFormat
 from llm.rules import validate_routing_config
 from llm.selectors import model_resolve, routing_config_get
+from llm.services.routing_configs import CONFIG_FIELDS
 
 
 class PriceField(serializers.DecimalField):
@@ -130,20 +131,8 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RoutingConfig
-        fields = [
-            "id",
-            "tenant",
-            "name",
-            "is_default",
-            "primary_model",
-            "fallback_models",
-            "use_byok",
-            "params",
-            "rules",
-            "cache_ttl_seconds",
-            "created_at",
-            "updated_at",
-        ]
+        # The writable fields are the ones the write service takes.
+        fields = ["id", "tenant", *CONFIG_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at"]
         validators: list = []
 

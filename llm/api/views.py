@@ -2,7 +2,7 @@
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.response import Response
 
 from llm.api import selectors
@@ -14,21 +14,30 @@ from llm.api.serializers import (
 )
 from llm.models import LLMModel, Provider, RoutingConfig
 from llm.services import catalog_writes, routing_configs
-from tenants.api.auth import TenantViewSet
+from tenants.api.auth import CallerTenantContextMixin, TenantCrudViewSet
+
+_IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag you read; a stale one is a 409 conflict.",
+)
 
 
 def _created(serializer_data: dict, location: str) -> Response:
     return Response(serializer_data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
-class ProviderViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantViewSet,
-):
+def _changed(serializer):
+    """The serializer's instance with the validated changes set on it, not yet saved: the
+    catalog's write service validates and saves."""
+    instance = serializer.instance
+    for field, value in serializer.validated_data.items():
+        setattr(instance, field, value)
+    return instance
+
+
+class ProviderViewSet(TenantCrudViewSet):
     """Upstream providers. Read for tenants; write for platform staff."""
 
     model = Provider
@@ -60,23 +69,13 @@ class ProviderViewSet(
         return _created(serializer.data, f"/api/v1/providers/{serializer.instance.slug}/")
 
     def perform_update(self, serializer):
-        provider = serializer.instance
-        for field, value in serializer.validated_data.items():
-            setattr(provider, field, value)
-        serializer.instance = catalog_writes.provider_save(provider=provider)
+        serializer.instance = catalog_writes.provider_save(provider=_changed(serializer))
 
     def perform_destroy(self, instance):
         catalog_writes.provider_delete(provider=instance)
 
 
-class LLMModelViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantViewSet,
-):
+class LLMModelViewSet(TenantCrudViewSet):
     """The model catalog, prices in USD per 1M tokens as decimal strings."""
 
     model = LLMModel
@@ -121,23 +120,13 @@ class LLMModelViewSet(
         return _created(data, f"/api/v1/models/{model.qualified_id}/")
 
     def perform_update(self, serializer):
-        model = serializer.instance
-        for field, value in serializer.validated_data.items():
-            setattr(model, field, value)
-        serializer.instance = catalog_writes.llm_model_save(model=model)
+        serializer.instance = catalog_writes.llm_model_save(model=_changed(serializer))
 
     def perform_destroy(self, instance):
         catalog_writes.llm_model_delete(model=instance)
 
 
-class RoutingConfigViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantViewSet,
-):
+class RoutingConfigViewSet(CallerTenantContextMixin, TenantCrudViewSet):
     """Routing configs. GET sends an ETag; PUT/PATCH honour If-Match (stale: 409 conflict)."""
 
     model = RoutingConfig
@@ -145,12 +134,6 @@ class RoutingConfigViewSet(
 
     def scoped_queryset(self):
         return selectors.config_list(tenant=self.caller.tenant)
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        if hasattr(self.request, "caller"):
-            context["tenant"] = self.caller.tenant
-        return context
 
     def retrieve(self, request, *args, **kwargs):
         config = self.get_object()
@@ -169,16 +152,7 @@ class RoutingConfigViewSet(
         response["ETag"] = routing_configs.config_etag(config)
         return response
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "If-Match",
-                str,
-                OpenApiParameter.HEADER,
-                description="The ETag you read; a stale one is a 409 conflict.",
-            )
-        ]
-    )
+    @extend_schema(parameters=[_IF_MATCH])
     def update(self, request, *args, **kwargs):
         partial = kwargs.pop("partial", False)
         self.caller.require_tenant()
@@ -201,16 +175,7 @@ class RoutingConfigViewSet(
             headers={"ETag": routing_configs.config_etag(config)},
         )
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "If-Match",
-                str,
-                OpenApiParameter.HEADER,
-                description="The ETag you read; a stale one is a 409 conflict.",
-            )
-        ]
-    )
+    @extend_schema(parameters=[_IF_MATCH])
     def partial_update(self, request, *args, **kwargs):
         return self.update(request, *args, partial=True, **kwargs)
 

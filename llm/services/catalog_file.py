@@ -7,6 +7,7 @@ stored but `is_priced` is false and routing refuses it.
 """
 
 import json
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -81,6 +82,27 @@ def _optional_types(spec: dict, path: str, errors: list[str], strings: tuple[str
         errors.append(f"{path}.is_active: must be true or false.")
 
 
+def _check_unique(
+    items: list,
+    path: str,
+    key: str,
+    check: Callable[[Any, str, list[str]], dict | None],
+    errors: list[str],
+) -> list[dict]:
+    """Each item checked at `path[i]`, and `key` unique among them (models by id within a
+    provider, providers by slug)."""
+    checked, seen = [], set()
+    for i, item in enumerate(items):
+        item = check(item, f"{path}[{i}]", errors)
+        if item is None:
+            continue
+        if item.get(key) in seen:
+            errors.append(f"{path}[{i}].{key}: duplicate {item[key]!r}.")
+        seen.add(item.get(key))
+        checked.append(item)
+    return checked
+
+
 def _check_model(spec: Any, path: str, errors: list[str]) -> dict | None:
     if not isinstance(spec, dict):
         errors.append(f"{path}: must be an object.")
@@ -142,15 +164,7 @@ def _check_provider(spec: Any, path: str, errors: list[str]) -> dict | None:
     if not isinstance(models, list):
         errors.append(f"{path}.models: must be a list.")
         models = []
-    checked, seen = [], set()
-    for i, model in enumerate(models):
-        model = _check_model(model, f"{path}.models[{i}]", errors)
-        if model is None:
-            continue
-        if model.get("id") in seen:
-            errors.append(f"{path}.models[{i}].id: duplicate {model['id']!r}.")
-        seen.add(model.get("id"))
-        checked.append(model)
+    checked = _check_unique(models, f"{path}.models", "id", _check_model, errors)
     return {**spec, "models": checked}
 
 
@@ -162,15 +176,7 @@ def catalog_parse(*, data: Any) -> list[dict]:
     providers = data.get("providers")
     if not isinstance(providers, list):
         raise CatalogInvalid(["providers: must be a list."])
-    checked, seen = [], set()
-    for i, spec in enumerate(providers):
-        spec = _check_provider(spec, f"providers[{i}]", errors)
-        if spec is None:
-            continue
-        if spec.get("slug") in seen:
-            errors.append(f"providers[{i}].slug: duplicate {spec['slug']!r}.")
-        seen.add(spec.get("slug"))
-        checked.append(spec)
+    checked = _check_unique(providers, "providers", "slug", _check_provider, errors)
     if errors:
         raise CatalogInvalid(errors)
     return checked

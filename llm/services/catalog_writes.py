@@ -1,8 +1,8 @@
 """Operator writes of single catalog rows (providers, models) behind the management API."""
 
-from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from core.db import save_or_conflict
 from core.errors import Conflict
 from llm.models import LLMModel, Provider
 
@@ -23,13 +23,9 @@ def provider_delete(*, provider: Provider) -> None:
 
 
 def llm_model_save(*, model: LLMModel) -> LLMModel:
-    model.full_clean()
-    try:
-        with transaction.atomic():
-            model.save()
-    except IntegrityError as exc:
-        raise Conflict("This provider already has a model with this id.") from exc
-    return model
+    return save_or_conflict(
+        instance=model, conflict="This provider already has a model with this id."
+    )
 
 
 def llm_model_delete(*, model: LLMModel) -> None:

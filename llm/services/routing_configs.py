@@ -4,8 +4,9 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
+from core.db import save_or_conflict
 from core.errors import Conflict
 from llm.models import RoutingConfig
 from tenants.models import Tenant
@@ -46,13 +47,10 @@ def _save_config(config: RoutingConfig) -> RoutingConfig:
             .exclude(pk=config.pk)
             .update(is_default=False)
         )
-    config.full_clean()
-    try:
-        with transaction.atomic():
-            config.save()
-    except IntegrityError as exc:
-        raise Conflict("A config with this name or a second default was saved meanwhile.") from exc
-    return config
+    return save_or_conflict(
+        instance=config,
+        conflict="A config with this name or a second default was saved meanwhile.",
+    )
 
 
 @transaction.atomic

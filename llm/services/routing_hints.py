@@ -49,6 +49,18 @@ def _split_tags(value: Any, source: str) -> list[str]:
     return tags
 
 
+def _header_or_metadata(
+    headers: Mapping[str, Any], metadata: Mapping, *, header: str, key: str, what: str
+) -> str | None:
+    """One hint: its header wins unless blank, else body metadata; either way a string."""
+    value = headers.get(header)
+    if value is None or not str(value).strip():
+        value = metadata.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{what} must be a string.")
+    return value
+
+
 def routing_hints_from(*, body: Mapping, headers: Mapping[str, str]) -> RoutingHints:
     """Hints from headers X-Tollgate-Task / -Priority / -Tags, else body `metadata.task|tags`.
 
@@ -61,22 +73,18 @@ def routing_hints_from(*, body: Mapping, headers: Mapping[str, str]) -> RoutingH
     elif not isinstance(metadata, Mapping):
         raise InvalidRequest("'metadata' must be an object.")
 
-    task = lowered.get("x-tollgate-task")
-    if task is None or not str(task).strip():
-        task = metadata.get("task")
+    task = _header_or_metadata(
+        lowered, metadata, header="x-tollgate-task", key="task", what="'metadata.task'"
+    )
     if task is not None:
-        if not isinstance(task, str):
-            raise InvalidRequest("'metadata.task' must be a string.")
         task = task.strip() or None
         if task is not None and len(task) > MAX_TASK_CHARS:
             raise InvalidRequest(f"The task hint is longer than {MAX_TASK_CHARS} characters.")
 
-    priority = lowered.get("x-tollgate-priority")
-    if priority is None or not str(priority).strip():
-        priority = metadata.get("priority")
+    priority = _header_or_metadata(
+        lowered, metadata, header="x-tollgate-priority", key="priority", what="The priority hint"
+    )
     if priority is not None:
-        if not isinstance(priority, str):
-            raise InvalidRequest("The priority hint must be a string.")
         priority = priority.strip().lower() or None
         if priority is not None and priority not in rule_lang.PRIORITIES:
             raise InvalidRequest(

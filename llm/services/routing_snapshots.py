@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from llm.model_refs import model_ref_resolve
+from llm.model_refs import model_ref_index, model_ref_resolve
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,9 @@ class CatalogIndex:
 
     def __init__(self, models: Iterable[ModelInfo], *, inactive_refs: Iterable[str] = ()):
         self._models = list(models)
-        self._by_qualified = {m.qualified_id: m for m in self._models}
-        self._by_bare: dict[str, list[ModelInfo]] = {}
-        for m in self._models:
-            self._by_bare.setdefault(m.model_id, []).append(m)
+        self._by_qualified, self._by_bare = model_ref_index(
+            self._models, qualified_id=lambda m: m.qualified_id
+        )
         self._priced = [m for m in self._models if m.is_priced]
         self._inactive = frozenset(inactive_refs)
 

@@ -1,9 +1,6 @@
 """Anthropic Messages adapter against recorded wire fixtures (Anthropic API reference)."""
 
 import json
-import random
-import re
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +9,10 @@ from llm.providers.anthropic_messages import (
     AnthropicMessagesAdapter,
 )
 from llm.providers.contract import ProviderError
+from llm.tests import wire_support
+from llm.tests.wire_support import assemble, feed, split_sizes
 
-WIRE = Path(__file__).parent / "fixtures" / "wire" / "anthropic"
+WIRE = wire_support.WIRE / "anthropic"
 adapter = AnthropicMessagesAdapter()
 
 
@@ -23,32 +22,6 @@ def raw(name: str) -> bytes:
 
 def load(name: str):
     return json.loads(raw(name))
-
-
-def feed(parser, data: bytes, sizes) -> list[dict]:
-    chunks, position = [], 0
-    for size in sizes:
-        chunks += parser.feed(data[position : position + size])
-        position += size
-    return chunks + parser.feed(data[position:])
-
-
-def assemble(chunks: list[dict]) -> dict:
-    content, calls, finish, roles = "", {}, None, []
-    for chunk in chunks:
-        for choice in chunk["choices"]:
-            delta = choice["delta"]
-            if "role" in delta:
-                roles.append(delta["role"])
-            content += delta.get("content") or ""
-            for call in delta.get("tool_calls") or ():
-                slot = calls.setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
-                slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
-            finish = choice["finish_reason"] or finish
-    return {"content": content, "tool_calls": calls, "finish_reason": finish, "roles": roles}
 
 
 def build(body, *, stream=False, api_key="sk-ant-platform", auth_style="x_api_key"):
@@ -303,10 +276,7 @@ def test_parse_response_max_tokens_is_length():
 @pytest.mark.parametrize("split", ["whole", "bytes", "random"])
 def test_stream_text_in_any_split(split):
     data = raw("stream_text.sse")
-    sizes = {"whole": [len(data)], "bytes": [1] * len(data)}.get(split)
-    if sizes is None:
-        rng = random.Random(11)
-        sizes = [rng.randint(1, 30) for _ in range(len(data))]
+    sizes = split_sizes(split, data, seed=11, most=30)
     parser = adapter.stream_parser(model="claude", request_id="rq")
     chunks = feed(parser, data, sizes)
     result = assemble(chunks)
@@ -383,26 +353,6 @@ def test_map_error_overloaded_and_rate_limit_and_auth():
 def test_map_error_out_of_credit_is_quota_not_a_bad_request(status, body):
     error = adapter.map_error(status=status, body=body, headers={})
     assert (error.kind, error.retryable) == ("quota", True)
-
-
-@pytest.mark.parametrize(
-    "fixture", sorted(p.name for p in WIRE.glob("stream_*.sse") if "error" not in p.name)
-)
-def test_byte_by_byte_feeding_gives_the_same_chunks_as_one_feed(fixture):
-    data = raw(fixture)
-    whole = adapter.stream_parser(model="m", request_id="same")
-    one_by_one = adapter.stream_parser(model="m", request_id="same")
-    one_by_one.factory.created = whole.factory.created
-    expected = whole.feed(data)
-    chunks = feed(one_by_one, data, [1] * len(data))
-
-    def strip_ids(items):  # Gemini sends no call ids: the parser makes one per call
-        return json.loads(re.sub(r'"id": "call_[0-9a-f]+"', '"id": "call"', json.dumps(items)))
-
-    if "gemini" in str(WIRE):
-        expected, chunks = strip_ids(expected), strip_ids(chunks)
-    assert chunks == expected and expected
-    assert (one_by_one.usage, one_by_one.finished) == (whole.usage, whole.finished)
 
 
 def test_non_function_tools_are_not_forwarded():

@@ -1,5 +1,7 @@
 """Shared adapter machinery: SSE decoding, auth headers, Retry-After, redaction, registry."""
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -10,6 +12,16 @@ from llm.providers.errors import parse_retry_after, redact
 from llm.providers.registry import get_adapter
 from llm.providers.sse import ChunkFactory, SSEDecoder
 from llm.providers.wire_helpers import auth_headers, parse_data_url, parse_json_body
+from llm.tests.wire_support import WIRE, feed
+
+# Each adapter's recorded streams (error streams aside), by the fixture folder they sit in.
+ADAPTER_FOLDERS = {"openai": "openai_chat", "anthropic": "anthropic_messages", "gemini": "gemini"}
+STREAMS = [
+    (folder, path.name)
+    for folder in ADAPTER_FOLDERS
+    for path in sorted((WIRE / folder).glob("stream_*.sse"))
+    if "error" not in path.name
+]
 
 
 def test_sse_decoder_handles_every_line_ending_and_any_split():
@@ -112,3 +124,22 @@ def test_registry_maps_every_wire_format():
         assert get_adapter(wire_format).wire_format == wire_format
     with pytest.raises(ValueError):
         get_adapter("cohere")
+
+
+@pytest.mark.parametrize(("folder", "fixture"), STREAMS)
+def test_byte_by_byte_feeding_gives_the_same_chunks_as_one_feed(folder, fixture):
+    adapter = get_adapter(ADAPTER_FOLDERS[folder])
+    data = (WIRE / folder / fixture).read_bytes()
+    whole = adapter.stream_parser(model="m", request_id="same")
+    one_by_one = adapter.stream_parser(model="m", request_id="same")
+    one_by_one.factory.created = whole.factory.created
+    expected = whole.feed(data)
+    chunks = feed(one_by_one, data, [1] * len(data))
+
+    def strip_ids(items):  # Gemini sends no call ids: the parser makes one per call
+        return json.loads(re.sub(r'"id": "call_[0-9a-f]+"', '"id": "call"', json.dumps(items)))
+
+    if folder == "gemini":
+        expected, chunks = strip_ids(expected), strip_ids(chunks)
+    assert chunks == expected and expected
+    assert (one_by_one.usage, one_by_one.finished) == (whole.usage, whole.finished)

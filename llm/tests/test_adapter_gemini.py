@@ -1,16 +1,15 @@
 """Gemini generateContent adapter against recorded wire fixtures (Gemini API reference)."""
 
 import json
-import random
-import re
-from pathlib import Path
 
 import pytest
 
 from llm.providers.contract import ProviderError
 from llm.providers.gemini import THOUGHT_SIGNATURE_PLACEHOLDER, GeminiAdapter
+from llm.tests import wire_support
+from llm.tests.wire_support import assemble, feed, split_sizes
 
-WIRE = Path(__file__).parent / "fixtures" / "wire" / "gemini"
+WIRE = wire_support.WIRE / "gemini"
 adapter = GeminiAdapter()
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 
@@ -21,32 +20,6 @@ def raw(name: str) -> bytes:
 
 def load(name: str):
     return json.loads(raw(name))
-
-
-def feed(parser, data: bytes, sizes) -> list[dict]:
-    chunks, position = [], 0
-    for size in sizes:
-        chunks += parser.feed(data[position : position + size])
-        position += size
-    return chunks + parser.feed(data[position:])
-
-
-def assemble(chunks: list[dict]) -> dict:
-    content, calls, finish, roles = "", {}, None, []
-    for chunk in chunks:
-        for choice in chunk["choices"]:
-            delta = choice["delta"]
-            if "role" in delta:
-                roles.append(delta["role"])
-            content += delta.get("content") or ""
-            for call in delta.get("tool_calls") or ():
-                slot = calls.setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
-                slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
-            finish = choice["finish_reason"] or finish
-    return {"content": content, "tool_calls": calls, "finish_reason": finish, "roles": roles}
 
 
 def build(body, *, stream=False, api_key="AIzaPlatformKey123", model_id="gemini-2.5-flash"):
@@ -285,10 +258,7 @@ def test_parse_response_finish_reasons(fixture, finish):
 @pytest.mark.parametrize("split", ["whole", "bytes", "random"])
 def test_stream_text_in_any_split(split):
     data = raw("stream_text.sse")
-    sizes = {"whole": [len(data)], "bytes": [1] * len(data)}.get(split)
-    if sizes is None:
-        rng = random.Random(5)
-        sizes = [rng.randint(1, 25) for _ in range(len(data))]
+    sizes = split_sizes(split, data, seed=5, most=25)
     parser = adapter.stream_parser(model="gemini-2.5-flash", request_id="g1")
     chunks = feed(parser, data, sizes)
     result = assemble(chunks)
@@ -363,23 +333,3 @@ def test_map_error_unavailable_and_other_400():
     )
     assert (bad.kind, bad.retryable) == ("bad_request", False)
     assert "Invalid value" in bad.message
-
-
-@pytest.mark.parametrize(
-    "fixture", sorted(p.name for p in WIRE.glob("stream_*.sse") if "error" not in p.name)
-)
-def test_byte_by_byte_feeding_gives_the_same_chunks_as_one_feed(fixture):
-    data = raw(fixture)
-    whole = adapter.stream_parser(model="m", request_id="same")
-    one_by_one = adapter.stream_parser(model="m", request_id="same")
-    one_by_one.factory.created = whole.factory.created
-    expected = whole.feed(data)
-    chunks = feed(one_by_one, data, [1] * len(data))
-
-    def strip_ids(items):  # Gemini sends no call ids: the parser makes one per call
-        return json.loads(re.sub(r'"id": "call_[0-9a-f]+"', '"id": "call"', json.dumps(items)))
-
-    if "gemini" in str(WIRE):
-        expected, chunks = strip_ids(expected), strip_ids(chunks)
-    assert chunks == expected and expected
-    assert (one_by_one.usage, one_by_one.finished) == (whole.usage, whole.finished)

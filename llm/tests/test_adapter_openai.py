@@ -1,16 +1,16 @@
 """OpenAI Chat Completions adapter against recorded wire fixtures (OpenAI API reference)."""
 
 import json
-import random
-import re
-from pathlib import Path
 
 import pytest
 
 from llm.providers.contract import ProviderError
 from llm.providers.openai_chat import OpenAIChatAdapter
+from llm.tests import wire_support
+from llm.tests.wire_support import assemble as assemble_chunks
+from llm.tests.wire_support import feed, split_sizes
 
-WIRE = Path(__file__).parent / "fixtures" / "wire" / "openai"
+WIRE = wire_support.WIRE / "openai"
 adapter = OpenAIChatAdapter()
 
 
@@ -23,31 +23,9 @@ def raw(name: str) -> bytes:
     return (WIRE / name).read_bytes()
 
 
-def feed(parser, data: bytes, sizes) -> list[dict]:
-    chunks, position = [], 0
-    for size in sizes:
-        chunks += parser.feed(data[position : position + size])
-        position += size
-    return chunks + parser.feed(data[position:])
-
-
 def assemble(chunks: list[dict]) -> dict:
-    content, calls, finish, roles = "", {}, None, []
-    for chunk in chunks:
-        assert chunk["object"] == "chat.completion.chunk"
-        for choice in chunk["choices"]:
-            delta = choice["delta"]
-            if "role" in delta:
-                roles.append(delta["role"])
-            content += delta.get("content") or ""
-            for call in delta.get("tool_calls") or ():
-                slot = calls.setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
-                slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
-            finish = choice["finish_reason"] or finish
-    return {"content": content, "tool_calls": calls, "finish_reason": finish, "roles": roles}
+    assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
+    return assemble_chunks(chunks)
 
 
 BODY = {
@@ -153,10 +131,7 @@ def test_parse_response_without_choices_is_malformed():
 @pytest.mark.parametrize("split", ["whole", "bytes", "random"])
 def test_stream_text_in_any_split(split):
     data = load("stream_text.sse")
-    sizes = {"whole": [len(data)], "bytes": [1] * len(data)}.get(split)
-    if sizes is None:
-        rng = random.Random(7)
-        sizes = [rng.randint(1, 40) for _ in range(len(data))]
+    sizes = split_sizes(split, data, seed=7, most=40)
     parser = adapter.stream_parser(model="gpt-4o-mini", request_id="req1")
     chunks = feed(parser, data, sizes)
     result = assemble(chunks)
@@ -257,23 +232,3 @@ def test_map_error_unparseable_body_gives_status_only():
     )
     assert error.message == "upstream HTTP 502"
     assert error.kind == "server"
-
-
-@pytest.mark.parametrize(
-    "fixture", sorted(p.name for p in WIRE.glob("stream_*.sse") if "error" not in p.name)
-)
-def test_byte_by_byte_feeding_gives_the_same_chunks_as_one_feed(fixture):
-    data = raw(fixture)
-    whole = adapter.stream_parser(model="m", request_id="same")
-    one_by_one = adapter.stream_parser(model="m", request_id="same")
-    one_by_one.factory.created = whole.factory.created
-    expected = whole.feed(data)
-    chunks = feed(one_by_one, data, [1] * len(data))
-
-    def strip_ids(items):  # Gemini sends no call ids: the parser makes one per call
-        return json.loads(re.sub(r'"id": "call_[0-9a-f]+"', '"id": "call"', json.dumps(items)))
-
-    if "gemini" in str(WIRE):
-        expected, chunks = strip_ids(expected), strip_ids(chunks)
-    assert chunks == expected and expected
-    assert (one_by_one.usage, one_by_one.finished) == (whole.usage, whole.finished)

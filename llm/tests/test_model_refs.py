@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from django.core.management import call_command
 
-from llm.model_refs import model_ref_resolve
+from llm.model_refs import model_ref_resolve_among
 from llm.models import LLMModel
 
 
@@ -14,13 +14,10 @@ def _model(provider: str, model_id: str, *, first_party: bool):
 
 
 def _resolve(ref: str, models: list):
-    by_bare: dict[str, list] = {}
-    for m in models:
-        by_bare.setdefault(m.model_id, []).append(m)
-    return model_ref_resolve(
+    return model_ref_resolve_among(
         ref,
-        by_qualified={f"{m.provider}/{m.model_id}": m for m in models},
-        by_bare=by_bare,
+        models=models,
+        qualified_id=lambda m: f"{m.provider}/{m.model_id}",
         first_party=lambda m: m.first_party,
     )
 

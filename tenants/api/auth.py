@@ -18,7 +18,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes
-from rest_framework import exceptions, pagination, permissions, viewsets
+from rest_framework import exceptions, mixins, pagination, permissions, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -272,3 +272,25 @@ class TenantAPIView(_TenantViewMixin, APIView):
 
 class TenantViewSet(_TenantViewMixin, viewsets.GenericViewSet):
     pass
+
+
+class TenantCrudViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """List, retrieve, create, update and delete; the views override what their service does."""
+
+
+class CallerTenantContextMixin:
+    """Puts the caller's tenant into the serializer context, for serializers that check
+    references (configs, keys) against it. Absent before TenantAccess ran (the schema)."""
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if hasattr(self.request, "caller"):
+            context["tenant"] = self.caller.tenant
+        return context

@@ -3,6 +3,7 @@ a small catalog of three providers pointed at the mock upstreams, a tenant with 
 default routing config. Tests use `transactional_db` so the server thread sees committed rows.
 """
 
+import json
 import socket
 import threading
 import time
@@ -76,8 +77,8 @@ def _serve(app):
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
-    from gateway.services import breaker, idempotency, ratelimit
-    from gateway.services import response_cache as cache
+    from core.shared_state import shared_state_clear
+    from gateway.services import breaker
     from gateway.services import snapshots as auth_cache
 
     def clear():
@@ -86,9 +87,7 @@ def _fresh_gateway_state():
         usage_buffer_discard()
         auth_cache.snapshots_clear()
         breaker.breaker_reset_local()
-        ratelimit.rate_limit_reset_local()
-        cache.cache_clear_local()
-        idempotency.idempotency_clear_local()
+        shared_state_clear()
         if settings.REDIS_URL:
             import redis
 
@@ -125,6 +124,24 @@ class Gateway:
         return httpx.post(
             f"{self.url}/v1/chat/completions", json=body, headers=merged, timeout=timeout
         )
+
+    def stream_and_leave(self, *, content: str) -> None:
+        """A client that leaves mid-stream: a streaming request over a bare socket, closed as
+        soon as the first chunk arrives."""
+        host, port = self.url.removeprefix("http://").split(":")
+        body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": content}]}
+        payload = json.dumps(body).encode()
+        request = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {self.secret}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode() + payload
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(request)
+        received = b""
+        while b"data:" not in received:
+            received += sock.recv(4096)
+        sock.close()
 
     def set_config(self, **fields) -> None:
         for name, value in fields.items():

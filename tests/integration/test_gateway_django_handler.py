@@ -1,7 +1,6 @@
 """/v1 through Django's full handler and the Django views behaves exactly like the bare ASGI path."""
 
 import dataclasses
-import socket
 
 import httpx
 import openai
@@ -69,19 +68,7 @@ def test_disconnect_mid_stream_is_billed_in_full(via_django):
     via_django.upstreams["openai"].script(
         Ok(content=words, input_tokens=30, output_tokens=40, chunk_delay=0.05)
     )
-    host, port = via_django.url.removeprefix("http://").split(":")
-    payload = b'{"model": "auto", "stream": true, "messages": [{"role": "user", "content": "x"}]}'
-    request = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
-        f"Authorization: Bearer {via_django.secret}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode() + payload
-    sock = socket.create_connection((host, int(port)))
-    sock.sendall(request)
-    received = b""
-    while b"data:" not in received:
-        received += sock.recv(4096)
-    sock.close()
+    via_django.stream_and_leave(content="x")
     [event] = settle_events(1)
     assert event.output_tokens == 40
     assert event.cost_usd == cost("openai/gpt-4o-mini", 30, 40)

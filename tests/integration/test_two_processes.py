@@ -3,35 +3,24 @@ one strict budget exactly: a limit is shared, never multiplied by the number of 
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.integration.conftest import PLATFORM_KEYS, _free_port, settle_events
+from tests.integration.conftest import settle_events
+from tests.integration.gateway_processes import gateway_env, gateway_processes
 from tests.support.mock_upstreams import Ok
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BODY = {
     "model": "openai/gpt-4o-mini",
     "max_tokens": 1000,
     "messages": [{"role": "user", "content": "Say hello"}],
 }
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{db.get('USER') or 'postgres'}{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -40,60 +29,10 @@ def two_gateways(gw, redis_client, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("CI must run this test on PostgreSQL (DATABASE_URL)")
         pytest.skip("other processes cannot open the in-memory SQLite test database")
-    env = {
-        **os.environ,
-        **PLATFORM_KEYS,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "TOLLGATE_OPENAI_BASE_URL": gw.upstreams["openai"].base_url,
-    }
-    processes, urls = [], []
-    for index in range(2):
-        port = _free_port()
-        log = open(tmp_path / f"gateway-{index}.log", "w")  # noqa: SIM115
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "config.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--lifespan",
-                    "on",
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        for url in urls:
-            while True:
-                try:
-                    httpx.get(f"{url}/v1/models", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("a gateway process did not start") from None
-                    time.sleep(0.1)
+    env = gateway_env(openai_base_url=gw.upstreams["openai"].base_url)
+    env["REDIS_URL"] = settings.REDIS_URL
+    with gateway_processes(env=env, log_dir=tmp_path, uvicorn_args=["--lifespan", "on"]) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _fire(urls: list[str], secret: str, count: int) -> list[httpx.Response]:

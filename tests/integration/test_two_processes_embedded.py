@@ -8,44 +8,16 @@ removed, so this test runs in both of CI's passes.
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 
-from tests.integration.conftest import PLATFORM_KEYS, _free_port
+from tests.integration.gateway_processes import gateway_env, gateway_processes
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]}
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{db.get('USER') or 'postgres'}{password}@{host}:{port}/{db['NAME']}"
-
-
-def _wait_until_serving(urls: list[str]) -> None:
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                httpx.get(f"{url}/v1/models", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("a gateway process did not start") from None
-                time.sleep(0.1)
 
 
 @pytest.fixture
@@ -57,36 +29,11 @@ def embedded(settings):
 
 @pytest.fixture
 def two_embedded_gateways(embedded, gw, tmp_path):
-    env = {
-        **os.environ,
-        **PLATFORM_KEYS,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": _database_url(),
-        "TOLLGATE_OPENAI_BASE_URL": gw.upstreams["openai"].base_url,
-    }
+    env = gateway_env(openai_base_url=gw.upstreams["openai"].base_url)
     env.pop("REDIS_URL", None)
     assert env["TOLLGATE_SHARED_STATE_FILE"]  # set by config.settings_test, inherited here
-    processes, urls = [], []
-    for index in range(2):
-        port = _free_port()
-        log = open(tmp_path / f"gateway-{index}.log", "w")  # noqa: SIM115
-        command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        processes.append(
-            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        _wait_until_serving(urls)
+    with gateway_processes(env=env, log_dir=tmp_path) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _post(url: str, secret: str, **headers: str) -> httpx.Response:

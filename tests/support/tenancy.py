@@ -19,31 +19,30 @@ def other_tenant(db) -> Tenant:
     return tenant_create(slug="globex", name="Globex", timezone_name="America/New_York")
 
 
+def _staff_member(user_model, tenant: Tenant, *, username: str, role: str):
+    """A staff user (password `pw-<name>-123`) with one membership."""
+    user = user_model.objects.create_user(
+        username=username, password=f"pw-{username}-123", is_staff=True
+    )
+    membership_set(tenant=tenant, user=user, role=role)
+    return user
+
+
 @pytest.fixture
 def owner(tenant, django_user_model):
-    user = django_user_model.objects.create_user(
-        username="alice", password="pw-alice-123", is_staff=True
-    )
-    membership_set(tenant=tenant, user=user, role=Membership.Role.OWNER)
-    return user
+    return _staff_member(django_user_model, tenant, username="alice", role=Membership.Role.OWNER)
 
 
 @pytest.fixture
 def member(tenant, django_user_model):
-    user = django_user_model.objects.create_user(
-        username="bob", password="pw-bob-123", is_staff=True
-    )
-    membership_set(tenant=tenant, user=user, role=Membership.Role.VIEWER)
-    return user
+    return _staff_member(django_user_model, tenant, username="bob", role=Membership.Role.VIEWER)
 
 
 @pytest.fixture
 def outsider(other_tenant, django_user_model):
-    user = django_user_model.objects.create_user(
-        username="mallory", password="pw-mallory-123", is_staff=True
+    return _staff_member(
+        django_user_model, other_tenant, username="mallory", role=Membership.Role.OWNER
     )
-    membership_set(tenant=other_tenant, user=user, role=Membership.Role.OWNER)
-    return user
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ tenant, ETag/If-Match and updated_at preconditions, tenant isolation."""
 import pytest
 
 from llm.models import RoutingConfig
+from llm.tests.routing_support import CONTRACT_RULES
 from tests.support.api import assert_error
 
 URL = "/api/v1/configs/"
@@ -15,19 +16,7 @@ CONTRACT_PAYLOAD = {
     "fallback_models": ["anthropic/claude-haiku-4-5", "openai/gpt-4.1"],
     "use_byok": True,
     "params": {"temperature": 0.2, "max_tokens": 512},
-    "rules": [
-        {"when": {"task": "code"}, "route": {"model": "openai/gpt-4.1"}},
-        {"when": {"budget_used_pct_gte": 80}, "route": {"model": "openai/gpt-4o-mini"}},
-        {
-            "when": {"tags_any": ["experiment"]},
-            "route": {
-                "split": [
-                    {"model": "openai/gpt-4.1", "weight": 90},
-                    {"model": "anthropic/claude-sonnet-4-5", "weight": 10},
-                ]
-            },
-        },
-    ],
+    "rules": CONTRACT_RULES,
     "cache_ttl_seconds": 0,
 }
 

@@ -1,10 +1,8 @@
 """models/: the catalog with filters (provider, capability, max price); write for staff."""
 
 from llm.models import LLMModel, Provider
+from llm.tests.api.catalog_support import GROQ, MODELS, PROVIDERS, post_groq
 from tests.support.api import assert_error
-
-MODELS = "/api/v1/models/"
-PROVIDERS = "/api/v1/providers/"
 
 
 def test_model_shape_matches_contract(key_client, small_catalog):
@@ -59,13 +57,7 @@ def test_inactive_models_hidden_from_tenants(member_client, operator_client, sma
 
 
 def test_tenants_cannot_write_catalog(owner_client, key_client, small_catalog):
-    payload = {
-        "slug": "groq",
-        "name": "Groq",
-        "wire_format": "openai_chat",
-        "base_url": "https://api.groq.com/openai/v1",
-    }
-    assert_error(owner_client.post(PROVIDERS, payload, format="json"), 403, "permission_denied")
+    assert_error(owner_client.post(PROVIDERS, GROQ, format="json"), 403, "permission_denied")
     assert_error(
         key_client("read", "manage").patch(
             f"{MODELS}openai/gpt-4.1/", {"is_active": False}, format="json"
@@ -78,15 +70,7 @@ def test_tenants_cannot_write_catalog(owner_client, key_client, small_catalog):
 
 
 def test_operator_writes_catalog(operator_client, small_catalog):
-    payload = {
-        "slug": "groq",
-        "name": "Groq",
-        "wire_format": "openai_chat",
-        "base_url": "https://api.groq.com/openai/v1",
-    }
-    response = operator_client.post(PROVIDERS, payload, format="json")
-    assert response.status_code == 201, response.content
-    assert response["Location"].endswith("/api/v1/providers/groq/")
+    post_groq(operator_client)
     model = {
         "provider": "groq",
         "model_id": "llama-3.3-70b-versatile",

@@ -1,9 +1,8 @@
 """providers/: read for tenants, write for platform staff only."""
 
 from llm.models import Provider
+from llm.tests.api.catalog_support import GROQ, PROVIDERS, post_groq
 from tests.support.api import assert_error
-
-PROVIDERS = "/api/v1/providers/"
 
 
 def test_providers_read(member_client, small_catalog):
@@ -14,13 +13,7 @@ def test_providers_read(member_client, small_catalog):
 
 
 def test_tenants_cannot_write_providers(owner_client, key_client, small_catalog):
-    payload = {
-        "slug": "groq",
-        "name": "Groq",
-        "wire_format": "openai_chat",
-        "base_url": "https://api.groq.com/openai/v1",
-    }
-    assert_error(owner_client.post(PROVIDERS, payload, format="json"), 403, "permission_denied")
+    assert_error(owner_client.post(PROVIDERS, GROQ, format="json"), 403, "permission_denied")
     assert_error(
         key_client("read", "manage").delete(f"{PROVIDERS}openai/"), 403, "permission_denied"
     )
@@ -29,22 +22,14 @@ def test_tenants_cannot_write_providers(owner_client, key_client, small_catalog)
 
 
 def test_operator_writes_providers(operator_client, small_catalog):
-    payload = {
-        "slug": "groq",
-        "name": "Groq",
-        "wire_format": "openai_chat",
-        "base_url": "https://api.groq.com/openai/v1",
-    }
-    response = operator_client.post(PROVIDERS, payload, format="json")
-    assert response.status_code == 201, response.content
-    assert response["Location"].endswith("/api/v1/providers/groq/")
+    post_groq(operator_client)
     response = operator_client.patch(f"{PROVIDERS}groq/", {"is_active": False}, format="json")
     assert response.status_code == 200 and response.json()["is_active"] is False
     assert (
         "wire_format"
         in assert_error(
             operator_client.post(
-                PROVIDERS, {**payload, "slug": "x", "wire_format": "soap"}, format="json"
+                PROVIDERS, {**GROQ, "slug": "x", "wire_format": "soap"}, format="json"
             ),
             400,
             "invalid_request",
