@@ -1,7 +1,7 @@
 """Per-request cost of Django's ASGI path itself, in-process (no sockets, no upstream).
 
-Checks the PERFORMANCE-NOTES findings against this project's settings: how much a trivial async
-JSON view costs through (1) a bare ASGI callable (the driver's floor), (2) Django's ASGIHandler
+Checks earlier measurements of Django's per-request cost against this project's settings: how
+much a trivial async JSON view costs through (1) a bare ASGI callable (the driver's floor), (2) Django's ASGIHandler
 with no middleware and no request_started/finished receivers, (3) the same with Django's default
 receivers (database connection housekeeping: a thread hop per request), (4) the project's full
 MIDDLEWARE list (each MiddlewareMixin middleware runs process_request/response through
