@@ -1,13 +1,13 @@
 """Per-request cost of Django's ASGI path itself, in-process (no sockets, no upstream).
 
-Checks earlier measurements of Django's per-request cost against this project's settings: how
-much a trivial async JSON view costs through (1) a bare ASGI callable (the driver's floor), (2) Django's ASGIHandler
-with no middleware and no request_started/finished receivers, (3) the same with Django's default
-receivers (database connection housekeeping: a thread hop per request), (4) the project's full
-MIDDLEWARE list (each MiddlewareMixin middleware runs process_request/response through
-sync_to_async, i.e. more thread hops), and (5, 6) variants (3) and (4) without Django's
-per-request ThreadSensitiveContext (see SharedThreadASGIHandler). Also reports whether
-`sniffio` is importable (finding 1).
+Checks earlier measurements of Django's per-request cost against this project's settings: how much
+a trivial async JSON view costs through (1) a bare ASGI callable (the driver's floor), (2) Django's
+ASGIHandler with no middleware and no request_started/finished receivers, (3) the same with
+Django's default receivers (database connection housekeeping: a thread hop per request), (4) the
+project's full MIDDLEWARE list (each MiddlewareMixin middleware runs process_request/response
+through sync_to_async, i.e. more thread hops), and (5, 6) variants (3) and (4) without Django's
+per-request ThreadSensitiveContext (see SharedThreadASGIHandler). Also reports whether `sniffio` is
+importable (finding 1).
 
 Usage: .venv/bin/python bench/django_overhead.py [requests per variant, default 4000]
 Prints per variant a `HOPS` line (thread hops and OS threads started per request: load-
