@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.support.catalog",  # catalog (shipped), small_catalog, edge_case_catalog, ...
     "tests.support.api",  # owner_client, member_client, ..., key_client
     "tests.support.upstreams",  # openai_upstream, anthropic_upstream, gemini_upstream
+    "tests.support.private_services",  # private_postgres, private_redis (fault tests)
 ]
 
 

@@ -15,6 +15,7 @@ independent) and `OVERHEAD ... us_per_request=...` lines at c=1 and c=16 (load-d
 """
 
 import asyncio
+import base64
 import os
 import sys
 import time
@@ -22,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret")
-os.environ.setdefault("TOLLGATE_ENCRYPTION_KEYS", "A" * 43 + "=")
+# Fresh secrets each run: production settings refuse weak or published ones (SECURITY.md).
+os.environ.setdefault("SECRET_KEY", os.urandom(48).hex())
+os.environ.setdefault("TOLLGATE_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 
 import django

@@ -1,18 +1,30 @@
 -- wrk script: POST an OpenAI chat completion request and print one parseable result line.
--- Environment: BENCH_MODEL (default gpt-4o-mini), BENCH_STREAM (1 = "stream": true),
--- BENCH_KEY (sent as "Authorization: Bearer ..." when set), BENCH_LABEL (echoed back).
+-- Environment: BENCH_BODY_FILE (the request body, from bench/workloads.py; without it the tiny
+-- prompt below with BENCH_MODEL, default gpt-4o-mini, and BENCH_STREAM=1 for "stream": true),
+-- BENCH_KEY (sent as "Authorization: Bearer ..." when set), BENCH_HEADERS (more headers,
+-- "name=value;name=value"), BENCH_LABEL (echoed back).
 local model = os.getenv("BENCH_MODEL") or "gpt-4o-mini"
 local stream = os.getenv("BENCH_STREAM") == "1"
 local key = os.getenv("BENCH_KEY")
+local body_file = os.getenv("BENCH_BODY_FILE")
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
 end
-wrk.body = '{"model":"' .. model .. '","messages":[{"role":"system","content":"You are terse."},'
-  .. '{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64'
-  .. (stream and ',"stream":true' or '') .. '}'
+for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^=;]+)=([^;]*)") do
+  wrk.headers[name] = value
+end
+if body_file and body_file ~= "" then
+  local fh = assert(io.open(body_file, "rb"))
+  wrk.body = fh:read("*a")
+  fh:close()
+else
+  wrk.body = '{"model":"' .. model .. '","messages":[{"role":"system","content":"You are terse."},'
+    .. '{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64'
+    .. (stream and ',"stream":true' or '') .. '}'
+end
 
 function done(summary, latency, requests)
   local seconds = summary.duration / 1e6

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Profile every Tollgate worker with py-spy during one plain run (c=16, BENCH_PROFILE_CONCURRENCY) (called by run.sh with
 # BENCH_PROFILE=1). Writes collapsed stacks per worker and a summary (profile_summary.py).
+# The request body is BENCH_BODY_FILE when set (run.sh: the workload profiled), else the tiny prompt.
 # Usage: profile.sh OUT_DIR UVICORN_MASTER_PID URL API_KEY LABEL
 set -euo pipefail
 OUT=$1 MASTER=$2 URL=$3 KEY=$4 LABEL=${5:-tollgate}

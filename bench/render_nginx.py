@@ -1,4 +1,5 @@
-"""Render nginx.conf.template: port, prefix, worker count, and the fixed bodies from mock/."""
+"""Render nginx.conf.template: port, prefix, worker count, the mock/ directory (files served as
+they are) and the fixed bodies from mock/ inlined."""
 
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ def main() -> None:
         "__PORT__": port,
         "__PREFIX__": prefix,
         "__WORKERS__": workers,
+        "__MOCK_DIR__": str(HERE / "mock"),
         "__COMPLETION__": quote((HERE / "mock" / "completion.json").read_text().strip()),
         "__STREAM__": quote((HERE / "mock" / "stream.sse").read_text()),
     }.items():

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark: direct-to-mock vs Tollgate (production shape) vs LiteLLM proxy, in one sitting,
-# interleaved per cell, at concurrency 1/16/64, plain and streaming. See bench/README.md.
+# Benchmark: direct-to-mock vs Tollgate (production shape) vs Portkey gateway vs LiteLLM proxy,
+# in one sitting, interleaved per cell, per workload, at concurrency 1/16/64, plain and
+# streaming. See bench/README.md.
 #
 # Environment (all optional):
 #   BENCH_WARMUP=3 BENCH_DURATION=10     seconds per cell (warm-up is discarded)
 #   BENCH_CONCURRENCY="1 16 64"          BENCH_MODES="plain stream"
-#   BENCH_TARGETS="direct tollgate litellm"  (also: tollgate_lean, see bench/lean_asgi.py)
+#   BENCH_WORKLOADS="tiny rag conversation stream500"   request bodies (bench/workloads.py)
+#   BENCH_TARGETS="direct tollgate portkey litellm"  (also: tollgate_lean, see bench/lean_asgi.py;
+#                                        tollgate_nometrics: metrics recording off, README
+#                                        "Metrics on and off")
+#   BENCH_PORTKEY_VERSION=1.15.2         @portkey-ai/gateway from npm, into bench/.portkey/
 #   BENCH_WORKERS=$(nproc)               gateway processes (uvicorn workers, LiteLLM workers: 2)
 #   BENCH_LITELLM_UPGRADE=1              upgrade LiteLLM to the latest release before running
 #   BENCH_CELERY=1                       also run a Celery worker, as in production (default 1)
-#   BENCH_PROFILE=1                      after the cells, py-spy one Tollgate worker for a c=16 run
+#   BENCH_PROFILE=1                      after the cells, py-spy the Tollgate workers for a c=16 run
+#   BENCH_PROFILE_WORKLOADS="rag conversation"  the workloads profiled (one plain run each)
 #   BENCH_REDIS_TRACE=1                  before the cells, count Redis commands per request
 # Loopback only; every server started here is stopped on exit.
 set -euo pipefail
@@ -23,7 +29,15 @@ WARMUP=${BENCH_WARMUP:-3}
 DURATION=${BENCH_DURATION:-10}
 CONCURRENCY=${BENCH_CONCURRENCY:-1 16 64}
 MODES=${BENCH_MODES:-plain stream}
-TARGETS=${BENCH_TARGETS:-direct tollgate litellm}
+WORKLOADS=${BENCH_WORKLOADS:-tiny rag conversation stream500}
+TARGETS=${BENCH_TARGETS:-direct tollgate portkey litellm}
+PORTKEY_DIR=$BENCH/.portkey
+PORTKEY_VERSION=${BENCH_PORTKEY_VERSION:-1.15.2}
+# @hono/node-server is Portkey's HTTP server (a `^1.3.3` dependency): from 1.14.2 on, a response
+# built as `new Response(stream, upstreamResponse)` keeps the upstream's immutable headers, and
+# Portkey's header update then fails every OpenAI stream with `TypeError: immutable`
+# (Portkey-AI/gateway#1389). 1.14.1 is the newest release Portkey's streaming works with.
+PORTKEY_HONO_NODE_SERVER=${BENCH_PORTKEY_HONO_NODE_SERVER:-1.14.1}
 WORKERS=${BENCH_WORKERS:-$(nproc)}
 LITELLM_WORKERS=${BENCH_LITELLM_WORKERS:-2}
 DB_NAME=tg_bench
@@ -32,10 +46,19 @@ PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH/results/run-$RUN_ID
 mkdir -p "$OUT"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$OUT/cells.tsv
 : >"$RESULTS"
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# One run at a time on this machine: every run drops and re-creates the same database and Redis
+# DB, and two runs would also share the CPUs. A second run waits for the first (BENCH_LOCK_WAIT).
+# The servers started below get `9>&-`, so none of them keeps the lock after the run.
+exec 9>"${TMPDIR:-/tmp}/tollgate-bench.lock"
+if ! flock -n 9; then
+  log "another bench run holds ${TMPDIR:-/tmp}/tollgate-bench.lock: waiting"
+  flock -w "${BENCH_LOCK_WAIT:-3600}" 9 || { log "gave up waiting"; exit 1; }
+fi
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- Install what is missing -------------------------------------------------------------------
 ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so
@@ -45,6 +68,22 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || [ ! -f "$ECHO
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-echo wrk >/dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [[ " $TARGETS " == *" portkey "* ]]; then
+  installed=$(cd "$PORTKEY_DIR/node_modules" 2>/dev/null && node -p \
+    "require('./@portkey-ai/gateway/package.json').version + ' ' +
+     require('./@hono/node-server/package.json').version" 2>/dev/null || true)
+  if [ "$installed" != "$PORTKEY_VERSION $PORTKEY_HONO_NODE_SERVER" ]; then
+    log "installing Portkey gateway $PORTKEY_VERSION (npm) into bench/.portkey"
+    mkdir -p "$PORTKEY_DIR"
+    printf '{"name": "tollgate-bench-portkey", "private": true,
+  "dependencies": {"@portkey-ai/gateway": "%s"},
+  "overrides": {"@hono/node-server": "%s"}}\n' "$PORTKEY_VERSION" "$PORTKEY_HONO_NODE_SERVER" \
+      >"$PORTKEY_DIR/package.json"
+    npm install --prefix "$PORTKEY_DIR" --no-audit --no-fund --loglevel=error \
+      >"$OUT/npm-portkey.log" 2>&1 ||
+      log "Portkey install failed: the portkey target will be reported as not measured"
+  fi
+fi
 if [[ " $TARGETS " == *" litellm "* ]]; then
   if [ ! -x "$LLVENV/bin/litellm" ]; then
     log "installing LiteLLM proxy (latest) into bench/.venv-litellm"
@@ -98,12 +137,23 @@ MOCK_PORT=$(free_port)
 NGINX_PREFIX=$OUT/nginx
 mkdir -p "$NGINX_PREFIX"
 python3 "$BENCH/render_nginx.py" "$MOCK_PORT" "$NGINX_PREFIX" auto >"$NGINX_PREFIX/nginx.conf"
-"$NGINX" -p "$NGINX_PREFIX" -c "$NGINX_PREFIX/nginx.conf" -e "$NGINX_PREFIX/error.log"
+"$NGINX" -p "$NGINX_PREFIX" -c "$NGINX_PREFIX/nginx.conf" -e "$NGINX_PREFIX/error.log" 9>&-
 MOCK_URL=http://127.0.0.1:$MOCK_PORT/v1
 wait_http "$MOCK_URL/models" 10 || { log "nginx mock did not start"; exit 1; }
 log "mock upstream (nginx $("$NGINX" -v 2>&1 | sed 's/.*\///')) on $MOCK_URL"
 
-declare -A URL KEY MODEL STATUS PROC_ROOT
+BODIES=$OUT/bodies
+$PY "$BENCH/workloads.py" "$BODIES" gpt-4o-mini auto >"$OUT/workloads.txt"
+sed 's/^/[bench] /' "$OUT/workloads.txt" >&2
+workload_modes() { # workload: the modes it is measured in, of those asked for
+  local m
+  for m in $(awk -v w="$1" '$2 == w {sub("modes=", "", $3); gsub(",", " ", $3); print $3}' \
+    "$OUT/workloads.txt"); do
+    [[ " $MODES " == *" $m "* ]] && echo "$m"
+  done
+}
+
+declare -A URL KEY MODEL STATUS PROC_ROOT HEADERS
 URL[direct]=$MOCK_URL/chat/completions
 KEY[direct]=""
 MODEL[direct]=gpt-4o-mini
@@ -124,6 +174,9 @@ setup_tollgate() {
   export DEBUG=false ALLOWED_HOSTS=127.0.0.1,localhost
   export TOLLGATE_OPENAI_BASE_URL=$MOCK_URL OPENAI_API_KEY=sk-bench
   export TOLLGATE_ALLOW_PRIVATE_UPSTREAMS=true
+  # Metrics as in production: multiprocess mode, web processes and worker counting into one dir.
+  export PROMETHEUS_MULTIPROC_DIR=$OUT/prometheus
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
   log "tollgate: fresh database $DB_NAME, Redis DB $REDIS_DB"
   psql "$PG/postgres" -q -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null
@@ -146,7 +199,7 @@ setup_tollgate() {
   if [ "${BENCH_CELERY:-1}" = 1 ]; then
     # Worker with beat embedded: beat schedules the usage ingestion (Redis stream -> UsageEvent).
     "$ROOT/.venv/bin/celery" -A config worker -B --loglevel=WARNING --concurrency=1 \
-      --schedule "$OUT/celerybeat-schedule" >"$OUT/celery.log" 2>&1 &
+      --schedule "$OUT/celerybeat-schedule" >"$OUT/celery.log" 2>&1 9>&- &
     PIDS+=($!)
   fi
 }
@@ -164,7 +217,7 @@ start_tollgate() { # target, then uvicorn's app arguments
   MODEL[$t]=auto
   URL[$t]=http://127.0.0.1:$port/v1/chat/completions
   $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
-    --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 &
+    --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
   PIDS+=($!)
   PROC_ROOT[$t]=$!
   if ! wait_http "http://127.0.0.1:$port/v1/models" 60 -H "Authorization: Bearer ${KEY[$t]}"; then
@@ -187,14 +240,14 @@ start_litellm() {
   # No database, no telemetry, the bundled price map (no network fetch at start-up).
   env -C "$OUT" -u DATABASE_URL -u REDIS_URL LITELLM_LOCAL_MODEL_COST_MAP=True \
     LITELLM_TELEMETRY=False LITELLM_LOG=ERROR "$LLVENV/bin/litellm" --config "$OUT/litellm.yaml" \
-    --host 127.0.0.1 --port "$port" --num_workers "$LITELLM_WORKERS" >"$OUT/litellm.log" 2>&1 &
+    --host 127.0.0.1 --port "$port" --num_workers "$LITELLM_WORKERS" >"$OUT/litellm.log" 2>&1 9>&- &
   PIDS+=($!)
   PROC_ROOT[litellm]=$!
   KEY[litellm]=sk-litellm-bench
   MODEL[litellm]=gpt-4o-mini
   URL[litellm]=http://127.0.0.1:$port/v1/chat/completions
   local t0=$SECONDS
-  if wait_http "http://127.0.0.1:$port/health/liveliness" 120; then
+  if wait_http "http://127.0.0.1:$port/health/liveliness" "${BENCH_LITELLM_START_WAIT:-300}"; then
     STATUS[litellm]=ok
   else
     STATUS[litellm]="did not start: $(tail -n 1 "$OUT/litellm.log")"
@@ -203,19 +256,59 @@ start_litellm() {
   log "litellm $LITELLM_VERSION (x$LITELLM_WORKERS) on port $port: ${STATUS[litellm]} ($((SECONDS - t0)) s)"
 }
 
-# One request per target and mode before measuring: a target that answers an error is reported
-# with that error and left out of the cells instead of being measured as fast failures.
-smoke() { # target mode
-  local t=$1 mode=$2 body stream=false code
-  [ "$mode" = stream ] && stream=true
-  body='{"model":"'${MODEL[$t]}'","messages":[{"role":"user","content":"hi"}],"stream":'$stream'}'
-  local auth=()
-  [ -n "${KEY[$t]}" ] && auth=(-H "Authorization: Bearer ${KEY[$t]}")
-  code=$(curl -s -o "$OUT/smoke-$t-$mode.txt" -D "$OUT/smoke-$t-$mode.headers" -w '%{http_code}' \
-    --max-time 15 -X POST -H 'Content-Type: application/json' "${auth[@]}" -d "$body" "${URL[$t]}")
-  if [ "$code" != 200 ] || { [ "$mode" = stream ] && ! grep -q '\[DONE\]' "$OUT/smoke-$t-$mode.txt"; }
-  then
-    echo "HTTP $code: $(head -c 300 "$OUT/smoke-$t-$mode.txt" | tr '\n' ' ')"
+# --- Portkey gateway: one Node process, as shipped, headless ----------------------------------
+start_portkey() {
+  local port entry=$PORTKEY_DIR/node_modules/@portkey-ai/gateway/build/start-server.js
+  if [ ! -f "$entry" ]; then
+    STATUS[portkey]="not installed (see ${OUT#"$ROOT"/}/npm-portkey.log)"
+    return 0
+  fi
+  port=$(free_port)
+  # No budgets, metering or cache configured: Portkey's open-source gateway proxies with the
+  # provider and upstream URL given per request (the headers below); the preload binds the
+  # server to 127.0.0.1 (bench/portkey_loopback.mjs).
+  env -C "$OUT" -u DATABASE_URL -u REDIS_URL node --import "$BENCH/portkey_loopback.mjs" "$entry" \
+    --headless --port="$port" >"$OUT/portkey.log" 2>&1 9>&- &
+  PIDS+=($!)
+  PROC_ROOT[portkey]=$!
+  KEY[portkey]=sk-bench
+  MODEL[portkey]=gpt-4o-mini
+  HEADERS[portkey]="x-portkey-provider=openai;x-portkey-custom-host=$MOCK_URL"
+  URL[portkey]=http://127.0.0.1:$port/v1/chat/completions
+  if wait_http "http://127.0.0.1:$port/" 30; then
+    STATUS[portkey]=ok
+  else
+    STATUS[portkey]="did not start: $(tail -n 1 "$OUT/portkey.log")"
+  fi
+  log "portkey $PORTKEY_VERSION (@hono/node-server $PORTKEY_HONO_NODE_SERVER, 1 Node process) on port $port: ${STATUS[portkey]}"
+}
+
+header_args() { # target: its request headers as curl arguments, one per line
+  local pair pairs
+  [ -n "${KEY[$1]}" ] && printf '%s\n' -H "Authorization: Bearer ${KEY[$1]}"
+  IFS=';' read -ra pairs <<<"${HEADERS[$1]:-}"
+  for pair in "${pairs[@]}"; do
+    [ -n "$pair" ] && printf '%s\n' -H "${pair%%=*}: ${pair#*=}"
+  done
+}
+
+# One request per target, workload and mode before measuring: a target that answers an error is
+# reported with that error and left out of those cells instead of being measured as fast
+# failures. A stream must end with [DONE]; the 500-chunk one must arrive with its 500 chunks.
+smoke() { # target workload mode
+  local t=$1 w=$2 mode=$3 code events out=$OUT/smoke-$1-$2-$3
+  local args=()
+  mapfile -t args < <(header_args "$t")
+  code=$(curl -s -o "$out.txt" -D "$out.headers" -w '%{http_code}' --max-time 30 -X POST \
+    -H 'Content-Type: application/json' "${args[@]}" \
+    --data-binary "@$BODIES/$w-$mode-${MODEL[$t]}.json" "${URL[$t]}")
+  events=$(grep -c '^data: {' "$out.txt" || true)
+  if [ "$code" != 200 ]; then
+    echo "HTTP $code: $(head -c 300 "$out.txt" | tr '\n' ' ')"
+  elif [ "$mode" = stream ] && ! grep -q '\[DONE\]' "$out.txt"; then
+    echo "stream without [DONE]: $(head -c 300 "$out.txt" | tr '\n' ' ')"
+  elif [ "$w" = stream500 ] && [ "$events" -lt 500 ]; then
+    echo "stream of $events events, not the mock's 503"
   fi
 }
 
@@ -223,33 +316,38 @@ for t in $TARGETS; do
   case $t in
     direct) ;;
     tollgate) start_tollgate tollgate config.asgi:application ;;
+    tollgate_nometrics)
+      TOLLGATE_METRICS_ENABLED=false start_tollgate tollgate_nometrics config.asgi:application ;;
     tollgate_lean) start_tollgate tollgate_lean lean_asgi:application --app-dir "$BENCH" ;;
+    portkey) start_portkey ;;
     litellm) start_litellm ;;
     *) log "unknown target $t" && exit 2 ;;
   esac
 done
 
 declare -A SMOKE
-for t in $TARGETS; do
-  for mode in $MODES; do
-    if [ "${STATUS[$t]}" = ok ]; then
-      SMOKE[$t/$mode]=$(smoke "$t" "$mode")
-    else
-      SMOKE[$t/$mode]=${STATUS[$t]}
-    fi
-    [ -n "${SMOKE[$t/$mode]}" ] && log "$t $mode: NOT MEASURED: ${SMOKE[$t/$mode]}"
-    printf '%s\t%s\t%s\n' "$t" "$mode" "${SMOKE[$t/$mode]:-ok}" >>"$OUT/smoke.tsv"
+for w in $WORKLOADS; do
+  for mode in $(workload_modes "$w"); do
+    for t in $TARGETS; do
+      if [ "${STATUS[$t]}" = ok ]; then
+        SMOKE[$t/$w/$mode]=$(smoke "$t" "$w" "$mode")
+      else
+        SMOKE[$t/$w/$mode]=${STATUS[$t]}
+      fi
+      [ -n "${SMOKE[$t/$w/$mode]}" ] && log "$t $w $mode: NOT MEASURED: ${SMOKE[$t/$w/$mode]}"
+      printf '%s\t%s\t%s\t%s\n' "$t" "$w" "$mode" "${SMOKE[$t/$w/$mode]:-ok}" >>"$OUT/smoke.tsv"
+    done
   done
 done
 
 # --- Optional: Redis commands per gateway request (MONITOR, only DB $REDIS_DB lines kept) --------
-if [ "${BENCH_REDIS_TRACE:-0}" = 1 ] && [ -z "${SMOKE[tollgate/plain]-x}" ]; then
+if [ "${BENCH_REDIS_TRACE:-0}" = 1 ] && [ -z "${SMOKE[tollgate/tiny/plain]-x}" ]; then
   for mode in plain stream; do
     timeout 8 redis-cli monitor 2>/dev/null | grep --line-buffered " \[$REDIS_DB " \
       >"$OUT/redis-monitor-$mode.txt" &
     mon=$!
     sleep 1
-    for _ in $(seq 20); do smoke tollgate "$mode" >/dev/null; done
+    for _ in $(seq 20); do smoke tollgate tiny "$mode" >/dev/null; done
     sleep 2
     kill "$mon" 2>/dev/null || true
     wait "$mon" 2>/dev/null || true
@@ -259,11 +357,11 @@ if [ "${BENCH_REDIS_TRACE:-0}" = 1 ] && [ -z "${SMOKE[tollgate/plain]-x}" ]; the
 fi
 
 # --- Cells: for each (mode, concurrency), every target takes its turn ---------------------------
-run_wrk() { # target mode conc seconds label
-  local t=$1 mode=$2 c=$3 secs=$4 threads=2
+run_wrk() { # target workload mode conc seconds label
+  local t=$1 w=$2 mode=$3 c=$4 secs=$5 threads=2
   [ "$c" -lt 2 ] && threads=1
-  BENCH_MODEL=${MODEL[$t]} BENCH_KEY=${KEY[$t]} BENCH_LABEL=$5 \
-    BENCH_STREAM=$([ "$mode" = stream ] && echo 1 || echo 0) \
+  BENCH_BODY_FILE=$BODIES/$w-$mode-${MODEL[$t]}.json BENCH_KEY=${KEY[$t]} BENCH_LABEL=$6 \
+    BENCH_HEADERS=${HEADERS[$t]:-} \
     timeout $((secs + 30)) wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s --latency \
     -s "$BENCH/post.lua" "${URL[$t]}"
 }
@@ -271,30 +369,34 @@ descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$
 worker_hwm() { # target: largest VmHWM (KiB) so far among its worker processes, or -
   local root=${PROC_ROOT[$1]:-} pid best=0 hwm
   [ -z "$root" ] && { echo -; return; }
-  for pid in $(descendants "$root"); do
-    grep -qa 'multiprocessing' "/proc/$pid/cmdline" 2>/dev/null || continue
+  for pid in $root $(descendants "$root"); do
+    # uvicorn and LiteLLM workers are multiprocessing children; Portkey is its one Node process.
+    grep -qaE 'multiprocessing|start-server\.js' "/proc/$pid/cmdline" 2>/dev/null || continue
     hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
     [ -n "$hwm" ] && [ "$hwm" -gt "$best" ] && best=$hwm
   done
   echo "$best"
 }
-for mode in $MODES; do
-  for c in $CONCURRENCY; do
-    for t in $TARGETS; do
-      [ -n "${SMOKE[$t/$mode]}" ] && continue
-      run_wrk "$t" "$mode" "$c" "$WARMUP" "$t/$mode/$c/warmup" | grep '^BENCH_RESULT' \
-        >>"$OUT/warmup.txt" || true
-      line=$(run_wrk "$t" "$mode" "$c" "$DURATION" "$t/$mode/$c" | grep '^BENCH_RESULT' || true)
-      log "$t $mode c=$c: ${line#BENCH_RESULT }"
-      printf '%s\t%s\t%s\t%s rss_worker_kib=%s\n' "$t" "$mode" "$c" "$line" "$(worker_hwm "$t")" \
-        >>"$RESULTS"
+for w in $WORKLOADS; do
+  for mode in $(workload_modes "$w"); do
+    for c in $CONCURRENCY; do
+      for t in $TARGETS; do
+        [ -n "${SMOKE[$t/$w/$mode]}" ] && continue
+        run_wrk "$t" "$w" "$mode" "$c" "$WARMUP" "$t/$w/$mode/$c/warmup" | grep '^BENCH_RESULT' \
+          >>"$OUT/warmup.txt" || true
+        line=$(run_wrk "$t" "$w" "$mode" "$c" "$DURATION" "$t/$w/$mode/$c" |
+          grep '^BENCH_RESULT' || true)
+        log "$t $w $mode c=$c: ${line#BENCH_RESULT }"
+        printf '%s\t%s\t%s\t%s\t%s rss_worker_kib=%s load1=%s\n' "$t" "$w" "$mode" "$c" "$line" \
+          "$(worker_hwm "$t")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
+      done
     done
   done
 done
 
 # --- Peak RSS of every server process (VmHWM is the high-water mark since start) ---------------
 : >"$OUT/rss.tsv"
-for t in tollgate tollgate_lean litellm; do
+for t in tollgate tollgate_lean portkey litellm; do
   root=${PROC_ROOT[$t]:-}
   [ -z "$root" ] && continue
   for pid in $root $(descendants "$root"); do
@@ -317,12 +419,15 @@ if [ -n "$TOLLGATE_KEY" ]; then
   log "tollgate metering: $METERING"
 fi
 
-# --- Optional profile of one Tollgate worker under c=16 ----------------------------------------
+# --- Optional profile of the Tollgate workers under c=16, per workload ---------------------------
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
   for t in tollgate tollgate_lean; do
-    [ -z "${SMOKE[$t/plain]-x}" ] || continue
-    log "profiling $t (py-spy, c=${BENCH_PROFILE_CONCURRENCY:-16} plain)"
-    "$BENCH/profile.sh" "$OUT" "${PROC_ROOT[$t]}" "${URL[$t]}" "${KEY[$t]}" "$t" || true
+    for w in ${BENCH_PROFILE_WORKLOADS:-rag conversation}; do
+      [ -z "${SMOKE[$t/$w/plain]-x}" ] || continue
+      log "profiling $t on $w (py-spy, c=${BENCH_PROFILE_CONCURRENCY:-16} plain)"
+      BENCH_BODY_FILE=$BODIES/$w-plain-${MODEL[$t]}.json \
+        "$BENCH/profile.sh" "$OUT" "${PROC_ROOT[$t]}" "${URL[$t]}" "${KEY[$t]}" "$t-$w" || true
+    done
   done
 fi
 
@@ -333,9 +438,13 @@ fi
   echo "command=$(env | grep '^BENCH_' | sort | sed -E 's/^([^=]*)=(.*)$/\1="\2"/' |
     tr '\n' ' ')make bench"
   echo "warmup=$WARMUP duration=$DURATION workers=$WORKERS litellm_workers=$LITELLM_WORKERS"
+  echo "workloads=$WORKLOADS"
+  awk '{print "workload=" $2 " " $4 " " $5}' "$OUT/workloads.txt"
   echo "litellm_version=${LITELLM_VERSION:-}"
+  [ -n "${PROC_ROOT[portkey]:-}" ] &&
+    echo "portkey_version=$PORTKEY_VERSION hono_node_server=$PORTKEY_HONO_NODE_SERVER node=$(node -v) processes=1"
   echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*\///') wrk=$(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
-  echo "cpu=$(nproc) loadavg_at_start=$LOAD_START loadavg_at_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cpu=$(nproc) nice=$(nice) loadavg_at_start=$LOAD_START loadavg_at_end=$(cut -d' ' -f1-3 /proc/loadavg)"
   [ -n "$METERING" ] && echo "tollgate_metering=$METERING"
   [ -f "$OUT/redis-commands.txt" ] && sed 's/^/redis_trace=/' "$OUT/redis-commands.txt"
 } >"$OUT/meta.txt"

@@ -20,7 +20,7 @@ from billing.models import (
     MonthlyRollup,
     UsageEvent,
 )
-from tenants.admin_scoping import ScopedRelatedFilter, TenantScopedAdminMixin
+from tenants.admin_scoping import ScopedRelatedFilter, TenantScopedAdminMixin, is_operator
 from tenants.forms import PrettyJSONField
 
 
@@ -122,7 +122,18 @@ class BudgetAlertAdmin(ReadOnlyScopedAdmin):
 _BUCKET_COLUMNS = ["tenant", "model", "provider", "key_source", "status", "requests", "cost_usd"]
 
 
-class RollupAdmin(ReadOnlyScopedAdmin):
+class InternalTableAdmin(ReadOnlyScopedAdmin):
+    """Rollups are the system's internal tables: operators inspect them; tenant admins read the
+    same figures in the usage explorer and dashboards (/console/), not in their menu."""
+
+    def has_module_permission(self, request):
+        return is_operator(request)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request)
+
+
+class RollupAdmin(InternalTableAdmin):
     list_filter = [("tenant", ScopedRelatedFilter), "key_source", "status"]
     list_select_related = ["tenant"]
     search_fields = ["model", "provider"]
@@ -140,7 +151,7 @@ class MonthlyRollupAdmin(RollupAdmin):
 
 
 @admin.register(DailyTagRollup)
-class DailyTagRollupAdmin(ReadOnlyScopedAdmin):
+class DailyTagRollupAdmin(InternalTableAdmin):
     list_display = ["day", "tenant", "tag", "model", "provider", "status", "requests", "cost_usd"]
     list_filter = [("tenant", ScopedRelatedFilter), "status"]
     list_select_related = ["tenant"]
@@ -149,7 +160,7 @@ class DailyTagRollupAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(DailyTagSetRollup)
-class DailyTagSetRollupAdmin(ReadOnlyScopedAdmin):
+class DailyTagSetRollupAdmin(InternalTableAdmin):
     list_display = ["day", "tenant", "tags", "model", "provider", "status", "requests", "cost_usd"]
     list_filter = [("tenant", ScopedRelatedFilter), "status"]
     list_select_related = ["tenant"]

@@ -173,6 +173,54 @@ def _split_month(
     return rolled, raw
 
 
+def month_totals_by_tenant(*, now: datetime | None = None) -> list[dict]:
+    """Every tenant's spend and requests this month (UTC, so that they add up), costliest
+    first: final days from the daily rollups, the rest from the events (_split_month)."""
+    utc = zoneinfo.ZoneInfo("UTC")
+    day_start = (
+        (now or timezone.now()).astimezone(utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    rolled, raw = _split_month(
+        tenant_ids=None, month_start=day_start.replace(day=1), before=day_start
+    )
+    totals: dict[int, dict] = defaultdict(lambda: {"requests": 0, "cost": 0, "failed": 0})
+    sources = [
+        UsageEvent.objects.filter(raw)
+        .values("tenant_id")
+        .annotate(
+            requests=Count("id"),
+            cost=Sum("cost_usd"),
+            failed=Count("id", filter=Q(status__in=_FAILED)),
+        )
+    ]
+    if rolled is not None:
+        sources.append(
+            DailyRollup.objects.filter(rolled)
+            .values("tenant_id")
+            .annotate(
+                requests=Sum("requests"),
+                cost=Sum("cost_usd"),
+                failed=Sum("requests", filter=Q(status__in=_FAILED)),
+            )
+        )
+    for source in sources:
+        for row in source.order_by():
+            into = totals[row["tenant_id"]]
+            for field in ("requests", "cost", "failed"):
+                into[field] += row[field] or 0
+    names = dict(Tenant.objects.filter(pk__in=list(totals)).values_list("pk", "slug"))
+    rows = [
+        {
+            "tenant_id": pk,
+            "slug": names.get(pk, str(pk)),
+            **values,
+            "cost": money_quantize(values["cost"]),
+        }
+        for pk, values in totals.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["cost"], -r["requests"], r["slug"]))
+
+
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     if is_operator(request):
         tenant_ids, tz, scope = None, zoneinfo.ZoneInfo("UTC"), "All tenants"

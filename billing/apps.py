@@ -9,3 +9,8 @@ class BillingConfig(AppConfig):
         from billing.services.budget_specs import budget_cache_connect_signals  # Django app loading
 
         budget_cache_connect_signals()
+
+        from billing.models import Budget  # Django app loading
+        from tenants.audit import audit_register
+
+        audit_register(Budget, object_type="budget")

@@ -1,13 +1,16 @@
 """Celery tasks: thin, each calls one service. Every task is idempotent (acks_late is on: a task
-whose worker dies is delivered again and must neither lose nor duplicate anything)."""
+whose worker dies is delivered again and must neither lose nor duplicate anything). The
+periodic ones mark their last success for /metrics (the task_last_success_timestamp gauge)."""
 
 import logging
 
 from celery import shared_task
 
 from billing.services import alerts, exports, rollups
+from billing.services.budget_gauges import budget_gauges_refresh
 from billing.services.counters_rebuild import counters_rebuild
 from billing.services.usage import usage_events_ingest
+from core.metrics import task_success_mark
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -17,12 +20,16 @@ logger = logging.getLogger(__name__)
 def ingest_usage(max_events: int = 5000) -> int:
     """Move the hot path's usage buffer into UsageEvent rows (idempotent by request id)."""
 
-    return usage_events_ingest(max_events=max_events)
+    count = usage_events_ingest(max_events=max_events)
+    task_success_mark(task="ingest_usage")
+    return count
 
 
 @shared_task(name="billing.rollup_daily")
 def rollup_daily() -> int:
-    return rollups.rollups_refresh_all()
+    count = rollups.rollups_refresh_all()
+    task_success_mark(task="rollup_daily")
+    return count
 
 
 @shared_task(name="billing.rollup_tenant")
@@ -33,12 +40,18 @@ def rollup_tenant(tenant_id: int) -> int:
 
 @shared_task(name="billing.rollup_monthly")
 def rollup_monthly() -> int:
-    return rollups.rollups_recompute_months()
+    count = rollups.rollups_recompute_months()
+    task_success_mark(task="rollup_monthly")
+    return count
 
 
 @shared_task(name="billing.evaluate_budgets")
 def evaluate_budgets() -> int:
-    return len(alerts.alerts_evaluate(on_created=lambda alert_id: deliver_alert.delay(alert_id)))
+    """Alerts for crossed thresholds; then the utilisation gauges from the same counters."""
+    created = alerts.alerts_evaluate(on_created=lambda alert_id: deliver_alert.delay(alert_id))
+    budget_gauges_refresh()
+    task_success_mark(task="evaluate_budgets")
+    return len(created)
 
 
 @shared_task(
@@ -73,4 +86,6 @@ def schedule_exports() -> int:
 
 @shared_task(name="billing.generate_export")
 def generate_export(export_id: int) -> bool:
-    return exports.export_generate(export_id=export_id)
+    generated = exports.export_generate(export_id=export_id)
+    task_success_mark(task="generate_export")
+    return generated

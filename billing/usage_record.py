@@ -17,6 +17,7 @@ from core.money import money_text
 
 REQUESTED_MODEL_MAX_CHARS = 260  # UsageEvent.requested_model
 ROUTE_REASON_MAX_CHARS = 500  # UsageEvent.route_reason
+END_USER_MAX_CHARS = 128  # UsageEvent.end_user (the gateway refuses longer ones)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class UsageRecord:
     key_source: str = "platform"  # platform | byok
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # part of input_tokens: cache reads
+    cache_write_tokens: int = 0  # part of input_tokens: cache writes
+    reasoning_tokens: int = 0  # part of output_tokens
     cost_usd: Decimal = Decimal(0)
     saved_usd: Decimal = Decimal(0)  # what a cache hit avoided
     latency_ms: int = 0
@@ -42,6 +45,7 @@ class UsageRecord:
     route_reason: str = ""
     tags: tuple[str, ...] = ()
     error_code: str = ""
+    end_user: str = ""  # the tenant's own customer; "" if the request named none
 
     def __post_init__(self) -> None:
         # Cut to the row's column widths here, so a client's long model string never travels
@@ -49,6 +53,7 @@ class UsageRecord:
         requested_model = self.requested_model[:REQUESTED_MODEL_MAX_CHARS]
         object.__setattr__(self, "requested_model", requested_model)
         object.__setattr__(self, "route_reason", self.route_reason[:ROUTE_REASON_MAX_CHARS])
+        object.__setattr__(self, "end_user", self.end_user[:END_USER_MAX_CHARS])
 
     def to_dict(self) -> dict[str, Any]:
         """The stream's wire form (orjson-serialisable)."""
@@ -64,6 +69,8 @@ class UsageRecord:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost_usd": money_text(self.cost_usd),
             "saved_usd": money_text(self.saved_usd),
             "latency_ms": self.latency_ms,
@@ -73,6 +80,7 @@ class UsageRecord:
             "route_reason": self.route_reason,
             "tags": list(self.tags),
             "error_code": self.error_code,
+            "end_user": self.end_user,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -94,6 +102,8 @@ class UsageRecord:
             input_tokens=int(data.get("input_tokens") or 0),
             output_tokens=int(data.get("output_tokens") or 0),
             cached_tokens=int(data.get("cached_tokens") or 0),
+            cache_write_tokens=int(data.get("cache_write_tokens") or 0),
+            reasoning_tokens=int(data.get("reasoning_tokens") or 0),
             cost_usd=Decimal(str(data.get("cost_usd") or "0")),
             saved_usd=Decimal(str(data.get("saved_usd") or "0")),
             latency_ms=int(data.get("latency_ms") or 0),
@@ -102,4 +112,5 @@ class UsageRecord:
             route_reason=data.get("route_reason") or "",
             tags=tuple(data.get("tags") or ()),
             error_code=data.get("error_code") or "",
+            end_user=data.get("end_user") or "",
         )

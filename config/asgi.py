@@ -1,10 +1,11 @@
 """The ASGI entry point.
 
-/v1/ (the gateway's hot path) goes straight to `gateway.views.v1_asgi`; everything else (admin,
-management API) goes through Django's full handler. The /v1 endpoints need no session, CSRF,
-static files or database, and Django's handler costs several thread hops per request (sync
-middleware hooks, request_started/finished receivers): measured here at p50 ~3 ms through the
-bare endpoint against ~8 ms through the handler (bench/README.md). Both paths call the same
+/v1/ (the gateway's hot path) goes straight to `gateway.views.v1_asgi`, and /healthz, /readyz
+and /metrics to `gateway.ops.ops_asgi`; everything else (admin, management API) goes through
+Django's full handler. The /v1 endpoints need no session, CSRF, static files or database, and
+Django's handler costs several thread hops per request (sync middleware hooks,
+request_started/finished receivers): measured here at p50 ~3 ms through the bare endpoint
+against ~8 ms through the handler (bench/README.md). Both paths call the same
 gateway service; the Django views in gateway/views.py serve /v1 under WSGI and the test client.
 """
 
@@ -24,6 +25,7 @@ from billing.services.usage import usage_buffer_flush  # noqa: E402
 from core.errors import InvalidRequest  # noqa: E402
 from core.hosts import asgi_host, host_allowed  # noqa: E402
 from core.redis import close_pipelined_redis  # noqa: E402
+from gateway.ops import OPS_PATHS, ops_asgi  # noqa: E402
 from gateway.services.background import background_wait  # noqa: E402
 from gateway.views import v1_asgi  # noqa: E402  (needs the app registry loaded above)
 from llm.providers.http import close_http_client  # noqa: E402
@@ -65,6 +67,8 @@ async def application(scope, receive, send):
         if not host_allowed(asgi_host(scope)):  # as Django does on every other path
             return await _bad_host(send)
         return await v1_asgi(scope, receive, send)
+    if scope["type"] == "http" and scope["path"] in OPS_PATHS:  # probes and scrapes, no Django
+        return await ops_asgi(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
     return await django_application(scope, receive, send)

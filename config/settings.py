@@ -6,10 +6,13 @@ PostgreSQL and Redis. A `.env` file in the project root (written by `make run` o
 is read too; real environment variables win over it.
 """
 
+import sys
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config.secrets_check import refuse_weak_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -27,6 +30,32 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-dev-only-secret-key"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# config/settings_test.py imports this module with its fixed test secrets over plain http: the
+# production refusals below (weak secrets, HTTPS-only defaults) do not apply to it.
+_TEST_SETTINGS = "config.settings_test" in sys.modules
+
+# --- HTTPS, cookies, HSTS (README.md, "Configuration") ----------------------------------------
+# With DEBUG off Tollgate assumes HTTPS in front of it: http is redirected, cookies are
+# secure-only, browsers are told to use HTTPS for a year. DEBUG (as `make run` sets in .env) or
+# TOLLGATE_PLAIN_HTTP=true (production settings served over plain http, e.g. on 127.0.0.1)
+# turn these defaults off; each can still be set on its own.
+_HTTPS = not (DEBUG or _TEST_SETTINGS or env.bool("TOLLGATE_PLAIN_HTTP", default=False))
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes come over plain http
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS)
+# Preloading is the operator's commitment (anyone may submit a domain whose header asks for
+# it, and removal takes months): opt-in, so the deploy check's reminder (W021) is silenced.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Behind a TLS-terminating proxy that sets (and overwrites) the header: e.g.
+# "HTTP_X_FORWARDED_PROTO,https". Unset: uvicorn's own --forwarded-allow-ips handling applies.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be HEADER,value.")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
 
 INSTALLED_APPS = [
     "unfold",
@@ -43,6 +72,7 @@ INSTALLED_APPS = [
     "llm",
     "billing",
     "gateway",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -163,15 +194,25 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging ----------------------------------------------------------------------------------
+# `plain` (readable, the default for `make run`) or `json` (one object per line: docker-compose
+# sets it); the gateway's one line per request carries the same fields either way.
+TOLLGATE_LOG_FORMAT = env.str("TOLLGATE_LOG_FORMAT", default="plain")
+if TOLLGATE_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("TOLLGATE_LOG_FORMAT must be plain or json.")
+# Every log record is redacted as it is made, for every handler (core/logging.py).
+LOGGING_CONFIG = "core.logging.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "core.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.log_format.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": TOLLGATE_LOG_FORMAT,
             "filters": ["redact_secrets"],
         }
     },
@@ -187,17 +228,26 @@ if not TOLLGATE_ENCRYPTION_KEYS and not DEBUG:
         "TOLLGATE_ENCRYPTION_KEYS must be set when DEBUG is off "
         "(python -m config.keygen prints a new key)."
     )
+if not DEBUG and not _TEST_SETTINGS:
+    refuse_weak_secrets(secret_key=SECRET_KEY, encryption_keys=TOLLGATE_ENCRYPTION_KEYS)
 TOLLGATE_ALLOW_PRIVATE_UPSTREAMS = env.bool("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", default=False)
 TOLLGATE_HTTP_TRANSPORT = env.str("TOLLGATE_HTTP_TRANSPORT", default="aiohttp")  # or "httpx"
 TOLLGATE_UPSTREAM_TIMEOUT_SECONDS = env.float("TOLLGATE_UPSTREAM_TIMEOUT_SECONDS", default=60.0)
 TOLLGATE_REQUEST_DEADLINE_SECONDS = env.float("TOLLGATE_REQUEST_DEADLINE_SECONDS", default=120.0)
 TOLLGATE_CATALOG_FILE = BASE_DIR / "llm" / "catalog" / "catalog.json"
 TOLLGATE_USAGE_RETENTION_DAYS = env.int("TOLLGATE_USAGE_RETENTION_DAYS", default=400)
+# The plan of a new tenant: provider slugs it may use (empty: every provider with a key).
+TOLLGATE_DEFAULT_ALLOWED_PROVIDERS = env.list("TOLLGATE_DEFAULT_ALLOWED_PROVIDERS", default=[])
 # Embedded default only (no REDIS_URL): the SQLite file in which every web process shares
 # idempotency claims, rate-limit windows, the response cache, breakers and snapshot versions.
 TOLLGATE_SHARED_STATE_FILE = env.path(
     "TOLLGATE_SHARED_STATE_FILE", default=str(VAR_DIR / "shared-state.sqlite3")
 )
+
+# Operations (README.md, "Operations"): GET /metrics answers only `Authorization: Bearer` this
+# token (404 without it, or when it is unset); recording can be switched off (bench comparison).
+TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
+TOLLGATE_METRICS_ENABLED = env.bool("TOLLGATE_METRICS_ENABLED", default=True)
 
 # --- Admin UI (django-unfold) -----------------------------------------------------------------
 from config.unfold import UNFOLD  # noqa: E402, F401

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
     path("", include("gateway.urls")),
     path("api/", include("config.api_urls")),
 ]

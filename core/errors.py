@@ -25,6 +25,15 @@ class InvalidRequest(ApplicationError):
     pass
 
 
+class UnsupportedFeature(InvalidRequest):
+    """The serving model cannot honour a field of the request; `param` names it."""
+
+    code = "unsupported_feature"
+
+    def __init__(self, message: str, *, param: str):
+        super().__init__(message, extra={"param": param})
+
+
 class Conflict(ApplicationError):
     status = 409
     code = "conflict"

@@ -13,6 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError, InvalidRequest, NotFound
 from gateway.services.chat_completions import chat_completion
+from gateway.services.embeddings import embeddings_create
+from gateway.services.messages_count import messages_count_tokens
+from gateway.services.messages_inbound import messages_create
 from gateway.services.models_list import models_list
 from gateway.services.responses import GatewayResponse, error_response, new_request_id
 
@@ -33,22 +36,44 @@ def _render(result: GatewayResponse):
     return response
 
 
-@csrf_exempt
-@require_POST
-async def chat_completions(request):
+async def _post(request, use_case):
     request_id = new_request_id()
     limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
     raw = request.read(limit + 1)  # not request.body: images can exceed Django's form limit
     if len(raw) > limit:
         error = InvalidRequest(f"The request body exceeds {limit} bytes.")
         return _render(error_response(error, {"X-Tollgate-Request-Id": request_id}))
-    result = await chat_completion(
+    result = await use_case(
         request_id=request_id,
         authorization=request.headers.get("Authorization"),
         raw_body=raw,
-        headers=request.headers,
+        headers={k.lower(): v for k, v in request.headers.items()},
     )
     return _render(result)
+
+
+@csrf_exempt
+@require_POST
+async def chat_completions(request):
+    return await _post(request, chat_completion)
+
+
+@csrf_exempt
+@require_POST
+async def embeddings(request):
+    return await _post(request, embeddings_create)
+
+
+@csrf_exempt
+@require_POST
+async def messages(request):
+    return await _post(request, messages_create)
+
+
+@csrf_exempt
+@require_POST
+async def messages_count(request):
+    return await _post(request, messages_count_tokens)
 
 
 @require_GET
@@ -127,29 +152,40 @@ async def _send_result(result: GatewayResponse, receive, send) -> None:
         await result.stream.aclose()  # runs the stream's clean-up (billing continues)
 
 
+# POST endpoints of /v1: path -> the use case serving it (same keyword arguments for all).
+POST_USE_CASES = {
+    "/v1/chat/completions": chat_completion,
+    "/v1/embeddings": embeddings_create,
+    "/v1/messages": messages_create,
+    "/v1/messages/count_tokens": messages_count_tokens,
+}
+
+
+async def _asgi_post(path: str, method: str, headers: dict, receive, request_id: str):
+    if method != "POST":
+        error = InvalidRequest(f"Use POST for {path}.")
+        error.status = 405
+        return error_response(error, {"X-Tollgate-Request-Id": request_id})
+    limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
+    raw = await _read_body(receive, limit)
+    if raw is None:
+        error = InvalidRequest(f"The request body exceeds {limit} bytes.")
+        return error_response(error, {"X-Tollgate-Request-Id": request_id})
+    return await POST_USE_CASES[path](
+        request_id=request_id,
+        authorization=headers.get("authorization"),
+        raw_body=raw,
+        headers=headers,
+    )
+
+
 async def v1_asgi(scope, receive, send) -> None:
-    """/v1/chat/completions and /v1/models without Django's request/middleware machinery."""
+    """The /v1 endpoints without Django's request/middleware machinery."""
     request_id = new_request_id()
     path, method = scope["path"], scope["method"]
     headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
-    if path in ("/v1/chat/completions", "/v1/chat/completions/"):
-        if method != "POST":
-            error = InvalidRequest("Use POST for /v1/chat/completions.")
-            error.status = 405
-            result = error_response(error, {"X-Tollgate-Request-Id": request_id})
-        else:
-            limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
-            raw = await _read_body(receive, limit)
-            if raw is None:
-                error = InvalidRequest(f"The request body exceeds {limit} bytes.")
-                result = error_response(error, {"X-Tollgate-Request-Id": request_id})
-            else:
-                result = await chat_completion(
-                    request_id=request_id,
-                    authorization=headers.get("authorization"),
-                    raw_body=raw,
-                    headers=headers,
-                )
+    if path.rstrip("/") in POST_USE_CASES:
+        result = await _asgi_post(path.rstrip("/"), method, headers, receive, request_id)
     elif path in ("/v1/models", "/v1/models/") and method == "GET":
         try:
             data = await models_list(authorization=headers.get("authorization"))

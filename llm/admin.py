@@ -34,6 +34,8 @@ _MODEL_PRICES = [
     "input_price_per_1m",
     "output_price_per_1m",
     "cached_input_price_per_1m",
+    "cache_write_price_per_1m",
+    "cache_write_1h_price_per_1m",
     "price_source",
     "price_updated_at",
     "litellm_key",
@@ -70,6 +72,8 @@ class LLMModelPriceInline(TabularInline):
         "input_price_per_1m",
         "output_price_per_1m",
         "cached_input_price_per_1m",
+        "cache_write_price_per_1m",
+        "cache_write_1h_price_per_1m",
         "source",
     ]
     readonly_fields = fields
@@ -162,7 +166,7 @@ class RoutingConfigForm(FieldPathErrorsMixin, forms.ModelForm):
             "primary_model": "A catalog model such as openai/gpt-4o-mini.",
             "fallback_models": 'Ordered list, e.g. ["anthropic/claude-haiku-4-5"].',
             "params": 'Default parameters, e.g. {"temperature": 0.2, "max_tokens": 1024}.',
-            "rules": "Ordered routing rules (see DESIGN.md); the first match decides.",
+            "rules": "Ordered routing rules (the language: llm/rules.py); the first match decides.",
         }
 
 

@@ -102,6 +102,10 @@ class LLMModel(models.Model):
         GOOD = "good"
         BEST = "best"
 
+    class Kind(models.TextChoices):
+        CHAT = "chat"
+        EMBEDDING = "embedding"
+
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
     model_id = models.CharField(max_length=200)
     display_name = models.CharField(max_length=200, blank=True, default="")
@@ -110,7 +114,25 @@ class LLMModel(models.Model):
     input_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
     output_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
     cached_input_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
+    cache_write_price_per_1m = models.DecimalField(
+        null=True,
+        blank=True,
+        help_text="Prompt-cache writes (Anthropic's 5-minute cache); empty: the input price.",
+        **PRICE_FIELD,
+    )
+    cache_write_1h_price_per_1m = models.DecimalField(
+        null=True,
+        blank=True,
+        help_text="Prompt-cache writes for one hour; empty: the cache write price.",
+        **PRICE_FIELD,
+    )
     capabilities = models.JSONField(default=list, blank=True)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.CHAT,
+        help_text="What the model serves: chat routing never picks an embedding model.",
+    )
     speed_tier = models.CharField(
         max_length=16, choices=SpeedTier.choices, default=SpeedTier.MEDIUM
     )
@@ -160,6 +182,8 @@ class LLMModel(models.Model):
                     input_price_per_1m=prices[0],
                     output_price_per_1m=prices[1],
                     cached_input_price_per_1m=prices[2],
+                    cache_write_price_per_1m=prices[3],
+                    cache_write_1h_price_per_1m=prices[4],
                     source=self.price_source,
                 )
         if changed or update_fields is None:
@@ -179,15 +203,18 @@ class LLMModel(models.Model):
         instance._saved_prices = instance.price_tuple()
         return instance
 
-    def price_tuple(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-        return (
-            normalize_price(self.input_price_per_1m),
-            normalize_price(self.output_price_per_1m),
-            normalize_price(self.cached_input_price_per_1m),
-        )
+    def price_tuple(self) -> tuple[Decimal | None, ...]:
+        """The prices in PRICE_FIELDS' order, one spelling each."""
+        return tuple(normalize_price(getattr(self, name)) for name in PRICE_FIELDS)
 
 
-PRICE_FIELDS = ("input_price_per_1m", "output_price_per_1m", "cached_input_price_per_1m")
+PRICE_FIELDS = (
+    "input_price_per_1m",
+    "output_price_per_1m",
+    "cached_input_price_per_1m",
+    "cache_write_price_per_1m",
+    "cache_write_1h_price_per_1m",
+)
 
 
 def normalize_price(value: Decimal | str | int | None) -> Decimal | None:
@@ -209,6 +236,8 @@ class LLMModelPrice(models.Model):
     input_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
     output_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
     cached_input_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
+    cache_write_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
+    cache_write_1h_price_per_1m = models.DecimalField(null=True, blank=True, **PRICE_FIELD)
     source = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -227,7 +256,7 @@ RESERVED_CONFIG_NAMES = frozenset({"auto"})
 
 
 class RoutingConfig(models.Model):
-    """A tenant's routing config, in the contract's shape (see DESIGN.md, Payload shapes)."""
+    """A tenant's routing config, in the contract's payload shape (README, Gateway)."""
 
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="routing_configs"
@@ -260,8 +289,9 @@ class RoutingConfig(models.Model):
         return f"{self.tenant.slug}/{self.name}"
 
     def clean(self) -> None:
+        chat_models = LLMModel.objects.filter(kind=LLMModel.Kind.CHAT)
         errors = validate_routing_config(
-            resolve=lambda ref: LLMModel.objects.resolve(ref=ref),
+            resolve=lambda ref: chat_models.resolve(ref=ref),
             primary_model=self.primary_model,
             fallback_models=self.fallback_models,
             params=self.params,

@@ -13,6 +13,7 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from tenants.admin_scoping import (
+    OperatorOnlyAdminMixin,
     ScopedRelatedFilter,
     TenantScopedAdminMixin,
     is_operator,
@@ -23,6 +24,7 @@ from tenants.forms import (
     MemberInviteForm,
     MembershipForm,
     ProviderCredentialForm,
+    TenantForm,
 )
 from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
 from tenants.services import api_key_create, api_key_revoke, credential_set, membership_set
@@ -46,22 +48,26 @@ for _model in (User, Group):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(OperatorOnlyAdminMixin, BaseUserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
 
 
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+class GroupAdmin(OperatorOnlyAdminMixin, BaseGroupAdmin, ModelAdmin):
     pass
 
 
 # --- Tenants and members -----------------------------------------------------------------------
 
 
+_PLAN_FIELDS = ["allowed_providers", "allowed_models", "local_providers"]
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdminMixin, ModelAdmin):
+    form = TenantForm
     tenant_lookup = "pk"
     tenant_can_add = False
     tenant_can_delete = False
@@ -71,8 +77,8 @@ class TenantAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["created_at", "updated_at"] if obj else []
-        if not is_operator(request):
-            fields = ["slug", "status", "markup_pct", *fields]
+        if not is_operator(request):  # the plan is the operator's (README "Model access")
+            fields = ["slug", "status", "markup_pct", *_PLAN_FIELDS, *fields]
         return fields
 
 
@@ -171,6 +177,7 @@ class TenantApiKeyAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["tenant", "name", "scopes", "expires_at", "rpm_limit", "tpm_limit"]
+        fields += ["allowed_models", "allowed_configs"]
         if obj is not None:
             fields += ["key_prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
         return fields
@@ -209,6 +216,8 @@ class TenantApiKeyAdmin(TenantScopedAdminMixin, ModelAdmin):
             rpm_limit=obj.rpm_limit,
             tpm_limit=obj.tpm_limit,
             created_by=request.user,
+            allowed_models=obj.allowed_models,
+            allowed_configs=obj.allowed_configs,
         )
         _adopt(obj, key)
         obj._one_time_secret = secret

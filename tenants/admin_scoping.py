@@ -78,6 +78,31 @@ class NotFoundForOthersMixin(HttpsUrlFieldsMixin):
         return obj
 
 
+class OperatorOnlyAdminMixin(NotFoundForOthersMixin):
+    """Platform pages that belong to no tenant (users, groups): operators only. To anyone else
+    every object URL is a 404, whether the id exists or not (a user of another tenant is not
+    even confirmed), and the list a 403."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if is_operator(request) else queryset.none()
+
+    def has_module_permission(self, request):
+        return is_operator(request)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request)
+
+    def has_add_permission(self, request, *args):
+        return is_operator(request)
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_operator(request)
+
+
 class TenantScopedAdminMixin(NotFoundForOthersMixin):
     """Scopes a ModelAdmin of a tenant-owned model to the user's memberships.
 

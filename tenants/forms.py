@@ -22,7 +22,7 @@ from unfold.widgets import (
 
 from core.errors import ApplicationError
 from core.ssrf import validate_upstream_base_url
-from tenants.models import Membership, ProviderCredential, TenantApiKey
+from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
 
 # --- JSON editing ------------------------------------------------------------------------------
 
@@ -68,6 +68,13 @@ class FieldPathErrorsMixin:
 # --- BYOK credentials --------------------------------------------------------------------------
 
 
+class BaseUrlFormField(forms.URLField):
+    """A URL checked by the SSRF check alone (in `clean`): stricter than URLValidator, and it
+    says why it refuses."""
+
+    default_validators: list = []
+
+
 class ProviderCredentialForm(forms.ModelForm):
     """Add or rotate a BYOK key. The key is write-only: leave it empty to keep the stored one."""
 
@@ -80,7 +87,7 @@ class ProviderCredentialForm(forms.ModelForm):
         ),
         help_text="Write-only. Enter a new key to rotate; leave empty to keep the current key.",
     )
-    base_url = forms.URLField(
+    base_url = BaseUrlFormField(
         required=False,
         max_length=500,
         assume_scheme="https",
@@ -122,8 +129,32 @@ class ProviderCredentialForm(forms.ModelForm):
 # --- API keys ----------------------------------------------------------------------------------
 
 
+class NameListFormField(forms.CharField):
+    """A list of names (model ids, provider slugs, config names) typed comma-separated."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def name_list_field(help_text: str) -> NameListFormField:
+    return NameListFormField(required=False, help_text=help_text)
+
+
 class ApiKeyForm(forms.ModelForm):
     """Name, scopes, expiry and limits. The secret is made by `api_key_create`, shown once."""
+
+    allowed_models = name_list_field(
+        "Comma-separated models this key may call (provider/model or model); empty: any."
+    )
+    allowed_configs = name_list_field(
+        "Comma-separated routing configs this key may call; empty: any."
+    )
 
     scopes = forms.MultipleChoiceField(
         choices=TenantApiKey.Scope.choices,
@@ -134,7 +165,33 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = TenantApiKey
-        fields = ["tenant", "name", "scopes", "expires_at", "rpm_limit", "tpm_limit"]
+        fields = [
+            "tenant",
+            "name",
+            "scopes",
+            "expires_at",
+            "rpm_limit",
+            "tpm_limit",
+            "allowed_models",
+            "allowed_configs",
+        ]
+
+
+class TenantForm(forms.ModelForm):
+    """The tenant, with its plan (operator only) as comma-separated lists."""
+
+    allowed_providers = name_list_field(
+        "Comma-separated provider slugs this tenant may use; empty: every provider with a key."
+    )
+    allowed_models = name_list_field("Comma-separated models this tenant may use; empty: all.")
+    local_providers = name_list_field(
+        "Keyless local providers (ollama, vllm) this tenant may see; empty: none."
+    )
+
+    class Meta:
+        model = Tenant
+        # Every field, as the admin showed before this form: a field added later appears too.
+        fields = "__all__"  # noqa: DJ007
 
 
 # --- Members -----------------------------------------------------------------------------------

@@ -10,6 +10,20 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"Unknown time zone {value!r}.")
 
 
+def _default_allowed_providers() -> list[str]:
+    """The platform's default plan for new tenants (TOLLGATE_DEFAULT_ALLOWED_PROVIDERS)."""
+    return list(getattr(settings, "TOLLGATE_DEFAULT_ALLOWED_PROVIDERS", None) or [])
+
+
+def validate_name_list(value: object) -> None:
+    """A list of non-empty names (model ids, provider slugs, config names), at most 200."""
+    if not isinstance(value, list) or len(value) > 200:
+        raise ValidationError("Must be a list of at most 200 names.")
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or len(item) > 200:
+            raise ValidationError("Each entry must be a non-empty name of at most 200 characters.")
+
+
 class Tenant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active"
@@ -27,6 +41,25 @@ class Tenant(models.Model):
     )
     alert_webhook_url = models.URLField(blank=True, default="")
     alert_email = models.EmailField(blank=True, default="")
+    # Model access (the operator's plan for this tenant; README "Model access"): empty = all.
+    allowed_providers = models.JSONField(
+        default=_default_allowed_providers,
+        blank=True,
+        validators=[validate_name_list],
+        help_text="Provider slugs this tenant may use; empty: every provider with a key.",
+    )
+    allowed_models = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_name_list],
+        help_text="Model ids (provider/model or model) this tenant may use; empty: all.",
+    )
+    local_providers = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_name_list],
+        help_text="Keyless local providers (Ollama, vLLM) this tenant may see; empty: none.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -83,6 +116,18 @@ class TenantApiKey(models.Model):
     scopes = models.JSONField(default=list)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests/minute.")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens/minute.")
+    allowed_models = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_name_list],
+        help_text="Models this key may call (provider/model or model); empty: no restriction.",
+    )
+    allowed_configs = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_name_list],
+        help_text="Routing configs this key may call; empty: no restriction.",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -140,3 +185,46 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id} key …{self.last4}"
+
+
+class AuditEntry(models.Model):
+    """One create, change or delete of a configuration object (tenant, member, API key, BYOK
+    credential, routing config, budget), whoever made it and however (admin, API, command).
+
+    Plain integer references rather than foreign keys: the trail outlives the objects, users
+    and even the tenant it names (a cascade delete records entries while its rows disappear).
+    Secret fields are recorded as "***", never their values."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    class Via(models.TextChoices):
+        SESSION = "session"
+        API_KEY = "api_key"
+        SYSTEM = "system"
+
+    tenant_ref = models.BigIntegerField(null=True, blank=True, help_text="Tenant id.")
+    at = models.DateTimeField(auto_now_add=True)
+    actor_ref = models.BigIntegerField(null=True, blank=True, help_text="User id.")
+    actor = models.CharField(max_length=160, blank=True, default="")
+    via = models.CharField(max_length=16, choices=Via.choices)
+    api_key_ref = models.BigIntegerField(null=True, blank=True, help_text="TenantApiKey id.")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True, default="")
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant_ref", "-at"], name="audit_tenant_at"),
+            models.Index(fields=["-at"], name="audit_at"),
+        ]
+        ordering = ["-at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id} by {self.actor or self.via}"

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -22,6 +23,17 @@ if TYPE_CHECKING:  # tenants sits below llm: the catalog's Provider is a type he
 API_KEY_PREFIX = "tg_"
 _API_KEY_RANDOM_BYTES = 32  # 43 url-safe characters after the prefix
 _VISIBLE_PREFIX_LEN = 11  # "tg_" + 8 characters
+# What a key can look like (the contract: `tg_` + 40+ url-safe characters). Anything else is
+# refused before it is hashed, cached or looked up: garbage costs no query and no cache entry.
+_API_KEY_SHAPE = re.compile(r"tg_[A-Za-z0-9_-]{40,128}")
+# The one answer to every refused key, wherever it is refused: it never echoes the value and
+# does not tell a missing key from a malformed, unknown, revoked or expired one.
+API_KEY_INVALID_MESSAGE = "Invalid API key. Send 'Authorization: Bearer tg_...'."
+
+
+def api_key_well_formed(secret: str) -> bool:
+    """Could this be a tenant API key at all? (No database, no hashing.)"""
+    return isinstance(secret, str) and _API_KEY_SHAPE.fullmatch(secret) is not None
 
 
 def api_key_hash(secret: str) -> str:
@@ -53,6 +65,8 @@ def api_key_create(
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
     created_by: AbstractBaseUser | None = None,
+    allowed_models: list[str] | None = None,
+    allowed_configs: list[str] | None = None,
 ) -> tuple[TenantApiKey, str]:
     """Create a key; return it with its secret, which is not stored and never shown again."""
     secret = API_KEY_PREFIX + secrets.token_urlsafe(_API_KEY_RANDOM_BYTES)
@@ -66,15 +80,55 @@ def api_key_create(
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
         created_by=created_by,
+        allowed_models=list(allowed_models or []),
+        allowed_configs=list(allowed_configs or []),
     )
     key.full_clean()
     key.save()
     return key, secret
 
 
+def api_key_access_set(
+    *,
+    key: TenantApiKey,
+    allowed_models: list[str] | None = None,
+    allowed_configs: list[str] | None = None,
+) -> TenantApiKey:
+    """Restrict a key to models and / or routing configs (None: leave that list as it is)."""
+    if allowed_models is not None:
+        key.allowed_models = list(allowed_models)
+    if allowed_configs is not None:
+        key.allowed_configs = list(allowed_configs)
+    key.full_clean()
+    key.save(update_fields=["allowed_models", "allowed_configs"])
+    return key
+
+
+def tenant_access_set(
+    *,
+    tenant: Tenant,
+    allowed_providers: list[str] | None = None,
+    allowed_models: list[str] | None = None,
+    local_providers: list[str] | None = None,
+) -> Tenant:
+    """The operator's plan for a tenant (None: leave that list as it is; an empty list is no
+    restriction, for local providers: none enabled)."""
+    given = {
+        "allowed_providers": allowed_providers,
+        "allowed_models": allowed_models,
+        "local_providers": local_providers,
+    }
+    fields = [name for name, value in given.items() if value is not None]
+    for field in fields:
+        setattr(tenant, field, list(given[field]))
+    tenant.full_clean()
+    tenant.save(update_fields=[*fields, "updated_at"])
+    return tenant
+
+
 def api_key_authenticate(*, secret: str) -> TenantApiKey | None:
     """The live key for a secret, or None. Looked up by the full hash, compared in constant time."""
-    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+    if not api_key_well_formed(secret):
         return None
     digest = api_key_hash(secret)
     key = (
@@ -116,7 +170,11 @@ def credential_set(
     if len(api_key) < 8:
         raise InvalidRequest("api_key is too short.")
     if base_url:
-        validate_upstream_base_url(base_url)
+        try:
+            validate_upstream_base_url(base_url)
+        except InvalidRequest as exc:  # the contract's shape: name the field
+            fields = {"base_url": [exc.message]}
+            raise InvalidRequest(exc.message, extra={"fields": fields}) from None
     credential = (
         ProviderCredential.objects.select_for_update()
         .filter(tenant=tenant, provider=provider)

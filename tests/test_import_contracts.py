@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "tenants", "llm", "billing", "gateway", "config")
+PACKAGES = ("core", "tenants", "llm", "billing", "gateway", "console", "config")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

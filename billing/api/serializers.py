@@ -5,8 +5,9 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.models import BillingExport, Budget, UsageEvent
+from billing.models import BillingExport, Budget, BudgetAlert, UsageEvent
 from billing.selectors.usage_aggregates import GROUP_BY
+from billing.services.budget_status import BudgetStatus, budget_statuses
 from core.money import money_text
 from llm.api.selectors import config_resolve
 from tenants.api.selectors import api_key_list
@@ -101,6 +102,108 @@ class BudgetSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
+class BudgetWithStatusSerializer(BudgetSerializer):
+    """A budget with its current period's figures (read-only): what its scope spent, what is
+    left, and the percent used (the larger of the cost and token shares)."""
+
+    spent_usd = serializers.SerializerMethodField()
+    spent_tokens = serializers.SerializerMethodField()
+    remaining_usd = serializers.SerializerMethodField()
+    used_pct = serializers.SerializerMethodField()
+    period_start = serializers.SerializerMethodField()
+    period_end = serializers.SerializerMethodField()
+
+    class Meta(BudgetSerializer.Meta):
+        fields = [
+            *BudgetSerializer.Meta.fields,
+            "spent_usd",
+            "spent_tokens",
+            "remaining_usd",
+            "used_pct",
+            "period_start",
+            "period_end",
+        ]
+
+    def _status(self, budget: Budget) -> BudgetStatus:
+        """Read once per response: a list page's budgets all at once."""
+        cache = self.context.setdefault("budget_status", {})
+        if budget.pk not in cache:
+            listed = getattr(self.parent, "instance", None)
+            cache.update(budget_statuses(budgets=list(listed) if listed else [budget]))
+        return cache[budget.pk]
+
+    def get_spent_usd(self, budget) -> str:
+        return money_text(self._status(budget).spent_usd, min_places=2)
+
+    def get_spent_tokens(self, budget) -> int:
+        return self._status(budget).spent_tokens
+
+    def get_remaining_usd(self, budget) -> str | None:
+        return money_text(self._status(budget).remaining_usd, min_places=2)
+
+    def get_used_pct(self, budget) -> str | None:
+        return money_text(self._status(budget).used_pct, min_places=2)
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_period_start(self, budget) -> str:
+        return self._status(budget).period_start.isoformat()
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_period_end(self, budget) -> str:
+        return self._status(budget).period_end.isoformat()
+
+
+class BudgetAlertSerializer(serializers.ModelSerializer):
+    """One alert delivery: the threshold crossed, when, where it went, and how it went."""
+
+    spent_usd = serializers.SerializerMethodField()
+    used_pct = serializers.SerializerMethodField()
+    sent_to = serializers.SerializerMethodField()
+    delivered = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BudgetAlert
+        fields = [
+            "id",
+            "budget",
+            "period_key",
+            "threshold",
+            "used_pct",
+            "spent_usd",
+            "tokens",
+            "created_at",
+            "sent_to",
+            "webhook_sent_at",
+            "email_sent_at",
+            "delivery_attempts",
+            "delivered",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+    def get_spent_usd(self, alert) -> str:
+        return money_text(alert.spent_usd, min_places=2)
+
+    def get_used_pct(self, alert) -> str:
+        return money_text(alert.used_pct, min_places=2)
+
+    def get_sent_to(self, alert) -> list[str]:
+        channels = [("webhook", alert.webhook_sent_at), ("email", alert.email_sent_at)]
+        return [name for name, sent in channels if sent is not None]
+
+    def get_delivered(self, alert) -> bool:
+        return alert.webhook_sent_at is not None or alert.email_sent_at is not None
+
+
+class BudgetAlertPageSerializer(serializers.Serializer):
+    """One page of a budget's alerts (the list's pagination, documented for the schema)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BudgetAlertSerializer(many=True)
+
+
 class UsageFilterSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, max_length=260)
     provider = serializers.CharField(required=False, max_length=64)
@@ -108,6 +211,7 @@ class UsageFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=UsageEvent.Status.choices, required=False)
     config = serializers.IntegerField(required=False, min_value=1, help_text="Config id.")
     key = serializers.IntegerField(required=False, min_value=1, help_text="API key id.")
+    user = serializers.CharField(required=False, max_length=128, help_text="End user.")
     start = serializers.DateField(required=False, help_text="First local day (inclusive).")
     end = serializers.DateField(required=False, help_text="Last local day (inclusive).")
 
@@ -136,6 +240,8 @@ class UsageTotalsSerializer(serializers.Serializer):
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cached_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    reasoning_tokens = serializers.IntegerField()
     cost_usd = serializers.SerializerMethodField()
 
     def get_cost_usd(self, row) -> str:
@@ -155,6 +261,7 @@ class _UsageRowDimensions(serializers.Serializer):
     key_name = serializers.CharField(required=False, allow_null=True)
     key_prefix = serializers.CharField(required=False, allow_null=True)
     tag = serializers.CharField(required=False)
+    user = serializers.CharField(required=False, allow_blank=True)
 
 
 # One group: its dimensions, then its totals (DRF keeps the bases' field order).
@@ -203,6 +310,8 @@ class UsageEventSerializer(serializers.ModelSerializer):
             "input_tokens",
             "output_tokens",
             "cached_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
             "cost_usd",
             "saved_usd",
             "latency_ms",
@@ -212,6 +321,7 @@ class UsageEventSerializer(serializers.ModelSerializer):
             "route_reason",
             "tags",
             "error_code",
+            "end_user",
         ]
         read_only_fields = fields
 

@@ -12,7 +12,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing.api.serializers import (
-    BudgetSerializer,
+    BudgetAlertPageSerializer,
+    BudgetAlertSerializer,
+    BudgetWithStatusSerializer,
     ExportCreateSerializer,
     ExportSerializer,
     UsageAggregateSerializer,
@@ -21,7 +23,7 @@ from billing.api.serializers import (
     UsageQuerySerializer,
 )
 from billing.models import BillingExport, Budget
-from billing.selectors.budgets import budget_list
+from billing.selectors.budgets import budget_alert_list, budget_list
 from billing.selectors.exports import export_list
 from billing.selectors.usage_aggregates import usage_aggregate
 from billing.selectors.usage_events import local_range, usage_event_list
@@ -43,7 +45,7 @@ class BudgetViewSet(CallerTenantContextMixin, TenantCrudViewSet):
     """Daily or monthly cost/token limits for the tenant, a config or an API key."""
 
     model = Budget
-    serializer_class = BudgetSerializer
+    serializer_class = BudgetWithStatusSerializer
 
     def scoped_queryset(self):
         return budget_list(tenant=self.caller.tenant)
@@ -72,6 +74,15 @@ class BudgetViewSet(CallerTenantContextMixin, TenantCrudViewSet):
         self.caller.require_tenant()
         budget_writes.budget_delete(budget=instance)
 
+    @extend_schema(request=None, responses={200: BudgetAlertPageSerializer})
+    @action(detail=True, methods=["get"])
+    def alerts(self, request, pk=None):
+        """The budget's alert deliveries, newest first (paginated)."""
+        alerts = budget_alert_list(budget=self.get_object())
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(alerts, request, view=self)
+        return paginator.get_paginated_response(BudgetAlertSerializer(page, many=True).data)
+
 
 def _date_range(tenant, query: dict):
     """Local days [start, end]; defaults: end today (or start, if later), start the 1st of
@@ -90,12 +101,14 @@ def _filters(query: dict) -> UsageFilters:
         status=query.get("status"),
         config_id=query.get("config"),
         api_key_id=query.get("key"),
+        end_user=query.get("user"),
     )
 
 
 class UsageView(TenantAPIView):
     """Usage aggregates between two local days (default: this month so far), grouped by
-    day, month, model, provider, config, key or tag; costs are exact decimal strings."""
+    day, month, model, provider, config, key, tag or user (end user); costs are exact
+    decimal strings."""
 
     @extend_schema(parameters=[UsageQuerySerializer], responses={200: UsageAggregateSerializer})
     def get(self, request):

@@ -83,6 +83,8 @@ class _UsageTotals(models.Model):
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
     billed_tokens = models.PositiveBigIntegerField(
         default=0, help_text="Tokens that count against token budgets."
     )

@@ -36,7 +36,13 @@ class UsageEvent(models.Model):
     )
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
-    cached_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0, help_text="Input read from cache.")
+    cache_write_tokens = models.PositiveIntegerField(
+        default=0, help_text="Input written to the provider's prompt cache."
+    )
+    reasoning_tokens = models.PositiveIntegerField(
+        default=0, help_text="Output spent on reasoning (part of output_tokens)."
+    )
     cost_usd = models.DecimalField(default=0, **MONEY_FIELD)
     saved_usd = models.DecimalField(
         default=0, help_text="Cost avoided by a cache hit.", **MONEY_FIELD
@@ -48,6 +54,8 @@ class UsageEvent(models.Model):
     route_reason = models.CharField(max_length=500, blank=True, default="")
     tags = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=64, blank=True, default="")
+    # The tenant's own customer (X-Tollgate-User, body `user`, `metadata.user_id`); "" if none.
+    end_user = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -58,6 +66,9 @@ class UsageEvent(models.Model):
             ),
             models.Index(
                 fields=["tenant", "api_key", "created_at"], name="usage_tenant_key_created"
+            ),
+            models.Index(
+                fields=["tenant", "end_user", "created_at"], name="usage_tenant_user_created"
             ),
             # The dashboard's "saved this month": cost avoided is not a rollup measure, and only
             # cache hits carry it (index-only scan on PostgreSQL).

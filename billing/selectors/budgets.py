@@ -1,10 +1,11 @@
-"""Budget reads: a tenant's budgets (every tenant's for platform staff)."""
+"""Budget reads: a tenant's budgets (every tenant's for platform staff) and the alerts they sent.
+(What a budget has spent: billing/services/budget_status.py, beside the spend truth.)"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from billing.models import Budget
+from billing.models import Budget, BudgetAlert
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -17,3 +18,8 @@ def budget_list(*, tenant: Tenant | None) -> QuerySet[Budget]:
     if tenant is not None:
         return qs.filter(tenant=tenant).order_by("scope", "period", "id")
     return qs.order_by("tenant__slug", "scope", "period", "id")
+
+
+def budget_alert_list(*, budget: Budget) -> QuerySet[BudgetAlert]:
+    """The alerts a budget sent, newest first (each threshold once per period)."""
+    return BudgetAlert.objects.filter(budget=budget).order_by("-created_at", "-id")

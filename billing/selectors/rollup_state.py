@@ -26,6 +26,8 @@ def rolled_through(*, tenant: Tenant) -> date | None:
 def rollup_watermark(*, tenant: Tenant, filters: UsageFilters, group_by: str = "") -> date | None:
     """rolled_through, or None while the read needs buckets (status, tags, tag sets) that the
     tenant's final days have not been rolled up with yet (the next rollup run re-rolls them)."""
+    if group_by == "user" or filters.end_user is not None:
+        return None  # the rollups carry no end user: raw events answer (README "End users")
     row = RollupState.objects.filter(tenant=tenant).values_list("rolled_through", "layout").first()
     if row is None:
         return None

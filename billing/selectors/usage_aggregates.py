@@ -33,8 +33,17 @@ if TYPE_CHECKING:
 
     from tenants.models import Tenant
 
-GROUP_BY = ("day", "month", "model", "provider", "config", "key", "tag")
-METRICS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
+GROUP_BY = ("day", "month", "model", "provider", "config", "key", "tag", "user")
+METRICS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
+TOKEN_METRICS = METRICS[1:-1]
 
 
 def usage_aggregate(
@@ -90,13 +99,15 @@ def _metrics() -> dict[str, Any]:
         "input_tokens": Coalesce(Sum("input_tokens"), 0),
         "output_tokens": Coalesce(Sum("output_tokens"), 0),
         "cached_tokens": Coalesce(Sum("cached_tokens"), 0),
+        "cache_write_tokens": Coalesce(Sum("cache_write_tokens"), 0),
+        "reasoning_tokens": Coalesce(Sum("reasoning_tokens"), 0),
         "cost_usd": Sum("cost_usd"),
     }
 
 
 def _clean(row: dict) -> dict:
     row["cost_usd"] = money_quantize(row.get("cost_usd"))
-    for field in ("requests", "input_tokens", "output_tokens", "cached_tokens"):
+    for field in METRICS[:-1]:
         row[field] = int(row.get(field) or 0)
     return row
 
@@ -106,15 +117,16 @@ def _tag_rows(qs: QuerySet) -> list[dict]:
     filtered events, or tag-set rollup rows (which carry their request count). It is the FROM
     source (not `id IN (...)`, a semi-join over every matching id)."""
     by_rollup = qs.model is DailyTagSetRollup
-    columns = ["tags", "input_tokens", "output_tokens", "cached_tokens", "cost_usd"]
+    columns = ["tags", *TOKEN_METRICS, "cost_usd"]
     rows_sql, ids_params = (
         qs.order_by().values(*columns, *(["requests"] if by_rollup else [])).query.sql_with_params()
     )
     source, tag = tags_expanded(rows_sql=rows_sql, alias="e")
     requests = "SUM(e.requests)" if by_rollup else "COUNT(*)"
+    sums = ", ".join(f"SUM(e.{column})" for column in (*TOKEN_METRICS, "cost_usd"))
     sql = (
-        f"SELECT {tag}, {requests}, SUM(e.input_tokens), SUM(e.output_tokens), "  # noqa: S608
-        f"SUM(e.cached_tokens), SUM(e.cost_usd) FROM {source} GROUP BY {tag} ORDER BY {tag}"
+        f"SELECT {tag}, {requests}, {sums} "  # noqa: S608
+        f"FROM {source} GROUP BY {tag} ORDER BY {tag}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, ids_params)
@@ -132,6 +144,8 @@ def _rollup_sums() -> dict[str, Any]:
         "input_tokens": Sum("input_tokens"),
         "output_tokens": Sum("output_tokens"),
         "cached_tokens": Sum("cached_tokens"),
+        "cache_write_tokens": Sum("cache_write_tokens"),
+        "reasoning_tokens": Sum("reasoning_tokens"),
         "cost_usd": Sum("cost_usd"),
     }
 
@@ -149,6 +163,7 @@ _GROUP_KEYS = {
     "config": ("config",),
     "key": ("key",),
     "tag": ("tag",),
+    "user": ("user",),
 }
 
 
@@ -238,6 +253,9 @@ def _event_aggregate(
     elif group_by == "key":
         grouped = qs.values("api_key_id", "api_key__name", "api_key__prefix")
         order = ("api_key__name", "api_key_id")
+    elif group_by == "user":
+        grouped = qs.values("end_user")
+        order = ("end_user",)
     else:
         grouped = qs.values(group_by)
         order = (group_by,)
@@ -258,6 +276,8 @@ def _event_aggregate(
             out["key"] = row.pop("api_key_id")
             out["key_name"] = row.pop("api_key__name")
             out["key_prefix"] = row.pop("api_key__prefix")
+        elif group_by == "user":
+            out["user"] = row.pop("end_user")
         else:
             out[group_by] = row.pop(group_by)
         out.update(_clean(row))

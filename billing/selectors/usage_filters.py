@@ -11,6 +11,7 @@ class UsageFilters:
     status: str | None = None
     config_id: int | None = None
     api_key_id: int | None = None
+    end_user: str | None = None  # raw events only: the rollups carry no end user
 
     def lookups(self, *, config_field: str, api_key_field: str) -> dict[str, object]:
         """Every filter but the tag as ORM lookups (a tag is a JSON list on events and tag-set
@@ -27,4 +28,6 @@ class UsageFilters:
             lookups[config_field] = self.config_id
         if self.api_key_id is not None:
             lookups[api_key_field] = self.api_key_id
+        if self.end_user is not None:
+            lookups["end_user"] = self.end_user
         return lookups

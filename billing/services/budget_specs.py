@@ -6,15 +6,20 @@ BillingConfig.ready); other processes see a change within CACHE_SECONDS.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.db import DatabaseError
 from django.db.models.signals import post_delete, post_save
 
 from billing.models import Budget
 from billing.services.micros import limit_micros
+from core.db import connection_refresh
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
 
@@ -97,12 +102,21 @@ def tenant_budgets_load(*, tenant_id: int) -> TenantBudgets:
 
 
 def tenant_budgets(*, tenant_id: int) -> TenantBudgets:
-    """The tenant's active budgets, from a short-lived in-process cache."""
+    """The tenant's active budgets, from a short-lived in-process cache. While the database is
+    unreachable the budgets last loaded stay in force (nobody can change them meanwhile)."""
     now = time.monotonic()
     hit = _cache.get(tenant_id)
     if hit and hit[0] > now:
         return hit[1]
-    loaded = tenant_budgets_load(tenant_id=tenant_id)
+    connection_refresh()  # a connection the database dropped is replaced, not reused
+    try:
+        loaded = tenant_budgets_load(tenant_id=tenant_id)
+    except DatabaseError:
+        if hit is None:
+            raise
+        logger.warning("database unreachable: tenant %s keeps its last budgets", tenant_id)
+        _cache[tenant_id] = (now + CACHE_SECONDS, hit[1])
+        return hit[1]
     _cache[tenant_id] = (now + CACHE_SECONDS, loaded)
     return loaded
 

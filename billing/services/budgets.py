@@ -1,6 +1,6 @@
 """Budget enforcement on the hot path: reserve before the upstream call, settle after.
 
-Semantics (DESIGN.md "Budgets"):
+Semantics (the contract's budget rules, README "Budgets, rollups and billing"):
 - budget_reserve() holds the request's worst case (cost and tokens) on every counter that applies
   (tenant, config and key budgets; daily and monthly, in the tenant's time zone) atomically: all
   or none. A strict budget that cannot take it raises BudgetExceeded (402) naming scope and
@@ -10,12 +10,14 @@ Semantics (DESIGN.md "Budgets"):
   expires after RESERVATION_TTL seconds (the process died) and stops counting.
 - Counters live in Redis (one Lua script per operation, see counters_redis.py). With no
   REDIS_URL, and whenever Redis is unreachable, the same semantics run on database counters
-  under a row lock (counters_db.py): slower, never unlimited.
+  under a row lock (counters_db.py): slower, never unlimited. What happens to the requests in
+  flight when Redis goes, comes back or loses its counters is budget_failover.py.
+- Budgets that cannot be checked at all (never loaded, the database down; Redis and the
+  database down) block the request with 503 `service_unavailable`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -26,26 +28,39 @@ from typing import TYPE_CHECKING
 import redis.exceptions
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
+from billing.services.budget_failover import (
+    REDIS_DOWN,
+    counters_seed,
+    enter_database_mode,
+    failover_lock,
+    failover_reset_local,
+    in_database_mode,
+    reservation_closed,
+    reservation_opened,
+    still_database_mode,
+)
 from billing.services.budget_specs import cached_tenant_budgets, tenant_budgets
 from billing.services.counter_plans import counter_plans, request_plans
-from billing.services.counters_db import db_counter_values, db_reserve, db_settle
+from billing.services.counters_db import (
+    db_counter_values,
+    db_holds_drop,
+    db_reserve,
+    db_settle,
+)
 from billing.services.counters_rebuild import counter_values_sync
 from billing.services.counters_redis import (
     RESERVE_LUA,
-    SEED_LUA,
     SETTLE_LUA,
     held_amounts,
     new_reservation_id,
     reserve_args,
-    seed_args,
-    seed_lock_key,
     settle_args,
     tenant_keys,
 )
 from billing.services.micros import to_micros
-from billing.services.spend_truth import plan_truth
-from core.errors import BudgetExceeded
+from core.errors import BudgetExceeded, ServiceUnavailable
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
 
@@ -55,8 +70,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-SEED_WAIT_SECONDS = 2.0
 # Budget-state routing rules see the used percentage at most this old (per process); strict
 # limits do not depend on it: budget_reserve() checks them atomically on every request.
 USED_PCT_TTL_SECONDS = 1.0
@@ -81,53 +94,34 @@ class Reservation:
     backend: str = ""  # "redis", "db" or "" (nothing held)
     micros: int = 0
     done: bool = False
+    plans: list = field(default_factory=list)  # the CounterPlans of `holds`
+    tz: object = None  # the tenant's time zone (seeding a counter again)
+    expires_ms: int = 0  # when the hold stops counting (epoch ms)
 
 
 _RESERVE = LuaScript(RESERVE_LUA)
 _SETTLE = LuaScript(SETTLE_LUA)
-_SEED = LuaScript(SEED_LUA)
 
 
 async def _budgets(tenant_id: int) -> TenantBudgets:
     cached = cached_tenant_budgets(tenant_id=tenant_id)
     if cached is not None:
         return cached
-    return await sync_to_async(tenant_budgets)(tenant_id=tenant_id)
+    try:
+        return await sync_to_async(tenant_budgets)(tenant_id=tenant_id)
+    except DatabaseError as exc:  # never loaded, and the database is down: cannot check
+        raise _unavailable() from exc
+
+
+def _unavailable() -> ServiceUnavailable:
+    """Budgets that cannot be checked block the request (503): never unlimited spend."""
+    logger.warning("budget check impossible: the budget counters are unreachable")
+    return ServiceUnavailable("Budgets cannot be checked right now; retry shortly.")
 
 
 def _exceeded(plan: CounterPlan, what: str) -> BudgetExceeded:
     limit = "token limit" if what == "tokens" else "spend limit"
     return BudgetExceeded(f"{plan.period} budget for {plan.label} exceeded ({limit}).")
-
-
-async def _seed_redis(client, plans: list[CounterPlan], tz, mode: str = "seed") -> int:
-    """Seed counters that Redis does not have from the database. One process computes (SET NX
-    lock); the others wait for its marker; HSETNX makes the write one-winner regardless."""
-    tenant_id = plans[0].tenant_id
-    lock = seed_lock_key(tenant_id)
-    got_lock = await client.execute("SET", lock, "1", "NX", "PX", 5000)
-    if not got_lock:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SEED_WAIT_SECONDS
-        while loop.time() < deadline:
-            await asyncio.sleep(0.005)
-            if await _all_seeded(client, plans):
-                return 0
-    try:
-        values = await sync_to_async(_truths)(plans, tz)
-        keys, args = seed_args(plans=plans, values=values, mode=mode)
-        return int(await client.run_script(_SEED, keys=keys, args=args))
-    finally:
-        if got_lock:
-            await client.execute("DEL", lock)
-
-
-async def _all_seeded(client, plans) -> bool:
-    return all(await client.execute_many([("HEXISTS", plan.key, "seeded") for plan in plans]))
-
-
-def _truths(plans, tz) -> list[tuple[int, int]]:
-    return [plan_truth(plan=plan, tz=tz) for plan in plans]
 
 
 async def budget_reserve(
@@ -154,23 +148,37 @@ async def budget_reserve(
     reservation.micros = to_micros(reservation.amount_usd)
     reservation.id = new_reservation_id()
     reservation.holds = [plan.key for plan in plans]
-    client = get_pipelined_redis()
-    if client is not None:
-        try:
-            await _reserve_redis(client, plans, budgets.tz, reservation)
-            reservation.backend = "redis"
-            return reservation
-        except REDIS_DOWN:
-            logger.warning("Redis unreachable: budget check falls back to the database")
-    await _reserve_db(plans, budgets.tz, reservation)
-    reservation.backend = "db"
-    return reservation
-
-
-async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
+    reservation.plans, reservation.tz = plans, budgets.tz
     reservation.held = held_amounts(
         plans=plans, micros=reservation.micros, tokens=reservation.tokens
     )
+    reservation.expires_ms = int((time.time() + reservation_ttl()) * 1000)
+    client = get_pipelined_redis()
+    if client is None:
+        await _reserve_db(plans, budgets.tz, reservation)
+        reservation.backend = "db"
+        return reservation
+    for _attempt in range(3):  # Redis, or the database while Redis is away (budget_failover)
+        if not in_database_mode():
+            try:
+                await _reserve_redis(client, plans, budgets.tz, reservation)
+                reservation.backend = "redis"
+                reservation_opened(reservation)
+                if in_database_mode():  # entered meanwhile: held on the database as well
+                    await enter_database_mode()
+                return reservation
+            except REDIS_DOWN:
+                await enter_database_mode()
+        async with failover_lock():
+            if await still_database_mode(client):
+                await _reserve_db(plans, budgets.tz, reservation)
+                reservation.backend = "db"
+                reservation_opened(reservation)  # moved back onto Redis when it returns
+                return reservation
+    raise _unavailable()
+
+
+async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
     for _attempt in range(3):
         keys, args = reserve_args(
             plans=plans,
@@ -189,19 +197,22 @@ async def _reserve_redis(client, plans, tz, reservation: Reservation) -> None:
             what = result[2].decode() if isinstance(result[2], bytes) else result[2]
             raise _exceeded(plans[index], what)
         missing = json.loads(result[1])
-        await _seed_redis(client, [plans[i] for i in missing], tz)
+        await counters_seed(client, [plans[i] for i in missing], tz)
     raise redis.exceptions.ConnectionError("budget counters could not be seeded")
 
 
 async def _reserve_db(plans, tz, reservation: Reservation) -> None:
-    outcome = await sync_to_async(db_reserve)(
-        plans=plans,
-        tz=tz,
-        reservation_id=reservation.id,
-        micros=reservation.micros,
-        tokens=reservation.tokens,
-        ttl_seconds=reservation_ttl(),
-    )
+    try:
+        outcome = await sync_to_async(db_reserve)(
+            plans=plans,
+            tz=tz,
+            reservation_id=reservation.id,
+            micros=reservation.micros,
+            tokens=reservation.tokens,
+            ttl_seconds=reservation_ttl(),
+        )
+    except DatabaseError as exc:  # Redis and the database both down
+        raise _unavailable() from exc
     if not outcome.ok:
         raise _exceeded(plans[outcome.over_index], outcome.over_what)
 
@@ -219,30 +230,65 @@ async def budget_release(*, reservation: Reservation) -> None:
 
 
 async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None:
+    """Settle on the counters that hold the reservation. One held on the database stays
+    open until settled, so that a return of Redis meanwhile moves it there (budget_failover)."""
     if reservation.done or not reservation.backend:
         return
     reservation.done = True
-    if reservation.backend == "redis":
-        rz, rv = tenant_keys(reservation.tenant_id)
-        try:
-            await get_pipelined_redis().run_script(
-                _SETTLE,
-                keys=[rz, rv, *reservation.holds],
-                args=settle_args(
-                    reservation_id=reservation.id,
-                    micros=micros,
-                    tokens=tokens,
-                    held=reservation.held,
-                ),
-            )
+
+    async def settle_db() -> None:
+        await sync_to_async(db_settle)(
+            keys=reservation.holds, reservation_id=reservation.id, micros=micros, tokens=tokens
+        )
+
+    if get_pipelined_redis() is None:
+        await settle_db()
+        return
+    for _attempt in range(3):
+        if reservation.backend == "redis" and not in_database_mode():
+            reservation_closed(reservation)
+            try:
+                await _settle_redis(reservation, micros=micros, tokens=tokens)
+                if not in_database_mode():
+                    return
+                # Database mode began meanwhile: its counters must count this spend too (Redis
+                # counters are raised to them, not added to, when Redis returns).
+            except REDIS_DOWN:
+                await enter_database_mode()
+            reservation_opened(reservation)
+        reservation.backend = "db"
+        async with failover_lock():
+            if in_database_mode():
+                await settle_db()
+                reservation_closed(reservation)
+                return
+        # Redis came back while this waited, and _leave moved it onto Redis (it was open).
+        if reservation.backend == "db":
+            await sync_to_async(db_holds_drop)(reservation_ids=[reservation.id])
+            reservation.backend = "redis"
+    reservation_closed(reservation)
+    logger.warning("budget settlement not counted: Redis keeps coming and going")
+
+
+async def _settle_redis(reservation: Reservation, *, micros: int, tokens: int) -> None:
+    """SETTLE_LUA; counters it found unseeded (Redis lost them) are seeded, then given the
+    spend (the record of this request is made after its settlement: the truth lacks it)."""
+    client = get_pipelined_redis()
+    rz, rv = tenant_keys(reservation.tenant_id)
+    keys, reservation_id = reservation.holds, reservation.id
+    for _attempt in range(2):
+        result = await client.run_script(
+            _SETTLE,
+            keys=[rz, rv, *keys],
+            args=settle_args(reservation_id=reservation_id, micros=micros, tokens=tokens),
+        )
+        missing = json.loads(result[1])
+        if not missing or not (micros or tokens):
             return
-        except REDIS_DOWN:
-            # The hold expires with Redis; the database counters catch up from the events.
-            logger.warning("Redis unreachable: settlement left to the database counters")
-            return
-    await sync_to_async(db_settle)(
-        keys=reservation.holds, reservation_id=reservation.id, micros=micros, tokens=tokens
-    )
+        plans = [plan for plan in reservation.plans if plan.key in {keys[i] for i in missing}]
+        await counters_seed(client, plans, reservation.tz)
+        keys, reservation_id = [plan.key for plan in plans], new_reservation_id()
+    logger.warning("budget settlement not counted on Redis: its counters could not be seeded")
 
 
 async def budget_used_pct(*, tenant_id: int, config_id: int | None) -> Decimal | None:
@@ -265,7 +311,10 @@ async def budget_used_pct(*, tenant_id: int, config_id: int | None) -> Decimal |
 
 
 def budget_used_pct_clear_local() -> None:
+    """Forget this process's short-lived budget state: used percentages, and the failover
+    state (budget_failover.py; tests start each on their own services)."""
     _used_pct.clear()
+    failover_reset_local()
 
 
 def budget_used_pct_sync(*, tenant_id: int, config_id: int | None) -> Decimal | None:
@@ -324,5 +373,5 @@ async def _redis_values(client, plans, tz) -> list[tuple[int, int]]:
         missing = [plan for plan, row in zip(plans, rows, strict=True) if row[0] is None]
         if not missing:
             return [(int(row[1] or 0), int(row[2] or 0)) for row in rows]
-        await _seed_redis(client, missing, tz)
+        await counters_seed(client, missing, tz)
     return [(int(row[1] or 0), int(row[2] or 0)) for row in rows]

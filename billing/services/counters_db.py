@@ -19,6 +19,7 @@ from django.utils import timezone
 from billing.models import BudgetCounter, BudgetHold
 from billing.services.counter_plans import COUNTER_GRACE
 from billing.services.spend_truth import plan_truth
+from core.db import connection_refresh
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -92,6 +93,7 @@ def db_reserve(
     tokens: int,
     ttl_seconds: float,
 ) -> DbOutcome:
+    connection_refresh()  # the gateway's executor threads: a dropped connection is replaced
     _ensure_counters(plans)
     now = timezone.now()
     with transaction.atomic():
@@ -134,6 +136,7 @@ def db_reserve(
 
 
 def db_settle(*, keys: list[str], reservation_id: str, micros: int, tokens: int) -> None:
+    connection_refresh()
     if not micros and not tokens:
         BudgetHold.objects.filter(reservation_id=reservation_id).delete()
         return
@@ -147,8 +150,64 @@ def db_settle(*, keys: list[str], reservation_id: str, micros: int, tokens: int)
 
 def db_counter_values(*, plans: list[CounterPlan], tz: ZoneInfo) -> list[tuple[int, int]]:
     """Settled spend per counter (refreshing stale rows from the database truth)."""
+    connection_refresh()
     _ensure_counters(plans)
     now = timezone.now()
     with transaction.atomic():
         rows = _lock_fresh_counters(plans, tz, now)
     return [(rows[p.key].spent_micros, rows[p.key].spent_tokens) for p in plans]
+
+
+def db_holds_take_over(
+    *, holds: list[tuple[str, list[CounterPlan], ZoneInfo, int, int, datetime]]
+) -> None:
+    """Hold open reservations on the database counters (id, plans, tz, micros, tokens,
+    expiry): what Redis held for them when it became unreachable (budget_failover.py). Their
+    counters are raised to the database truth first, so what they settle adds to it."""
+    if not holds:
+        return
+    connection_refresh()
+    _ensure_counters([plan for _, plans, *_ in holds for plan in plans])
+    now = timezone.now()
+    with transaction.atomic():
+        rows = _lock_counters(sorted({plan.key for _, plans, *_ in holds for plan in plans}))
+        for _, plans, tz, *_ in holds:
+            for plan in plans:
+                _refresh_counter(rows[plan.key], plan, tz, now)
+        BudgetHold.objects.bulk_create(
+            [
+                BudgetHold(
+                    reservation_id=reservation_id,
+                    counter=rows[plan.key],
+                    micros=micros if plan.limit_micros is not None else 0,
+                    tokens=tokens if plan.limit_tokens is not None else 0,
+                    expires_at=expires_at,
+                )
+                for reservation_id, plans, _tz, micros, tokens, expires_at in holds
+                for plan in plans
+            ]
+        )
+
+
+def db_holds_drop(*, reservation_ids: list[str]) -> None:
+    """The reservations are held on Redis again."""
+    if reservation_ids:
+        connection_refresh()
+        BudgetHold.objects.filter(reservation_id__in=reservation_ids).delete()
+
+
+def db_counters_mark_stale() -> None:
+    """Every current database counter is raised to the database truth on its next use: they
+    did not follow what Redis counted meanwhile."""
+    connection_refresh()
+    BudgetCounter.objects.filter(expires_at__gt=timezone.now()).update(seeded_at=None)
+
+
+def db_counters_used_since(*, since: datetime) -> list[tuple[int, str, int, int, int]]:
+    """(tenant id, key, micros, tokens, expiry timestamp) of the counters refreshed since
+    `since`: those the database counted while Redis was away."""
+    connection_refresh()
+    rows = BudgetCounter.objects.filter(seeded_at__gte=since).values_list(
+        "tenant_id", "key", "spent_micros", "spent_tokens", "expires_at"
+    )
+    return [(t, key, m, tokens, int(exp.timestamp())) for t, key, m, tokens, exp in rows]

@@ -82,27 +82,57 @@ return {'ok'}
 """
 )
 
-# KEYS: rz, rv, counters of the reservation...  ARGV: reservation id, micros, tokens, then per
-# counter what it holds (micros, tokens; as in the holds JSON). Gives the holds back if the
-# reservation is still open (not expired and given back already) and adds the actual spend to
-# every seeded counter (an unseeded counter will be seeded from the database instead).
+# KEYS: rz, rv, counters of the reservation...  ARGV: reservation id, micros, tokens. Gives back
+# what the reservation holds (its rv entry says where and how much) if it is still open (not
+# expired, not lost with a Redis that lost its data), and adds the actual spend to every seeded
+# counter. Returns {1 if it was open else 0, JSON list of the counters not seeded}: those did
+# not count the spend, and must be seeded and settled again (budgets.py).
 SETTLE_LUA = """
-local open = redis.call('HDEL', KEYS[2], ARGV[1]) == 1
-if open then redis.call('ZREM', KEYS[1], ARGV[1]) end
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+local open = 0
+if held then
+  open = 1
+  for _, h in ipairs(cjson.decode(held)) do
+    if redis.call('EXISTS', h[1]) == 1 then
+      if h[2] > 0 then redis.call('HINCRBY', h[1], 'rm', 0 - h[2]) end
+      if h[3] > 0 then redis.call('HINCRBY', h[1], 'rt', 0 - h[3]) end
+    end
+  end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
 local m, t = tonumber(ARGV[2]), tonumber(ARGV[3])
+local missing = {}
 for i = 3, #KEYS do
   if redis.call('HEXISTS', KEYS[i], 'seeded') == 1 then
-    if open then
-      local hm, ht = tonumber(ARGV[i * 2 - 2]), tonumber(ARGV[i * 2 - 1])
-      if hm > 0 then redis.call('HINCRBY', KEYS[i], 'rm', 0 - hm) end
-      if ht > 0 then redis.call('HINCRBY', KEYS[i], 'rt', 0 - ht) end
-    end
     if m > 0 then redis.call('HINCRBY', KEYS[i], 'sm', m) end
     if t > 0 then redis.call('HINCRBY', KEYS[i], 'st', t) end
+  else
+    table.insert(missing, i - 3)
   end
 end
-if open then return 1 end
-return 0
+return {open, cjson.encode(missing)}
+"""
+
+# KEYS: rz, rv, counters...  ARGV: reservation id, expiry ms, then per counter what the
+# reservation holds on it (micros, tokens). Holds an open reservation again on counters that
+# lost its hold (Redis lost its data, or the reservation was on the database counters): on the
+# seeded counters, once (a reservation Redis knows already is left alone). Returns 1 if held.
+REHOLD_LUA = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local applied = {}
+for i = 3, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], 'seeded') == 1 then
+    local hm, ht = tonumber(ARGV[i * 2 - 3]), tonumber(ARGV[i * 2 - 2])
+    if hm > 0 then redis.call('HINCRBY', KEYS[i], 'rm', hm) end
+    if ht > 0 then redis.call('HINCRBY', KEYS[i], 'rt', ht) end
+    table.insert(applied, {KEYS[i], hm, ht})
+  end
+end
+if #applied == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(applied))
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
 """
 
 # KEYS: counters, then the stats key.  ARGV per counter: micros, tokens, expire-at; last: mode
@@ -180,10 +210,12 @@ def held_amounts(*, plans: list[CounterPlan], micros: int, tokens: int) -> list[
     ]
 
 
-def settle_args(
-    *, reservation_id: str, micros: int, tokens: int, held: list[tuple[int, int]]
-) -> list:
-    args: list = [reservation_id, micros, tokens]
+def settle_args(*, reservation_id: str, micros: int, tokens: int) -> list:
+    return [reservation_id, micros, tokens]
+
+
+def rehold_args(*, reservation_id: str, expires_at_ms: int, held: list[tuple[int, int]]) -> list:
+    args: list = [reservation_id, expires_at_ms]
     for held_micros, held_tokens in held:
         args += [held_micros, held_tokens]
     return args

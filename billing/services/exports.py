@@ -3,8 +3,9 @@
 - Rows come from the daily rollups, recomputed for the month first, grouped by (day, model,
   provider, config, key source): the sum of `cost_usd` is the month's usage exactly (costs are
   written with all 10 decimal places the database keeps).
-- Extra columns after the contract's: `markup_usd` (Tenant.markup_pct on platform-key spend;
-  BYOK spend is informational and carries none).
+- Extra columns after the contract's (new ones only ever at the end): `markup_usd`
+  (Tenant.markup_pct on platform-key spend; BYOK spend is informational and carries none),
+  `cache_write_tokens` (part of input_tokens) and `reasoning_tokens` (part of output_tokens).
 - Summary (a second CSV, and JSON on the row): per tenant and key source the requests, tokens,
   cost, markup and billable amount (platform cost + markup; BYOK billable 0).
 - Files go through Django's storage API under a new name for every version; a file once
@@ -62,6 +63,8 @@ HEADER = [
     "cached_tokens",
     "cost_usd",
     "markup_usd",
+    "cache_write_tokens",
+    "reasoning_tokens",
 ]
 SUMMARY_HEADER = [
     "tenant",
@@ -227,6 +230,8 @@ def _month_rows(*, tenants: list[Tenant], first: date) -> QuerySet:
             out=Sum("output_tokens"),
             cached=Sum("cached_tokens"),
             cost=Sum("cost_usd"),
+            write=Sum("cache_write_tokens"),
+            reasoning=Sum("reasoning_tokens"),
         )
         .order_by("tenant_id", "day", "model", "provider", "config_ref", "key_source")
     )
@@ -281,6 +286,8 @@ def _data_line(
         row["cached"],
         _cost_text(cost),
         _cost_text(markup),
+        row["write"],
+        row["reasoning"],
     ]
 
 

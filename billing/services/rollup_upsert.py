@@ -27,8 +27,19 @@ MEASURES = [
     "cached_tokens",
     "billed_tokens",
     "cost_usd",
+    "cache_write_tokens",
+    "reasoning_tokens",
 ]
-MEASURE_ALIASES = ["requests", "in_tokens", "out_tokens", "cache_tokens", "billed", "cost"]
+MEASURE_ALIASES = [
+    "requests",
+    "in_tokens",
+    "out_tokens",
+    "cache_tokens",
+    "billed",
+    "cost",
+    "write_tokens",
+    "think_tokens",
+]
 
 
 @dataclass(frozen=True)

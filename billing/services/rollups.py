@@ -75,6 +75,8 @@ def _measures() -> dict:
         "cache_tokens": Sum("cached_tokens"),
         "billed": Sum(_billed()),
         "cost": Sum("cost_usd"),
+        "write_tokens": Sum("cache_write_tokens"),
+        "think_tokens": Sum("reasoning_tokens"),
     }
 
 
@@ -170,6 +172,8 @@ def rollup_month(*, tenant: Tenant, month: str) -> int:
             cache_tokens=Sum("cached_tokens"),
             billed=Sum("billed_tokens"),
             cost=Sum("cost_usd"),
+            write_tokens=Sum("cache_write_tokens"),
+            think_tokens=Sum("reasoning_tokens"),
         )
         .order_by()
     )

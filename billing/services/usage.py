@@ -9,6 +9,10 @@ UsageEvent rows with a consumer group: bulk insert idempotent on request_id, XAC
 commit, and entries left pending by a dead consumer are reclaimed. On the embedded default the
 in-process batch is written straight to the database by the background task. Whatever is still
 buffered when the process stops is flushed at exit, so a graceful stop loses nothing.
+
+A batch on the stream stays in this process's ledger (usage_ledger.py) until ingestion has it:
+a Redis that loses its data, or stays away, does not take the events with it. An ingestion run
+that cannot commit (the database is down) retries its own entries first on the next run.
 """
 
 import asyncio
@@ -21,9 +25,11 @@ import threading
 import orjson
 import redis
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection, transaction
 
 from billing.models import UsageEvent
+from billing.services.usage_ledger import epoch_commands, ledger_restore, ledger_take, ledger_track
 from billing.usage_record import UsageRecord
 from core.db import connection_refresh
 from core.redis import get_pipelined_redis, get_redis
@@ -37,11 +43,12 @@ STREAM_KEY = "tollgate:usage"
 DEAD_LETTER_KEY = "tollgate:usage:dead"
 GROUP = "usage-ingest"
 STREAM_MAXLEN = 5_000_000  # a safety cap; ingestion deletes what it has committed
-RECLAIM_IDLE_MS = 60_000
+RECLAIM_IDLE_MS = 60_000  # settings.TOLLGATE_USAGE_RECLAIM_IDLE_MS overrides it (tests)
 _FLUSH_DELAY_SECONDS = 0.02
 
 _lock = threading.Lock()
 _pending: list[UsageRecord] = []
+_in_transit: dict[int, list[UsageRecord]] = {}  # batches on their way to the stream
 _flushers: dict[int, asyncio.Task] = {}
 
 
@@ -60,10 +67,38 @@ def usage_event_enqueue(*, record: UsageRecord) -> None:
         _flushers[id(loop)] = loop.create_task(_flush_soon())
 
 
-def _stream_entry(record: UsageRecord) -> tuple:
+def _stream_entry(record: UsageRecord, entry: bytes | None = None) -> tuple:
     """The XADD of one record, for either client (the stream is capped, approximately)."""
-    entry = orjson.dumps(record.to_dict())
+    entry = entry or orjson.dumps(record.to_dict())
     return ("XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*", "e", entry)
+
+
+async def _write_in_transit(batch: list[UsageRecord]) -> None:
+    """Write a batch to the database directly, seen by usage_records_secure() meanwhile."""
+    _in_transit[id(batch)] = batch
+    try:
+        await sync_to_async(_write_events, thread_sensitive=False)(batch)
+    finally:
+        del _in_transit[id(batch)]
+
+
+async def _stream_batch(client, batch: list[UsageRecord]) -> None:
+    """XADD a batch, and keep it in the ledger (usage_ledger.py) until ingestion has it."""
+    entries = [orjson.dumps(record.to_dict()) for record in batch]
+    _in_transit[id(batch)] = batch
+    try:
+        replies = await client.execute_many(
+            [*epoch_commands(), *(_stream_entry(r, e) for r, e in zip(batch, entries, strict=True))]
+        )
+    finally:
+        del _in_transit[id(batch)]
+    ids = replies[len(epoch_commands()) :]
+    ledger_track(
+        epoch=replies[1],
+        entries=list(zip(ids, entries, strict=True)),
+        stream_key=STREAM_KEY,
+        write=_write_events,
+    )
 
 
 def _take() -> list[UsageRecord]:
@@ -90,13 +125,13 @@ async def _flush_soon() -> None:
             if client is None:
                 await sync_to_async(_write_events, thread_sensitive=False)(batch)
             else:
-                await client.execute_many([_stream_entry(record) for record in batch])
+                await _stream_batch(client, batch)
             delay = _FLUSH_DELAY_SECONDS
         except Exception:
             try:  # Redis down: the database is the record, write the batch there directly
                 if get_pipelined_redis() is None:
                     raise
-                await sync_to_async(_write_events, thread_sensitive=False)(batch)
+                await _write_in_transit(batch)
                 logger.warning("usage stream unavailable; %d events written directly", len(batch))
                 continue
             except Exception:
@@ -130,7 +165,21 @@ def usage_buffer_flush() -> int:
 
 def usage_buffer_discard() -> int:
     """Drop what this process buffered (tests only: their database is gone)."""
-    return len(_take())
+    return len(_take()) + len(ledger_take())
+
+
+def usage_records_secure() -> int:
+    """Write this process's records that may not be in the database yet (buffered, or on the
+    stream and not confirmed ingested) straight to it, idempotently: the budget counters about
+    to be seeded from the database then count them (budget_failover.py)."""
+    batch, tracked = _take(), ledger_take()
+    in_transit = [record for records in list(_in_transit.values()) for record in records]
+    try:
+        return _write_events(batch + in_transit + [entry.record() for entry in tracked])
+    except Exception:
+        _put_back(batch)
+        ledger_restore(tracked)
+        raise
 
 
 def _event_row(record: UsageRecord) -> UsageEvent:
@@ -147,6 +196,8 @@ def _event_row(record: UsageRecord) -> UsageEvent:
         input_tokens=record.input_tokens,
         output_tokens=record.output_tokens,
         cached_tokens=record.cached_tokens,
+        cache_write_tokens=record.cache_write_tokens,
+        reasoning_tokens=record.reasoning_tokens,
         cost_usd=record.cost_usd,
         saved_usd=record.saved_usd,
         latency_ms=record.latency_ms,
@@ -156,6 +207,7 @@ def _event_row(record: UsageRecord) -> UsageEvent:
         route_reason=record.route_reason,
         tags=list(record.tags),
         error_code=record.error_code,
+        end_user=record.end_user,
         created_at=record.created_at,
     )
 
@@ -269,12 +321,18 @@ def usage_events_ingest(*, max_events: int = 5000) -> int:
 
 
 def _read_entries(client, max_events: int) -> list:
-    """This consumer's next entries: first those a dead consumer read but never acknowledged."""
+    """This consumer's next entries: first those it read before and could not commit (the
+    database was down), then those a dead consumer read but never acknowledged, then new ones."""
     consumer = _consumer_name()
-    _, entries, *_ = client.xautoclaim(
-        STREAM_KEY, GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, start_id="0-0", count=max_events
-    )
-    entries = list(entries)
+    entries = []
+    for _stream, items in client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=max_events):
+        entries.extend(items)
+    if len(entries) < max_events:
+        idle_ms = getattr(settings, "TOLLGATE_USAGE_RECLAIM_IDLE_MS", RECLAIM_IDLE_MS)
+        _, claimed, *_ = client.xautoclaim(
+            STREAM_KEY, GROUP, consumer, min_idle_time=idle_ms, count=max_events - len(entries)
+        )
+        entries.extend(claimed)
     if len(entries) < max_events:
         result = client.xreadgroup(
             GROUP, consumer, {STREAM_KEY: ">"}, count=max_events - len(entries)

@@ -201,8 +201,8 @@ def test_every_admin_page_renders(client, request, everything, catalog, who, set
         opts = model._meta
         prefix = f"{opts.app_label}_{opts.model_name}"
         response = client.get(url(f"{prefix}_changelist"))
-        if who != "operator" and opts.app_label == "auth":
-            assert response.status_code == 403
+        if who != "operator" and (opts.app_label == "auth" or "rollup" in opts.model_name):
+            assert response.status_code == 403  # operators' tables only
             continue
         assert response.status_code == 200, prefix
         rendered += 1
@@ -214,4 +214,4 @@ def test_every_admin_page_renders(client, request, everything, catalog, who, set
             assert change.status_code == 200, prefix
             history = client.get(url(f"{prefix}_history", obj.pk))
             assert history.status_code == 200, prefix
-    assert rendered >= 12
+    assert rendered >= (12 if who == "operator" else 8)  # tenant admins: no rollup tables

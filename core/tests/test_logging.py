@@ -1,6 +1,7 @@
 import logging
+import sys
 
-from core.logging import RedactSecretsFilter, redact
+from core.logging import RedactSecretsFilter, redact, redact_record
 
 
 def test_redacts_every_secret_shape():
@@ -12,7 +13,7 @@ def test_redacts_every_secret_shape():
     cleaned = redact(line)
     for secret in ("tg_abcdefghij", "sk-proj-ABCD", "sk-ant-api03", "AIzaSyA123", "AIzaSyB999"):
         assert secret not in cleaned
-    assert cleaned.count("[redacted]") >= 5
+    assert cleaned.count("***") >= 5
 
 
 def test_filter_rewrites_formatted_message():
@@ -21,3 +22,26 @@ def test_filter_rewrites_formatted_message():
     )
     RedactSecretsFilter().filter(record)
     assert "tg_secret" not in record.getMessage()
+
+
+def test_a_traceback_is_redacted_too():
+    try:
+        raise RuntimeError("upstream refused key sk-live-0123456789abcdef")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    redact_record(record)
+    assert "RuntimeError" in record.exc_text
+    assert "0123456789abcdef" not in record.exc_text
+    formatted = logging.Formatter().format(record)
+    assert "0123456789abcdef" not in formatted
+
+
+def test_every_record_is_redacted_as_it_is_made_for_every_handler(caplog):
+    """Django configured logging through core.logging.configure_logging (LOGGING_CONFIG): a
+    handler without the filter (pytest's caplog here) sees the clean record."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("some.library").debug(
+        "sending headers %r", {"authorization": "Bearer sk-abcdefghijklmnop"}
+    )
+    assert "abcdefghijklmnop" not in caplog.text
+    assert "abcdefghijklmnop" not in caplog.records[-1].getMessage()

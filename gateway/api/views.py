@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from gateway.api.serializers import RoutePreviewRequestSerializer, RoutePreviewSerializer
 from gateway.services.route_preview import route_preview
 from tenants.api.auth import TenantAPIView
+from tenants.models import TenantApiKey
 
 
 class RoutePreviewView(TenantAPIView):
@@ -22,5 +23,8 @@ class RoutePreviewView(TenantAPIView):
     def post(self, request):
         tenant = self.caller.require_tenant()
         RoutePreviewRequestSerializer(data=request.data).is_valid(raise_exception=True)
-        result = route_preview(tenant=tenant, body=request.data, headers=request.headers)
+        key = request.auth if isinstance(request.auth, TenantApiKey) else None
+        result = route_preview(
+            tenant=tenant, body=request.data, headers=request.headers, api_key=key
+        )
         return Response(result)

@@ -5,8 +5,9 @@ stored answer to replay), the key's rate limit, the tenant's snapshot and the ro
 decision (the request's `RequestInput`), and the budget reservation of the worst case.
 
 Budget reservation: the worst case is reserved once, as the maximum over *all* candidates of
-(estimated input + max output) at that candidate's price, so a fallback to a pricier model never
-needs a second reservation that could fail half-way; settle replaces it with the actual cost
+(estimated input + max output) at that candidate's price (every input token at its dearest
+class, a cache write), so a fallback to a pricier model never needs a second reservation that
+could fail half-way; settle replaces it with the actual cost
 (including any failed attempt the provider billed), and every failure path releases it.
 """
 
@@ -29,7 +30,7 @@ from gateway.services.ratelimit import rate_limit_admit
 from gateway.services.response_cache import cache_key
 from llm.services.latency import latency_by_model
 from llm.services.router import config_for_model, route_request
-from llm.services.token_cost import estimate_cost
+from llm.services.token_cost import worst_case_cost
 
 if TYPE_CHECKING:
     from billing.services.budgets import Reservation
@@ -82,7 +83,7 @@ async def admit(
     features: RequestFeatures,
 ) -> RequestInput:
     """The key's rate limit, then the route: the request as it will be served."""
-    await _rate_limit(key, features)
+    await rate_limit_check(key, features)
     catalog = await snapshots.catalog_get()
     snapshot = await snapshots.tenant_snapshot_get(tenant_id=key.tenant_id)
     used_pct = await _budget_used_pct(key, chat, snapshot.configs)
@@ -94,6 +95,7 @@ async def admit(
         features=features,
         budget_used_pct=used_pct,
         latency_ms=latency_by_model(),
+        access=snapshots.key_access(key=key, snapshot=snapshot),
     )
     body = {k: v for k, v in decision.params.items() if k not in _GATEWAY_PARAMS}
     body.update(chat.body)
@@ -116,7 +118,8 @@ async def admit(
     )
 
 
-async def _rate_limit(key: KeyInfo, features: RequestFeatures) -> None:
+async def rate_limit_check(key: KeyInfo, features: RequestFeatures) -> None:
+    """The key's requests and tokens per minute: RateLimited (429, Retry-After) when spent."""
     retry_after = await rate_limit_admit(
         key_id=key.key_id,
         rpm_limit=key.rpm_limit,
@@ -146,7 +149,7 @@ async def reserve_worst_case(request: RequestInput) -> Reservation:
     estimated_input = request.features.estimated_input_tokens
     for model in request.decision.candidates:
         out = _max_output(request.body, request.decision.params, model)
-        cost = estimate_cost(model=model, input_tokens=estimated_input, output_tokens=out)
+        cost = worst_case_cost(model=model, input_tokens=estimated_input, output_tokens=out)
         worst_cost = max(worst_cost, cost)
         worst_tokens = max(worst_tokens, estimated_input + out)
     config = request.decision.config

@@ -40,6 +40,8 @@ class Attempt:
                 input_tokens=self.usage.input_tokens,
                 output_tokens=self.usage.output_tokens,
                 cached_tokens=self.usage.cached_tokens,
+                cache_write_tokens=self.usage.cache_write_tokens,
+                reasoning_tokens=self.usage.reasoning_tokens,
                 cost_usd=money_text(self.cost_usd),
             )
         if self.note:
@@ -60,6 +62,7 @@ class Attempt:
 class AttemptLog:
     attempts: list[Attempt] = field(default_factory=list)
     calls: int = 0  # upstream calls made (X-Tollgate-Attempts); a skipped candidate is no call
+    upstream_seconds: float = 0.0  # time in upstream calls (the overhead metric: the rest)
 
     @property
     def billed_failed_cost(self) -> Decimal:

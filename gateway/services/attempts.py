@@ -11,6 +11,7 @@ rejected the request itself) fails the request at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,10 +22,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from django.conf import settings
 
 from core.errors import ApplicationError, InvalidRequest, UpstreamError, UpstreamTimeout
+from core.metrics import fallback_observe, upstream_observe
+from core.upstream_health import upstream_health_observe
 from gateway.services.attempt_log import Attempt
 from gateway.services.breaker import FAILURE_KINDS, breaker_allow, breaker_record
 from gateway.services.metering import usage_cost
-from gateway.services.upstream_keys import NoUsableKey, UpstreamKey, upstream_key_resolve
+from gateway.services.upstream_keys import (
+    NoUsableKey,
+    UpstreamKey,
+    error_without_key,
+    upstream_key_resolve,
+)
 from llm.providers.contract import ProviderError
 from llm.providers.http import TRANSPORT_ERRORS, transport_error
 from llm.providers.registry import get_adapter
@@ -39,6 +47,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ZERO = Decimal(0)
 _SAME_MODEL_RETRY_KINDS = frozenset({"rate_limit", "server", "connection"})
+# Failures that are the request's fault, not the upstream's: no error in its health figures.
+_REQUEST_FAULT_KINDS = frozenset({"bad_request", "context_length"})
 
 
 @dataclass(frozen=True)
@@ -61,15 +71,20 @@ async def first_answer(
     async for model, ukey, has_state in _candidates(request, log):
         result = await _with_retries(request, log, model, ukey, has_state, call)
         if result is not None:
-            return Served(model, ukey, result, fallback=request.is_fallback(model))
+            fallback = request.is_fallback(model)
+            if fallback:
+                first = request.decision.candidates[0].provider_slug
+                fallback_observe(from_provider=first, to_provider=model.provider_slug)
+            return Served(model, ukey, result, fallback=fallback)
     raise _all_failed(request, log)
 
 
 def upstream_request(
     model: ModelInfo, ukey: UpstreamKey, body: Mapping[str, Any], *, stream: bool
 ) -> tuple[ProviderAdapter, UpstreamRequest]:
-    """The adapter of the model's wire format and the request it builds for this call."""
-    adapter = get_adapter(model.wire_format)
+    """The adapter of the model's wire format and the request it builds for this call (guarded
+    when it goes to a tenant's own base URL)."""
+    adapter = get_adapter(model.wire_format, body=body)
     request = adapter.build_request(
         body=body,
         model_id=model.model_id,
@@ -78,7 +93,7 @@ def upstream_request(
         auth_style=model.auth_style,
         stream=stream,
     )
-    return adapter, request
+    return adapter, dataclasses.replace(request, guarded=ukey.guarded)
 
 
 def backoff(tries: int, retry_after: float | None) -> float:
@@ -173,8 +188,10 @@ async def _with_retries(
         except TRANSPORT_ERRORS as exc:
             failure = transport_error(exc, timeout=timeout)
         else:
+            log.upstream_seconds += time.monotonic() - started
             await _note_success(log, model, ukey, has_state, started)
             return result
+        log.upstream_seconds += time.monotonic() - started
         attempt = await _note_failure(log, model, ukey, failure, started)
         if failure.kind not in _SAME_MODEL_RETRY_KINDS or tries > max_retries:
             return None
@@ -190,6 +207,10 @@ async def _note_success(
     )
     latency_ms = (time.monotonic() - started) * 1000
     latency_observe(model=model.qualified_id, latency_ms=latency_ms)
+    upstream_observe(provider=model.provider_slug, seconds=latency_ms / 1000)
+    upstream_health_observe(
+        provider=model.provider_slug, credential=ukey.breaker_id, ok=True, latency_ms=latency_ms
+    )
     log.attempts.append(
         Attempt(model.qualified_id, model.provider_slug, "ok", latency_ms=int(latency_ms))
     )
@@ -200,8 +221,17 @@ async def _note_failure(
 ) -> Attempt:
     """Log the failed attempt and count it against the breaker; a failure that is not worth
     another attempt (the provider rejected the request itself) fails the request here."""
+    error_without_key(error=failure, ukey=ukey)
+    seconds = time.monotonic() - started
     attempt = attempt_from_error(model, failure, started)
     log.attempts.append(attempt)
+    upstream_observe(provider=model.provider_slug, seconds=seconds, error_kind=failure.kind)
+    upstream_health_observe(
+        provider=model.provider_slug,
+        credential=ukey.breaker_id,
+        ok=failure.kind in _REQUEST_FAULT_KINDS,
+        latency_ms=seconds * 1000,
+    )
     if failure.kind in FAILURE_KINDS:
         await breaker_record(provider=model.provider_slug, credential=ukey.breaker_id, ok=False)
     if not failure.retryable:

@@ -9,7 +9,8 @@ embedded default the same state lives in the file every process shares (core/sha
 
 A healthy breaker (no state in Redis) is the hot case: each process trusts that answer for
 STATE_TTL_SECONDS instead of asking Redis on every request, so a breaker opened by another process
-is seen within that time; a failure this process records is seen at once.
+is seen within that time; a failure this process records is seen at once. The keys, and the
+state read for the providers health API and /metrics, are in core/breaker_state.py.
 """
 
 import time
@@ -17,6 +18,7 @@ import time
 import orjson
 from django.conf import settings
 
+from core.breaker_state import breaker_keys
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
 from core.shared_state import get_shared_state, shared_state_clear
@@ -45,11 +47,6 @@ def _cooldown() -> float:
     return float(getattr(settings, "TOLLGATE_BREAKER_COOLDOWN_SECONDS", 30.0))
 
 
-def _keys(provider: str, credential: str) -> tuple[str, str]:
-    base = f"tollgate:cb:{provider}:{credential}"
-    return base, base + ":probe"
-
-
 _healthy_until: dict[tuple[str, str], float] = {}  # monotonic time; no state was stored
 
 
@@ -61,7 +58,7 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
         return True, False
     now = time.time()
     client = get_pipelined_redis()
-    key, probe = _keys(provider, credential)
+    key, probe = breaker_keys(provider, credential)
     try:
         if client is None:
             failures, open_until = _shared_read(key)
@@ -91,7 +88,7 @@ async def breaker_record(
     if not ok:
         _healthy_until.pop((provider, credential), None)
     client = get_pipelined_redis()
-    key, probe = _keys(provider, credential)
+    key, probe = breaker_keys(provider, credential)
     try:
         if client is None:
             _shared_record(key, probe, ok=ok, open_until=now + _cooldown())

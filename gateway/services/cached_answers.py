@@ -57,7 +57,7 @@ async def serve_cache_hit(
         content_type = "application/json"
         body = orjson.dumps(hit["body"])
     await claim_finish(state, headers=headers, body=body, content_type=content_type)
-    log_request(state, status=200, model=model)
+    log_request(state, status=200, model=model, provider=provider, cache="hit")
     return complete_response(status=200, headers=headers, body=body, content_type=content_type)
 
 

@@ -9,9 +9,10 @@ answer, its usage event and the end of whatever the request held.
 """
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 from core.errors import (
@@ -53,13 +54,23 @@ async def chat_completion(
     raw_body: bytes,
     headers: Mapping[str, str],
 ) -> GatewayResponse:
-    """Serve one request. The work runs in its own task, shielded from the client going away:
-    a request the upstream already works on is finished, settled and metered regardless."""
-    task = spawn(
-        _chat_completion(
-            request_id=request_id, authorization=authorization, raw_body=raw_body, headers=headers
-        )
+    """Serve one chat completion (the steps: `_serve`)."""
+    return await serve_request(
+        request_id=request_id,
+        serve=functools.partial(
+            _serve, authorization=authorization, raw_body=raw_body, headers=headers
+        ),
     )
+
+
+async def serve_request(
+    *, request_id: str, serve: Callable[[RequestState], Awaitable[GatewayResponse]]
+) -> GatewayResponse:
+    """Run one /v1 use case (chat, embeddings, messages): `serve` fills in the request's state
+    and answers; a failure becomes its error answer, its usage event and the end of whatever
+    the request held. The work runs in its own task, shielded from the client going away: a
+    request the upstream already works on is finished, settled and metered regardless."""
+    task = spawn(_run(RequestState(request_id=request_id, started=time.monotonic()), serve))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -75,20 +86,15 @@ def _abandon(task: asyncio.Task) -> None:
         response.abandon()
 
 
-async def _chat_completion(
-    *,
-    request_id: str,
-    authorization: str | None,
-    raw_body: bytes,
-    headers: Mapping[str, str],
+async def _run(
+    state: RequestState, serve: Callable[[RequestState], Awaitable[GatewayResponse]]
 ) -> GatewayResponse:
-    state = RequestState(request_id=request_id, started=time.monotonic())
     try:
-        return await _serve(state, authorization=authorization, raw_body=raw_body, headers=headers)
+        return await serve(state)
     except ApplicationError as exc:
         return await _fail(state, exc)
     except Exception:
-        logger.exception("gateway internal error request_id=%s", request_id)
+        logger.exception("gateway internal error request_id=%s", state.request_id)
         await release(state)
         await claim_abort(state)
         return internal_error_response(tollgate_headers(state))
@@ -102,15 +108,24 @@ async def _serve(
     headers: Mapping[str, str],
 ) -> GatewayResponse:
     """The steps in order (module doc); each fills in `state`, any may raise ApplicationError."""
-    state.key = key = await authenticate(authorization=authorization)
-    state.chat = chat = parse_chat_body(raw_body)
+    state.key = await authenticate(authorization=authorization)
+    state.chat = parse_chat_body(raw_body)
+    return await serve_chat(state, headers=headers)
+
+
+async def serve_chat(state: RequestState, *, headers: Mapping[str, str]) -> GatewayResponse:
+    """The steps after authentication and parsing (`state.key`, `state.chat` set): a request
+    translated from another API (Anthropic Messages) runs the same pipeline from here."""
+    key, chat = state.key, state.chat
+    if key is None or chat is None:
+        raise RuntimeError("serve_chat needs an authenticated, parsed request")
     state.hints = hints = routing_hints_from(body=chat.body, headers=headers)
     features = request_features_from(body=chat.body)
     state.claim, stored = await idempotency_claim(
         state, key=key, chat=chat, idempotency_key=headers.get("idempotency-key")
     )
     if stored is not None:
-        return _replay(stored)
+        return replay(stored)
     request = await admit(state, key=key, chat=chat, hints=hints, features=features)
     state.admitted = request
     hit = await cache_lookup(request)
@@ -144,7 +159,7 @@ async def _fail(state: RequestState, exc: ApplicationError) -> GatewayResponse:
     return error_response(exc, tollgate_headers(state, cost=billed if upstream else ZERO))
 
 
-def _replay(stored: dict) -> GatewayResponse:
+def replay(stored: dict) -> GatewayResponse:
     """The answer stored under the request's Idempotency-Key, marked as a replay."""
     headers = dict(stored.get("headers") or {})
     headers["Idempotent-Replayed"] = "true"

@@ -17,9 +17,12 @@ from gateway.services.responses import GatewayResponse, tollgate_headers
 from llm.providers.http import upstream_call
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from gateway.services.attempts import Served
     from gateway.services.context import RequestInput, RequestState
     from gateway.services.upstream_keys import UpstreamKey
-    from llm.providers.contract import ChatResult
+    from llm.providers.contract import ChatResult, Usage
     from llm.services.routing_snapshots import ModelInfo
 
 
@@ -30,16 +33,10 @@ async def run_plain(request: RequestInput, state: RequestState) -> GatewayRespon
     cost = usage_cost(model, usage) + state.log.billed_failed_cost
     tokens = usage.input_tokens + usage.output_tokens + state.log.billed_failed_tokens
     # Off the client's latency: the answer goes out while the settlement's round trip runs (the
-    # hold covers the worst case until then; lifespan shutdown waits for it).
-    spawn(settle_and_count(request, state, cost=cost, tokens=tokens))
-    record_answer(
-        state,
-        model=model,
-        key_source=served.ukey.key_source,
-        usage=usage,
-        cost=cost,
-        fallback=served.fallback,
-    )
+    # hold covers the worst case until then; lifespan shutdown waits for it). The record comes
+    # after the settlement, as on every path: a counter seeded from the database must never
+    # count a request whose settlement is still to come (billing/services/budget_failover.py).
+    spawn(_settle_then_record(request, state, served, usage=usage, cost=cost, tokens=tokens))
     headers = tollgate_headers(
         state,
         model=model.qualified_id,
@@ -52,6 +49,28 @@ async def run_plain(request: RequestInput, state: RequestState) -> GatewayRespon
     await claim_finish(state, headers=headers, body=body, content_type="application/json")
     log_request(state, status=200, model=model.qualified_id)
     return GatewayResponse(status=200, headers=headers, body=body)
+
+
+async def _settle_then_record(
+    request: RequestInput,
+    state: RequestState,
+    served: Served[ChatResult],
+    *,
+    usage: Usage,
+    cost: Decimal,
+    tokens: int,
+) -> None:
+    try:
+        await settle_and_count(request, state, cost=cost, tokens=tokens)
+    finally:
+        record_answer(
+            state,
+            model=served.model,
+            key_source=served.ukey.key_source,
+            usage=usage,
+            cost=cost,
+            fallback=served.fallback,
+        )
 
 
 async def _call(

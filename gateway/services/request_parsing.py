@@ -8,6 +8,7 @@ import orjson
 from core.errors import InvalidApiKey, InvalidRequest, PermissionDenied
 from gateway.services import snapshots
 from gateway.services.context import ChatRequest
+from tenants.services import API_KEY_INVALID_MESSAGE
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -78,11 +79,14 @@ def _bearer(authorization: str | None) -> str:
 
 
 async def authenticate(*, authorization: str | None) -> snapshots.KeyInfo:
-    """The key behind `Authorization: Bearer tg_...`, which must have the `inference` scope."""
+    """The key behind `Authorization: Bearer tg_...`, which must have the `inference` scope.
+
+    Only this header carries a key: a query parameter or a body field never does. Every refusal
+    is the same 401 with the same words, whatever was sent."""
     secret = _bearer(authorization)
     info = await snapshots.key_info_get(secret=secret) if secret else None
     if info is None:
-        raise InvalidApiKey("Invalid API key. Send 'Authorization: Bearer tg_...'.")
+        raise InvalidApiKey(API_KEY_INVALID_MESSAGE)
     if "inference" not in info.scopes:
         raise PermissionDenied("This API key does not have the 'inference' scope.")
     snapshots.key_mark_used(key_id=info.key_id)

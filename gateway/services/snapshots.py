@@ -10,7 +10,7 @@ snapshots at once.
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
@@ -24,10 +24,11 @@ from core.redis import get_pipelined_redis, get_redis
 from core.shared_state import get_shared_state
 from core.ssrf import validate_upstream_base_url
 from llm.models import LLMModel, Provider, RoutingConfig
+from llm.services.model_access import ModelAccess
 from llm.services.routing_snapshots import ConfigInfo, catalog_index_load, tenant_configs_load
 from tenants.models import ProviderCredential, Tenant, TenantApiKey
 from tenants.selectors import credential_list
-from tenants.services import API_KEY_PREFIX, api_key_authenticate, api_key_hash
+from tenants.services import api_key_authenticate, api_key_hash, api_key_well_formed
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class KeyInfo:
     rpm_limit: int | None
     tpm_limit: int | None
     expires_at: datetime | None
+    allowed_models: tuple[str, ...] = ()  # empty: no restriction (README "Model access")
+    allowed_configs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class CredentialInfo:
 class TenantSnapshot:
     configs: list[ConfigInfo]
     credentials: dict[int, CredentialInfo]  # provider pk -> credential
+    access: ModelAccess = field(default_factory=ModelAccess)  # the tenant's plan
+
+
+def key_access(*, key: KeyInfo, snapshot: TenantSnapshot) -> ModelAccess:
+    """What this key may call: its tenant's plan narrowed by its own lists."""
+    return snapshot.access.for_key(models=key.allowed_models, configs=key.allowed_configs)
 
 
 class _State:
@@ -152,13 +161,15 @@ def _load_key(secret: str) -> KeyInfo | None:
         rpm_limit=key.rpm_limit,
         tpm_limit=key.tpm_limit,
         expires_at=key.expires_at,
+        allowed_models=tuple(key.allowed_models or ()),
+        allowed_configs=tuple(key.allowed_configs or ()),
     )
 
 
 async def key_info_get(*, secret: str) -> KeyInfo | None:
-    """The live key for a secret (cached by its keyed hash), or None."""
-
-    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+    """The live key for a secret (cached by its keyed hash), or None. A value that cannot be a
+    key is refused here: no query, no cache entry (garbage cannot push real keys out)."""
+    if not api_key_well_formed(secret):
         return None
     await _ensure_fresh()
     digest = api_key_hash(secret)
@@ -233,7 +244,25 @@ def _load_tenant(tenant_id: int) -> TenantSnapshot:
             base_url=credential.base_url,
             base_url_error=error,
         )
-    return TenantSnapshot(configs=configs, credentials=credentials)
+    return TenantSnapshot(
+        configs=configs, credentials=credentials, access=tenant_access_load(tenant_id=tenant_id)
+    )
+
+
+def tenant_access_load(*, tenant_id: int) -> ModelAccess:
+    """The tenant's plan (one query); a tenant gone meanwhile gets the most closed plan."""
+    row = (
+        Tenant.objects.filter(pk=tenant_id)
+        .values("allowed_providers", "allowed_models", "local_providers")
+        .first()
+    )
+    if row is None:
+        return ModelAccess(tenant_models=frozenset({"-"}))
+    return ModelAccess.build(
+        tenant_providers=row["allowed_providers"],
+        tenant_models=row["allowed_models"],
+        local_providers=row["local_providers"],
+    )
 
 
 async def tenant_snapshot_get(*, tenant_id: int) -> TenantSnapshot:

@@ -12,6 +12,7 @@ provider generated, then settles and records the event.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -28,6 +29,7 @@ from gateway.services.metering import log_request, record_answer, usage_cost
 from gateway.services.responses import SSE_DONE, GatewayResponse, sse_event, tollgate_headers
 from gateway.services.stream_assembly import AssembledCompletion
 from gateway.services.stream_feed import MAX_STORED_STREAM_BYTES, ClientFeed
+from gateway.services.upstream_keys import error_without_key
 from llm.providers.contract import ProviderError, Usage
 from llm.providers.http import TRANSPORT_ERRORS, transport_error, upstream_stream_open
 from llm.providers.openai_shapes import usage_to_openai
@@ -198,10 +200,8 @@ class StreamPump:
     def _billed_usage(self) -> Usage:
         usage = self.served.result.parser.usage
         if not usage.input_tokens:  # the provider reports input only at the end: bill our estimate
-            usage = Usage(
-                input_tokens=self.request.features.estimated_input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_tokens=usage.cached_tokens,
+            usage = dataclasses.replace(
+                usage, input_tokens=self.request.features.estimated_input_tokens
             )
         return usage
 
@@ -241,6 +241,7 @@ class StreamPump:
             await self.feed.end()
 
     async def _note_failure(self, error: ProviderError) -> None:
+        error_without_key(error=error, ukey=self.served.ukey)
         self.state.log.attempts[-1].note = f"stream failed after the first byte: {error.message}"
         if error.kind in FAILURE_KINDS:
             await breaker_record(

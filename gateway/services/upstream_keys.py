@@ -4,13 +4,17 @@ BYOK: when the config says `use_byok` and the tenant stored a key for the provid
 used, with the credential's own base URL (re-validated against SSRF when the snapshot loads) if
 it has one: the tenant's key is only ever sent to the URL the tenant chose for it. Otherwise the
 platform key from the provider's `api_key_env` variable, at the provider's base URL or the
-operator's `TOLLGATE_<PROVIDER>_BASE_URL` override.
+operator's `TOLLGATE_<PROVIDER>_BASE_URL` override. Only a tenant's own base URL is
+`guarded` (checked against SSRF again when the HTTP client connects); the operator's are trusted.
 """
 
 import os
 from dataclasses import dataclass
 
+from core.breaker_state import byok_credential
+from core.redaction import redact
 from gateway.services.snapshots import CredentialInfo
+from llm.providers.contract import ProviderError
 from tenants.models import ProviderCredential
 from tenants.services import credential_secret
 
@@ -21,6 +25,7 @@ class UpstreamKey:
     base_url: str
     key_source: str  # platform | byok
     breaker_id: str  # the credential part of the circuit breaker key (never the key itself)
+    guarded: bool = True  # base_url is the tenant's: the SSRF guard checks it at connect time
 
 
 class NoUsableKey(Exception):
@@ -48,7 +53,8 @@ def upstream_key_resolve(*, model, use_byok: bool, credentials: dict[int, Creden
                 api_key=secret,
                 base_url=credential.base_url or _platform_base_url(model),
                 key_source="byok",
-                breaker_id=f"byok:{credential.credential_id}",
+                breaker_id=byok_credential(credential.credential_id),
+                guarded=bool(credential.base_url),
             )
     if model.auth_style == "none":
         return UpstreamKey(
@@ -56,6 +62,7 @@ def upstream_key_resolve(*, model, use_byok: bool, credentials: dict[int, Creden
             base_url=_platform_base_url(model),
             key_source="platform",
             breaker_id="platform",
+            guarded=False,
         )
     env_name = model.api_key_env
     api_key = os.environ.get(env_name, "") if env_name else ""
@@ -69,6 +76,7 @@ def upstream_key_resolve(*, model, use_byok: bool, credentials: dict[int, Creden
         base_url=_platform_base_url(model),
         key_source="platform",
         breaker_id="platform",
+        guarded=False,
     )
 
 
@@ -82,3 +90,13 @@ def provider_has_key(*, model, use_byok: bool, credentials: dict[int, Credential
     if model.auth_style == "none":
         return True
     return bool(model.api_key_env and os.environ.get(model.api_key_env))
+
+
+def error_without_key(*, error: ProviderError, ukey: UpstreamKey) -> ProviderError:
+    """Mask the key this call was made with wherever the upstream's error quotes it: a BYOK key
+    for a self-hosted model may have a shape no pattern knows. Done before the message is noted
+    on an attempt, a usage event, a log line or the client's error."""
+    if ukey.api_key:
+        error.message = redact(error.message, secrets=(ukey.api_key,))
+        error.args = (error.message,)
+    return error

@@ -1,4 +1,5 @@
-"""Reads for the management API: the catalog (global) and routing configs (tenant-owned).
+"""Reads for the management API: the catalog (global), routing configs (tenant-owned) and the
+providers' health (global, with the caller's own credentials).
 
 `tenant=None` means every tenant and is only passed for platform staff who named no tenant.
 """
@@ -9,9 +10,12 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
+from core.breaker_state import PLATFORM_CREDENTIAL, breaker_states, byok_credential
+from core.upstream_health import WINDOW_SECONDS, UpstreamHealth, upstream_health_window
 from llm.models import LLMModel, Provider, RoutingConfig
 from llm.selectors import routing_config_list
 from tenants.models import Tenant
+from tenants.selectors import credential_list
 
 
 def json_list_contains(qs: QuerySet, *, field: str, value: str) -> QuerySet:
@@ -55,6 +59,15 @@ def llm_model_list(
     return qs
 
 
+def catalog_has_priced_model() -> bool:
+    """At least one model can be routed: active, of an active provider, with known prices."""
+    return (
+        llm_model_list()
+        .filter(input_price_per_1m__isnull=False, output_price_per_1m__isnull=False)
+        .exists()
+    )
+
+
 def llm_model_get(*, ref: str, include_inactive: bool = False) -> LLMModel | None:
     """A model by its qualified id `provider/model_id`."""
     if "/" not in ref:
@@ -81,3 +94,50 @@ def config_resolve(*, tenant: Tenant, ref: str | int) -> RoutingConfig | None:
         if found is not None:
             return found
     return qs.filter(name=str(ref)).first()
+
+
+def _health_figures(health: UpstreamHealth, breaker: str) -> dict:
+    return {
+        "breaker": breaker,
+        "calls": health.calls,
+        "errors": health.errors,
+        "error_rate": health.error_rate,
+        "p50_latency_ms": health.p50_latency_ms,
+    }
+
+
+def provider_health_list(*, tenant: Tenant | None, now: float | None = None) -> list[dict]:
+    """Each active provider's platform key over the last five minutes (core/upstream_health.py
+    defines the window), with the caller tenant's own active credentials for it; figures from
+    every gateway process, breaker states as they are now."""
+    providers = list(provider_list())
+    own = [] if tenant is None else list(credential_list(tenant=tenant).filter(is_active=True))
+    slugs = {p.pk: p.slug for p in providers}
+    own = [c for c in own if c.provider_id in slugs]
+    platform = {p.pk: (p.slug, PLATFORM_CREDENTIAL) for p in providers}
+    byok = {c.pk: (slugs[c.provider_id], byok_credential(c.pk)) for c in own}
+    upstreams = [*platform.values(), *byok.values()]
+    health = upstream_health_window(upstreams=upstreams, now=now)
+    breakers = breaker_states(breakers=upstreams)
+    rows = []
+    for provider in providers:
+        ident = platform[provider.pk]
+        credentials = [
+            {
+                "id": c.pk,
+                "last4": c.last4,
+                **_health_figures(health[byok[c.pk]], breakers[byok[c.pk]]),
+            }
+            for c in own
+            if c.provider_id == provider.pk
+        ]
+        rows.append(
+            {
+                "provider": provider.slug,
+                "name": provider.name,
+                "window_seconds": WINDOW_SECONDS,
+                **_health_figures(health[ident], breakers[ident]),
+                "credentials": credentials,
+            }
+        )
+    return rows

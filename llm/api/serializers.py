@@ -58,6 +58,8 @@ class LLMModelSerializer(serializers.ModelSerializer):
     input_price_per_1m = PriceField()
     output_price_per_1m = PriceField()
     cached_input_price_per_1m = PriceField()
+    cache_write_price_per_1m = PriceField()
+    cache_write_1h_price_per_1m = PriceField()
     capabilities = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
     speed_tier = serializers.ChoiceField(choices=LLMModel.SpeedTier.choices, required=False)
     quality_tier = serializers.ChoiceField(choices=LLMModel.QualityTier.choices, required=False)
@@ -74,6 +76,8 @@ class LLMModelSerializer(serializers.ModelSerializer):
             "input_price_per_1m",
             "output_price_per_1m",
             "cached_input_price_per_1m",
+            "cache_write_price_per_1m",
+            "cache_write_1h_price_per_1m",
             "capabilities",
             "speed_tier",
             "quality_tier",
@@ -163,3 +167,29 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+class _UpstreamHealthSerializer(serializers.Serializer):
+    breaker = serializers.ChoiceField(choices=["closed", "half_open", "open"])
+    calls = serializers.IntegerField(help_text="Upstream calls in the window (each retry counts).")
+    errors = serializers.IntegerField(help_text="Calls that failed for the upstream's reasons.")
+    error_rate = serializers.FloatField(allow_null=True, help_text="errors / calls; null: no call")
+    p50_latency_ms = serializers.IntegerField(
+        allow_null=True, help_text="Median latency of the successful calls; null: none."
+    )
+
+
+class CredentialHealthSerializer(_UpstreamHealthSerializer):
+    id = serializers.IntegerField()
+    last4 = serializers.CharField()
+
+
+class ProviderHealthSerializer(_UpstreamHealthSerializer):
+    """A provider's platform key, and the caller's own BYOK credentials for it."""
+
+    provider = serializers.CharField()
+    name = serializers.CharField()
+    window_seconds = serializers.IntegerField(
+        help_text="The window: the 10-second buckets of the last 5 minutes (290-300 s)."
+    )
+    credentials = CredentialHealthSerializer(many=True)

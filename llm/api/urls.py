@@ -13,6 +13,12 @@ _model_detail = views.LLMModelViewSet.as_view(
 )
 
 urlpatterns = [
+    # Before the router: `providers/<slug>/` would take "health" for a provider's slug.
+    path(
+        "providers/health/",
+        views.ProviderHealthViewSet.as_view({"get": "list"}),
+        name="provider-health",
+    ),
     *router.urls,
     path("models/", _model_list, name="llmmodel-list"),
     # A model id is `provider/model_id` and may itself contain slashes.

@@ -9,12 +9,13 @@ from llm.api import selectors
 from llm.api.serializers import (
     LLMModelSerializer,
     ModelFilterSerializer,
+    ProviderHealthSerializer,
     ProviderSerializer,
     RoutingConfigSerializer,
 )
 from llm.models import LLMModel, Provider, RoutingConfig
 from llm.services import catalog_writes, routing_configs
-from tenants.api.auth import CallerTenantContextMixin, TenantCrudViewSet
+from tenants.api.auth import CallerTenantContextMixin, TenantCrudViewSet, TenantViewSet
 
 _IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -73,6 +74,23 @@ class ProviderViewSet(TenantCrudViewSet):
 
     def perform_destroy(self, instance):
         catalog_writes.provider_delete(provider=instance)
+
+
+class ProviderHealthViewSet(TenantViewSet):
+    """Breaker state, error rate and median latency of each provider's platform key over the
+    last five minutes, with the caller's own BYOK credentials (read scope)."""
+
+    model = Provider
+    serializer_class = ProviderHealthSerializer
+
+    def scoped_queryset(self):
+        return selectors.provider_list()
+
+    @extend_schema(operation_id="providers_health_list")
+    def list(self, request, *args, **kwargs):
+        rows = selectors.provider_health_list(tenant=self.caller.tenant)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class LLMModelViewSet(TenantCrudViewSet):

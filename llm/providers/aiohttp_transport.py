@@ -3,20 +3,27 @@
 The gateway keeps httpx's API (requests, responses, timeouts, exceptions); only the wire work
 moves to aiohttp's C-accelerated HTTP/1.1 client, which costs about half the CPU per request of
 httpx's default transport on this machine class (bench/README.md). aiohttp's errors are mapped
-to httpx's exception classes, so callers cannot tell the transports apart.
+to httpx's exception classes, so callers cannot tell the transports apart. With a resolver
+(upstream_guard.GuardedResolver) aiohttp connects only to the addresses that resolver returned.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import httpx
+from aiohttp.abc import AbstractResolver
+
+from llm.providers.upstream_guard import AddressRefused, UpstreamAddressRefused
 
 # aiohttp computes these from the body and URL; passing httpx's copies would duplicate them.
 _SKIP_HEADERS = {b"host", b"content-length", b"transfer-encoding", b"connection"}
 
 
 def _map_error(exc: BaseException, request: httpx.Request) -> Exception:
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, AddressRefused):
+        return UpstreamAddressRefused(str(exc.os_error), request=request)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout("connect timed out", request=request)
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientProxyConnectionError):
@@ -47,11 +54,22 @@ class _ResponseStream(httpx.AsyncByteStream):
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session (connection pool) per transport; create it inside the event loop."""
+    """One aiohttp session (connection pool) per transport; create it inside the event loop.
+    `resolver` makes the connector's resolver (default: aiohttp's threaded one); `ssl_context`
+    replaces the default certificate verification (tests with their own CA)."""
 
-    def __init__(self, *, max_connections: int = 1000, keepalive_expiry: float = 30.0):
+    def __init__(
+        self,
+        *,
+        max_connections: int = 1000,
+        keepalive_expiry: float = 30.0,
+        resolver: Callable[[], AbstractResolver] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
+        self._resolver = resolver
+        self._ssl: ssl.SSLContext | bool = ssl_context or True
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -60,6 +78,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit=self._max_connections,
                 keepalive_timeout=self._keepalive_expiry,
                 ttl_dns_cache=300,
+                resolver=self._resolver() if self._resolver else None,
+                ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

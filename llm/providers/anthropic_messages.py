@@ -56,15 +56,22 @@ CREDIT_SIGNALS = ("credit balance is too low",)
 
 
 def usage_from_anthropic(raw: Mapping[str, Any] | None) -> Usage:
-    """input_tokens counts every prompt token: uncached + cache reads + cache writes."""
+    """Anthropic's input_tokens leaves the cache out: cache reads and writes are reported beside
+    it (writes split by TTL in `cache_creation`), so our input is the sum of the three. Thinking
+    is inside output_tokens and not reported apart."""
     if not raw:
         return Usage()
     cache_read = int(raw.get("cache_read_input_tokens") or 0)
     cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    by_ttl = raw.get("cache_creation") or {}
+    write_1h = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
+    cache_write = max(cache_write, write_1h + int(by_ttl.get("ephemeral_5m_input_tokens") or 0))
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
         output_tokens=int(raw.get("output_tokens") or 0),
         cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=write_1h,
     )
 
 
@@ -101,8 +108,28 @@ class _AnthropicParts:
             result["content"] = blocks
         return result
 
+    def cache_marked(self, part: Part, cache_control: Mapping[str, Any]) -> Part:
+        return {**part, "cache_control": copy.deepcopy(dict(cache_control))}
+
 
 _PARTS = _AnthropicParts()
+
+
+def system_blocks(messages: Any) -> list[Part] | None:
+    """The system and developer messages as text blocks, when one of them (or one of their
+    parts) sets a `cache_control` breakpoint; None otherwise (the system is one string)."""
+    blocks: list[Part] = []
+    marked = False
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict) or message.get("role") not in ("system", "developer"):
+            continue
+        parts = content_parts(message.get("content"), _PARTS)
+        marked = marked or any("cache_control" in part for part in parts)
+        if isinstance(message.get("cache_control"), dict) and parts:
+            marked = True
+            parts[-1] = _PARTS.cache_marked(parts[-1], message["cache_control"])
+        blocks.extend(part for part in parts if part.get("type") == "text")
+    return blocks if marked else None
 
 
 def _tool(function: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,6 +141,15 @@ def _tool(function: Mapping[str, Any]) -> dict[str, Any]:
         "properties": {},
     }
     return tool
+
+
+def _tool_cache_control(body: Mapping[str, Any], function: Mapping[str, Any]) -> Any:
+    """The `cache_control` set on the OpenAI tool entry whose function this is."""
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and tool.get("function") is function:
+            cache_control = tool.get("cache_control")
+            return cache_control if isinstance(cache_control, dict) else None
+    return None
 
 
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
@@ -138,7 +174,7 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
 
 
 def _add_response_format(
-    payload: dict[str, Any], system: list[str], response_format: Mapping[str, Any]
+    payload: dict[str, Any], system: list[Any], response_format: Mapping[str, Any]
 ) -> None:
     """JSON mode is an instruction appended to the system text; a schema is `output_config`."""
     if response_format.get("type") == "json_object":
@@ -162,8 +198,15 @@ def _add_sampling(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
 
 
 def _add_tools(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
-    """The function tools, and the tool choice only when there are tools to choose from."""
-    tools = [_tool(function) for function in function_definitions(body)]
+    """The function tools (a tool's `cache_control` kept), and the tool choice only when there
+    are tools to choose from."""
+    tools = []
+    for function in function_definitions(body):
+        tool = _tool(function)
+        cache_control = _tool_cache_control(body, function)
+        if cache_control is not None:
+            tool = _PARTS.cache_marked(tool, cache_control)
+        tools.append(tool)
     if tools:
         payload["tools"] = tools
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
@@ -185,15 +228,21 @@ class AnthropicMessagesAdapter:
         stream: bool,
     ) -> UpstreamRequest:
         require_single_choice(body)
-        system, turns = fold_messages(body.get("messages"), _PARTS)
+        texts, turns = fold_messages(body.get("messages"), _PARTS)
         payload: dict[str, Any] = {
             "model": model_id,
             "messages": [{"role": role, "content": parts} for role, parts in turns],
             "max_tokens": int(max_output_tokens(body) or DEFAULT_MAX_TOKENS),
         }
-        _add_response_format(payload, system, body.get("response_format") or {})
-        if system:
-            payload["system"] = "\n\n".join(system)
+        blocks = system_blocks(body.get("messages"))
+        if blocks is None:
+            _add_response_format(payload, texts, body.get("response_format") or {})
+            if texts:
+                payload["system"] = "\n\n".join(texts)
+        else:  # blocks keep their cache breakpoints; the JSON instruction is one more block
+            extra: list[Any] = []
+            _add_response_format(payload, extra, body.get("response_format") or {})
+            payload["system"] = blocks + [_PARTS.text_part(text) for text in extra]
         _add_sampling(payload, body)
         _add_tools(payload, body)
         if isinstance(body.get("user"), str) and body["user"]:

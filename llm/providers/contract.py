@@ -8,14 +8,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.redaction import redact
+
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one upstream call, as billing meters them whatever the wire format."""
+    """Token counts of one upstream call, as billing meters them whatever the wire format.
+
+    Each adapter normalises its provider's report to these classes: `input_tokens` counts every
+    prompt token (uncached, cache reads and cache writes), `output_tokens` every generated token
+    (reasoning included); the other counts are parts of those two, each priced on its own.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
+    cached_tokens: int = 0  # part of input_tokens: read from the provider's prompt cache
+    cache_write_tokens: int = 0  # part of input_tokens: written to the cache (5 min and 1 h)
+    cache_write_1h_tokens: int = 0  # part of cache_write_tokens: written for one hour
+    reasoning_tokens: int = 0  # part of output_tokens: thinking the client does not see
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,9 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     json: dict[str, Any]
+    # The URL may be a tenant's: connect only to public addresses (llm/providers/upstream_guard.py).
+    # The gateway clears it for the operator's own base URLs; anything else stays guarded.
+    guarded: bool = True
 
 
 @dataclass
@@ -33,6 +50,15 @@ class ChatResult:
     """A complete response, already in OpenAI Chat Completions shape (`body`)."""
 
     body: dict[str, Any]
+    usage: Usage
+
+
+@dataclass
+class EmbeddingResult:
+    """An embeddings answer: one float vector per input, in input order. `usage.input_tokens`
+    is 0 when the provider reports no count (Gemini): the gateway bills its estimate."""
+
+    vectors: list[list[float]]
     usage: Usage
 
 
@@ -44,7 +70,8 @@ class ProviderError(Exception):
           (not a passing rate limit: the next model, never the same one).
     `retryable` means another attempt (same or next model) may succeed;
     `billed` means the provider charged for the attempt (usage known despite the failure).
-    The message never contains a key.
+    The message never contains a key: anything shaped like one is masked here (core/redaction.py);
+    the gateway also masks the very key the call was made with (gateway/services/upstream_keys.py).
     """
 
     def __init__(
@@ -57,6 +84,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         usage: Usage | None = None,
     ):
+        message = redact(message)  # whatever an upstream or a transport error said
         super().__init__(message)
         self.message = message
         self.status = status
@@ -110,6 +138,31 @@ class ProviderAdapter(Protocol):
         """A 2xx JSON body to an OpenAI chat.completion; `model` is the id to report."""
 
     def stream_parser(self, *, model: str, request_id: str) -> StreamParser: ...
+
+    def map_error(
+        self, *, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> ProviderError: ...
+
+
+class EmbeddingAdapter(Protocol):
+    """One wire format's embeddings endpoint; errors read as its chat adapter reads them."""
+
+    wire_format: str
+    token_input: bool  # accepts input given as token arrays
+
+    def build_request(
+        self,
+        *,
+        inputs: list[str] | list[list[int]],
+        model_id: str,
+        base_url: str,
+        api_key: str | None,
+        auth_style: str,
+        dimensions: int | None,
+        user: str | None,
+    ) -> UpstreamRequest: ...
+
+    def parse_response(self, *, payload: Mapping[str, Any], model: str) -> EmbeddingResult: ...
 
     def map_error(
         self, *, status: int, body: bytes, headers: Mapping[str, str]

@@ -1,29 +1,20 @@
 """Upstream failures classified from status and body, with keys redacted from the message."""
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from core.redaction import redact as redact_secrets
 from llm.providers.contract import ProviderError
 from llm.providers.wire_helpers import header
 
-_SECRET_PATTERNS = [
-    # OpenAI / Anthropic / most OpenAI-compatible vendors, also partially masked echoes.
-    (re.compile(r"\bsk-[A-Za-z0-9_\-*.]{3,}"), "sk-***"),
-    (re.compile(r"\bAIza[0-9A-Za-z_\-*.]{6,}"), "AIza***"),
-    (re.compile(r"\btg_[A-Za-z0-9_\-]{8,}"), "tg_***"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.~+/=*]{8,}"), r"\1***"),
-    (re.compile(r"(?i)([?&](?:key|api_key|api-key)=)[^&\s\"']+"), r"\1***"),
-    (re.compile(r"\b(?:gsk|xai|pplx|fw|csk)_[A-Za-z0-9_\-]{8,}"), "***"),
-]
 MAX_MESSAGE_CHARS = 500
 
 
 def redact(text: str) -> str:
-    """Strip anything that looks like a key: providers echo (partial) keys in error messages."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
+    """Strip anything that looks like a key (core/redaction.py: the one redaction, also the
+    logs'): providers echo (partial) keys in error messages. Long messages are cut."""
+    text = redact_secrets(text)
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS] + "..."
     return text

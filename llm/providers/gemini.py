@@ -63,15 +63,17 @@ RPC_STATUS = {
 
 
 def usage_from_gemini(raw: Mapping[str, Any] | None) -> Usage:
-    """promptTokenCount already includes cached tokens; thinking tokens are billed as output."""
+    """promptTokenCount already includes cached tokens; candidatesTokenCount leaves the thinking
+    out (thoughtsTokenCount), which is billed as output."""
     if not raw:
         return Usage()
+    thoughts = int(raw.get("thoughtsTokenCount") or 0)
     return Usage(
         input_tokens=int(raw.get("promptTokenCount") or 0)
         + int(raw.get("toolUsePromptTokenCount") or 0),
-        output_tokens=int(raw.get("candidatesTokenCount") or 0)
-        + int(raw.get("thoughtsTokenCount") or 0),
+        output_tokens=int(raw.get("candidatesTokenCount") or 0) + thoughts,
         cached_tokens=int(raw.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
     )
 
 
@@ -106,6 +108,10 @@ class _GeminiParts:
             raise unsupported("a tool message must answer a tool call of an earlier message")
         response = _function_response(message.get("content"))
         return {"functionResponse": {"name": name, "response": response}}
+
+    def cache_marked(self, part: Part, cache_control: Mapping[str, Any]) -> Part:
+        """Gemini caches implicitly (or through cachedContent): no breakpoints to set."""
+        return part
 
 
 def _function_response(content: Any) -> dict[str, Any]:

@@ -8,6 +8,11 @@ default: about half the CPU per request, see bench/README.md) or `httpx` (httpx'
 The calls: `upstream_call` sends a plain request and hands the answer to the adapter,
 `upstream_stream_open` opens a streamed one; a transport failure (timeout, connection lost) of
 either becomes a ProviderError through `transport_error`, so the gateway sees one error type.
+
+A request to a tenant's own base URL (`UpstreamRequest.guarded`) goes through the SSRF guard
+(upstream_guard.py: resolve once, check every address, connect to a checked one) unless
+TOLLGATE_ALLOW_PRIVATE_UPSTREAMS is on. No redirect is ever followed: a 3xx is an upstream
+failure (a redirect could point the key, or the gateway, at an internal address).
 """
 
 import asyncio
@@ -19,6 +24,13 @@ from django.conf import settings
 
 from llm.providers.aiohttp_transport import AiohttpTransport
 from llm.providers.contract import ChatResult, ProviderAdapter, ProviderError, UpstreamRequest
+from llm.providers.upstream_guard import (
+    GUARD_EXTENSION,
+    GuardedHTTPTransport,
+    GuardedResolver,
+    SsrfGuardTransport,
+    UpstreamAddressRefused,
+)
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
@@ -31,12 +43,23 @@ _KEEPALIVE_SECONDS = 30.0
 TRANSPORT_ERRORS = (TimeoutError, httpx.HTTPError)
 
 
-def _transport() -> httpx.AsyncBaseTransport | None:
+_LIMITS = httpx.Limits(
+    max_connections=_MAX_CONNECTIONS,
+    max_keepalive_connections=200,
+    keepalive_expiry=_KEEPALIVE_SECONDS,
+)
+
+
+def _transport() -> httpx.AsyncBaseTransport:
+    """The trusted and the guarded transport of the configured kind, behind the guard's switch."""
     if settings.TOLLGATE_HTTP_TRANSPORT == "aiohttp":
-        return AiohttpTransport(
-            max_connections=_MAX_CONNECTIONS, keepalive_expiry=_KEEPALIVE_SECONDS
-        )
-    return None  # httpx's default transport, with the limits below
+        options = {"max_connections": _MAX_CONNECTIONS, "keepalive_expiry": _KEEPALIVE_SECONDS}
+        trusted: httpx.AsyncBaseTransport = AiohttpTransport(**options)
+        guarded: httpx.AsyncBaseTransport = AiohttpTransport(**options, resolver=GuardedResolver)
+    else:
+        trusted = httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=False)
+        guarded = GuardedHTTPTransport(limits=_LIMITS)
+    return SsrfGuardTransport(trusted=trusted, guarded=guarded)
 
 
 def get_http_client() -> httpx.AsyncClient:
@@ -45,11 +68,6 @@ def get_http_client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         client = httpx.AsyncClient(
             transport=_transport(),
-            limits=httpx.Limits(
-                max_connections=_MAX_CONNECTIONS,
-                max_keepalive_connections=200,
-                keepalive_expiry=_KEEPALIVE_SECONDS,
-            ),
             timeout=httpx.Timeout(60.0, connect=5.0),
             follow_redirects=False,  # a redirect must not carry the key to another host
             trust_env=False,  # no proxy or .netrc from the environment
@@ -76,7 +94,10 @@ async def upstream_call(
         headers=request.headers,
         content=orjson.dumps(request.json),
         timeout=timeout,
+        extensions=_extensions(request),
     )
+    if 300 <= response.status_code < 400:
+        raise _redirect_error(response.status_code)
     if response.status_code >= 300:
         raise adapter.map_error(
             status=response.status_code, body=response.content, headers=response.headers
@@ -109,20 +130,41 @@ async def upstream_stream_open(
         headers=request.headers,
         content=orjson.dumps(request.json),
         timeout=timeout,
+        extensions=_extensions(request),
     )
     response = await client.send(http_request, stream=True)
     if response.status_code < 300:
         return response
     try:
+        if response.status_code < 400:
+            raise _redirect_error(response.status_code)
         content = await response.aread()
         raise adapter.map_error(status=response.status_code, body=content, headers=response.headers)
     finally:
         await response.aclose()
 
 
+def _extensions(request: UpstreamRequest) -> dict[str, bool]:
+    if request.guarded and not settings.TOLLGATE_ALLOW_PRIVATE_UPSTREAMS:
+        return {GUARD_EXTENSION: True}
+    return {}
+
+
+def _redirect_error(status: int) -> ProviderError:
+    """A 3xx is never followed; worth another candidate, not the same one again."""
+    return ProviderError(
+        f"upstream answered HTTP {status}, a redirect (redirects are not followed)",
+        status=status,
+        kind="malformed",
+        retryable=True,
+    )
+
+
 def transport_error(exc: BaseException, *, timeout: float) -> ProviderError:
     """One of TRANSPORT_ERRORS as the ProviderError the retry and fallback rules read; all are
     worth another attempt. `timeout` is the limit that applied, for the message."""
+    if isinstance(exc, UpstreamAddressRefused):
+        return ProviderError(f"upstream address refused: {exc}", kind="connection", retryable=True)
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return ProviderError(
             f"no complete answer within {timeout:.1f} s", kind="timeout", retryable=True

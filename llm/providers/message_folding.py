@@ -43,6 +43,10 @@ class FoldingStyle(Protocol):
         """A tool message; `call_name` names the earlier call it answers, when there is one."""
         ...
 
+    def cache_marked(self, part: Part, cache_control: Mapping[str, Any]) -> Part:
+        """`part` with the client's prompt-cache breakpoint, where the format has them."""
+        ...
+
 
 def fold_messages(messages: Any, style: FoldingStyle) -> tuple[list[str], list[Turn]]:
     """(system texts, turns) of an OpenAI `messages` list, in the parts of `style`."""
@@ -59,17 +63,27 @@ def fold_messages(messages: Any, style: FoldingStyle) -> tuple[list[str], list[T
             if text:
                 system.append(text)
         elif role == "user":
-            _add(turns, "user", content_parts(content, style))
+            _add(turns, "user", _marked(message, content_parts(content, style), style))
         elif role == "assistant":
-            _add(turns, style.assistant_role, _assistant_parts(message, style, call_names))
+            parts = _assistant_parts(message, style, call_names)
+            _add(turns, style.assistant_role, _marked(message, parts, style))
         elif role == "tool":
             call_name = call_names.get(message.get("tool_call_id", ""))
-            _add(turns, "user", [style.tool_result_part(message, call_name)])
+            parts = [style.tool_result_part(message, call_name)]
+            _add(turns, "user", _marked(message, parts, style))
         else:
             raise unsupported(f"message role {role!r} is not supported")
     if not turns:
         raise unsupported("at least one user message is required")
     return system, turns
+
+
+def _marked(message: Mapping[str, Any], parts: list[Part], style: FoldingStyle) -> list[Part]:
+    """A message-level `cache_control` marks the message's last part (a breakpoint ends there)."""
+    cache_control = message.get("cache_control")
+    if isinstance(cache_control, dict) and parts:
+        parts[-1] = style.cache_marked(parts[-1], cache_control)
+    return parts
 
 
 def _add(turns: list[Turn], role: str, parts: list[Part]) -> None:
@@ -106,16 +120,20 @@ def content_parts(content: Any, style: FoldingStyle) -> list[Part]:
     for part in content:
         kind = part.get("type")
         if kind in ("text", "input_text"):
-            if part.get("text"):
-                parts.append(style.text_part(part["text"]))
+            if not part.get("text"):
+                continue
+            made = style.text_part(part["text"])
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not url:
                 raise unsupported("image_url part without a url")
-            parts.append(style.image_part(url))
+            made = style.image_part(url)
         else:
             raise unsupported(f"content part type {kind!r} is not supported for this model")
+        if isinstance(part.get("cache_control"), dict):
+            made = style.cache_marked(made, part["cache_control"])
+        parts.append(made)
     return parts
 
 

@@ -52,13 +52,18 @@ CONTEXT_LENGTH_SIGNALS = (
 
 
 def usage_from_openai(raw: Mapping[str, Any] | None) -> Usage:
+    """prompt_tokens already counts the cached ones, completion_tokens the reasoning ones. A
+    `cache_write_tokens` detail (our own OpenAI shape, e.g. a Tollgate upstream) is read too."""
     if not raw:
         return Usage()
-    details = raw.get("prompt_tokens_details") or {}
+    prompt = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
     return Usage(
         input_tokens=int(raw.get("prompt_tokens") or 0),
         output_tokens=int(raw.get("completion_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
+        cached_tokens=int(prompt.get("cached_tokens") or 0),
+        cache_write_tokens=int(prompt.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
     )
 
 

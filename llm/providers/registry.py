@@ -1,9 +1,15 @@
 """Wire format -> adapter. Vendors are data (a Provider row names its wire format), not code."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from llm.providers.anthropic_messages import AnthropicMessagesAdapter
-from llm.providers.contract import ProviderAdapter
+from llm.providers.anthropic_native import AnthropicNativeAdapter, is_native
+from llm.providers.contract import EmbeddingAdapter, ProviderAdapter
 from llm.providers.gemini import GeminiAdapter
+from llm.providers.gemini_embeddings import GeminiEmbeddingsAdapter
 from llm.providers.openai_chat import OpenAIChatAdapter
+from llm.providers.openai_embeddings import OpenAIEmbeddingsAdapter
 
 ADAPTERS: dict[str, ProviderAdapter] = {
     adapter.wire_format: adapter
@@ -11,8 +17,29 @@ ADAPTERS: dict[str, ProviderAdapter] = {
 }
 
 
-def get_adapter(wire_format: str) -> ProviderAdapter:
+_NATIVE_ANTHROPIC = AnthropicNativeAdapter()
+
+
+def get_adapter(wire_format: str, *, body: Mapping[str, Any] | None = None) -> ProviderAdapter:
+    """The adapter of a wire format; for a body that came through /v1/messages, Anthropic's
+    native one (the client's request and Anthropic's answer pass through unchanged)."""
+    if body is not None and wire_format == _NATIVE_ANTHROPIC.wire_format and is_native(body):
+        return _NATIVE_ANTHROPIC
     try:
         return ADAPTERS[wire_format]
     except KeyError:
         raise ValueError(f"no adapter for wire format {wire_format!r}") from None
+
+
+EMBEDDING_ADAPTERS: dict[str, EmbeddingAdapter] = {
+    adapter.wire_format: adapter
+    for adapter in (OpenAIEmbeddingsAdapter(), GeminiEmbeddingsAdapter())
+}
+
+
+def get_embedding_adapter(wire_format: str) -> EmbeddingAdapter:
+    """The embeddings side of a wire format (Anthropic has none)."""
+    try:
+        return EMBEDDING_ADAPTERS[wire_format]
+    except KeyError:
+        raise ValueError(f"no embeddings adapter for wire format {wire_format!r}") from None

@@ -1,5 +1,6 @@
 """Server-sent events in, OpenAI `chat.completion.chunk` dicts out: what every stream shares."""
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,11 +127,7 @@ class BaseStreamParser:
         estimate = estimate_tokens(self._chars)
         if estimate <= self._reported.output_tokens:
             return self._reported
-        return Usage(
-            input_tokens=self._reported.input_tokens,
-            output_tokens=estimate,
-            cached_tokens=self._reported.cached_tokens,
-        )
+        return dataclasses.replace(self._reported, output_tokens=estimate)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         chunks: list[dict[str, Any]] = []

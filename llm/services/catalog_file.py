@@ -19,12 +19,23 @@ from llm.models import AuthStyle, LLMModel, WireFormat, normalize_price
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog" / "catalog.json"
 CATALOG_FORMAT = "tollgate-catalog/1"
 CAPABILITIES = frozenset(
-    {"tools", "vision", "json_mode", "structured_output", "streaming", "reasoning", "web_search"}
+    {
+        "tools",
+        "vision",
+        "json_mode",
+        "structured_output",
+        "streaming",
+        "reasoning",
+        "web_search",
+        "dimensions",  # an embedding model that shortens its vectors on request
+    }
 )
 PRICE_KEYS = {
     "input": "input_price_per_1m",
     "output": "output_price_per_1m",
     "cached_input": "cached_input_price_per_1m",
+    "cache_write": "cache_write_price_per_1m",  # Anthropic: 1.25x input (5-minute cache)
+    "cache_write_1h": "cache_write_1h_price_per_1m",  # Anthropic: 2x input (1-hour cache)
 }
 PRICE_PLACES = 6  # LLMModel price columns: decimal_places=6
 
@@ -74,6 +85,11 @@ def _positive_int(value: Any, path: str, errors: list[str]) -> None:
         errors.append(f"{path}: must be a positive integer.")
 
 
+def _count(value: Any, path: str, errors: list[str]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        errors.append(f"{path}: must be an integer >= 0.")
+
+
 def _optional_types(spec: dict, path: str, errors: list[str], strings: tuple[str, ...]) -> None:
     for key in strings:
         if key in spec and not isinstance(spec[key], str):
@@ -110,8 +126,14 @@ def _check_model(spec: Any, path: str, errors: list[str]) -> dict | None:
     if not isinstance(spec.get("id"), str) or not spec["id"].strip():
         errors.append(f"{path}.id: required, a non-empty string.")
     _optional_types(spec, path, errors, ("name", "litellm_key"))
-    for key in ("context_window", "max_output_tokens"):
-        _positive_int(spec.get(key), f"{path}.{key}", errors)
+    kind = spec.get("kind", LLMModel.Kind.CHAT)
+    if kind not in LLMModel.Kind.values:
+        errors.append(f"{path}.kind: must be one of {LLMModel.Kind.values}.")
+    _positive_int(spec.get("context_window"), f"{path}.context_window", errors)
+    if kind == LLMModel.Kind.EMBEDDING:  # embeddings generate no tokens: 0 is their maximum
+        _count(spec.get("max_output_tokens"), f"{path}.max_output_tokens", errors)
+    else:
+        _positive_int(spec.get("max_output_tokens"), f"{path}.max_output_tokens", errors)
     caps = spec.get("capabilities", [])
     if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
         errors.append(f"{path}.capabilities: must be a list of strings.")

@@ -53,6 +53,7 @@ def _model_fields(spec: dict) -> dict[str, Any]:
         "speed_tier": "speed_tier",
         "quality_tier": "quality_tier",
         "litellm_key": "litellm_key",
+        "kind": "kind",
         "is_active": "is_active",
     }
     fields.update({attr: spec[key] for key, attr in optional.items() if key in spec})

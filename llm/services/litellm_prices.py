@@ -28,6 +28,8 @@ _LITELLM_PRICES = {
     "input_cost_per_token": "input_price_per_1m",
     "output_cost_per_token": "output_price_per_1m",
     "cache_read_input_token_cost": "cached_input_price_per_1m",
+    "cache_creation_input_token_cost": "cache_write_price_per_1m",
+    "cache_creation_input_token_cost_above_1hr": "cache_write_1h_price_per_1m",
 }
 _LITELLM_LIMITS = {"max_input_tokens": "context_window", "max_output_tokens": "max_output_tokens"}
 _LITELLM_CAPABILITIES = {

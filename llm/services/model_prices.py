@@ -19,6 +19,8 @@ class PriceQuote:
     output_price_per_1m: Decimal | None
     cached_input_price_per_1m: Decimal | None
     effective_from: datetime | None
+    cache_write_price_per_1m: Decimal | None = None
+    cache_write_1h_price_per_1m: Decimal | None = None
 
     @property
     def is_priced(self) -> bool:
@@ -41,6 +43,8 @@ def model_price_at(*, model: LLMModel, at: datetime) -> PriceQuote | None:
             input_price_per_1m=row.input_price_per_1m,
             output_price_per_1m=row.output_price_per_1m,
             cached_input_price_per_1m=row.cached_input_price_per_1m,
+            cache_write_price_per_1m=row.cache_write_price_per_1m,
+            cache_write_1h_price_per_1m=row.cache_write_1h_price_per_1m,
             effective_from=row.effective_from,
         )
     if LLMModelPrice.objects.filter(model=model).exists():
@@ -49,5 +53,7 @@ def model_price_at(*, model: LLMModel, at: datetime) -> PriceQuote | None:
         input_price_per_1m=model.input_price_per_1m,
         output_price_per_1m=model.output_price_per_1m,
         cached_input_price_per_1m=model.cached_input_price_per_1m,
+        cache_write_price_per_1m=model.cache_write_price_per_1m,
+        cache_write_1h_price_per_1m=model.cache_write_1h_price_per_1m,
         effective_from=None,
     )

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llm.services.model_access import ModelAccess
     from llm.services.routing_snapshots import CatalogIndex, ConfigInfo, ModelInfo
 
 
@@ -20,8 +21,9 @@ def shorten(text: str, limit: int = 100) -> str:
 class RouteChain:
     """An ordered, deduplicated list of usable models, with notes on what was left out."""
 
-    def __init__(self, catalog: "CatalogIndex"):
+    def __init__(self, catalog: "CatalogIndex", access: "ModelAccess | None" = None):
         self.catalog = catalog
+        self.access = access
         self.models: list[ModelInfo] = []
         self.notes: list[str] = []
         self._seen: set[str] = set()
@@ -33,6 +35,9 @@ class RouteChain:
             return None
         if not model.is_priced:
             self.notes.append(f"skipped {model.qualified_id} (no price)")
+            return None
+        if self.access is not None and not self.access.allows(model):
+            self.notes.append(f"skipped {model.qualified_id} (not allowed)")
             return None
         if model.qualified_id not in self._seen:
             self._seen.add(model.qualified_id)
@@ -63,17 +68,19 @@ def _config_refs(config: "ConfigInfo") -> list[str]:
 
 
 def config_allowed_models(
-    config: "ConfigInfo | None", catalog: "CatalogIndex"
+    config: "ConfigInfo | None", catalog: "CatalogIndex", access: "ModelAccess | None" = None
 ) -> list["ModelInfo"]:
     """The models a priority may pick from: those the config names; if fewer than two, every
-    active priced model of the providers it names."""
+    active priced model of the providers it names. Only models `access` allows."""
     if config is None:
         return []
-    chain = RouteChain(catalog)
+    chain = RouteChain(catalog, access)
     chain.extend(_config_refs(config))
     models = chain.models
     if len(models) < 2:
         extra = catalog.for_providers(m.provider_slug for m in models)
         seen = {m.qualified_id for m in models}
-        models = models + [m for m in extra if m.qualified_id not in seen]
+        models = models + [
+            m for m in extra if m.qualified_id not in seen and (access is None or access.allows(m))
+        ]
     return models

@@ -34,6 +34,7 @@ from llm.services.route_chain import RouteChain, config_allowed_models, shorten
 from llm.services.route_splits import split_arm_pick, split_arms, split_sticky_key
 
 if TYPE_CHECKING:
+    from llm.services.model_access import ModelAccess
     from llm.services.request_features import RequestFeatures
     from llm.services.routing_hints import RoutingHints
     from llm.services.routing_snapshots import CatalogIndex, ConfigInfo, ModelInfo
@@ -65,6 +66,7 @@ class _Request:
     features: "RequestFeatures"
     rng: random.Random
     latency_ms: Mapping[str, float] | None
+    access: "ModelAccess | None" = None  # None: every model (no key or plan to apply)
 
 
 def _default_config(configs: Sequence["ConfigInfo"]) -> "ConfigInfo | None":
@@ -147,14 +149,13 @@ def _finish(
         chain.models,
         features=request.features,
         needed_tokens=_needed_tokens(request.features, params),
-        larger_pool=lambda: config_allowed_models(config, request.catalog),
+        larger_pool=lambda: config_allowed_models(config, request.catalog, request.access),
         notes=chain.notes,
     )
     if not candidates:
         where = f"config {config.name!r}" if config else "the request"
-        raise ModelNotAllowed(
-            f"No model of {where} is available (all are unknown, inactive or unpriced)."
-        )
+        why = "unknown, inactive, unpriced or not allowed for this key or tenant plan"
+        raise ModelNotAllowed(f"No model of {where} is available (all are {why}).")
     reason = head
     if candidates[0].qualified_id not in head:
         reason += f"; serving {candidates[0].qualified_id}"
@@ -200,18 +201,22 @@ def _apply_action(
     elif "priority" in route:
         if route["priority"] not in rule_lang.PRIORITIES:
             return None
-        allowed = config_allowed_models(config, request.catalog)
+        allowed = config_allowed_models(config, request.catalog, request.access)
         pool = rank_models(allowed, route["priority"], latency_ms=request.latency_ms)
         picked = model_best_fit(pool, features=request.features, needed_tokens=needed_tokens)
         chosen = chain.add(picked.qualified_id) if picked else None
         action = f" priority {route['priority']} among {len(pool)} models"
     elif "quality_tier" in route:
         tier = route["quality_tier"]
-        allowed = config_allowed_models(config, request.catalog)
+        allowed = config_allowed_models(config, request.catalog, request.access)
         pool = [m for m in allowed if m.quality_tier == tier]
         if not pool:
             providers = {m.provider_slug for m in allowed}
-            pool = [m for m in request.catalog.for_providers(providers) if m.quality_tier == tier]
+            pool = [
+                m
+                for m in request.catalog.for_providers(providers)
+                if m.quality_tier == tier and (request.access is None or request.access.allows(m))
+            ]
         pool = rank_models(pool, "cost")
         picked = model_best_fit(pool, features=request.features, needed_tokens=needed_tokens)
         chosen = chain.add(picked.qualified_id) if picked else None
@@ -272,7 +277,9 @@ def _route_by_priority_hint(
     """`auto` with a priority hint and no matching rule: the priority's pick leads, else None."""
     priority = request.hints.priority
     pool = rank_models(
-        config_allowed_models(config, request.catalog), priority, latency_ms=request.latency_ms
+        config_allowed_models(config, request.catalog, request.access),
+        priority,
+        latency_ms=request.latency_ms,
     )
     picked = model_best_fit(pool, features=request.features, needed_tokens=needed_tokens)
     if picked is None:
@@ -290,7 +297,7 @@ def _route_config(
     config: "ConfigInfo", *, is_auto: bool, budget_used_pct: Decimal | None, request: _Request
 ) -> RouteDecision:
     """A config's decision: its rules, then (for `auto`) the priority hint, then its primary."""
-    chain = RouteChain(request.catalog)
+    chain = RouteChain(request.catalog, request.access)
     needed = _needed_tokens(request.features, config.params)
     decision = _route_by_rules(
         config, chain=chain, needed_tokens=needed, budget_used_pct=budget_used_pct, request=request
@@ -317,14 +324,26 @@ def _route_direct(ref: str, *, configs: Sequence["ConfigInfo"], request: _Reques
         raise ModelNotAllowed(
             f"Model {model.qualified_id!r} has no known price and cannot be used."
         )
+    access = request.access
+    if access is not None and not (access.allows_direct and access.allows(model)):
+        raise ModelNotAllowed(
+            f"Model {model.qualified_id!r} is not allowed for this API key or tenant plan."
+        )
     default = _default_config(configs)
-    chain = RouteChain(request.catalog)
+    chain = RouteChain(request.catalog, request.access)
     chain.add(model.qualified_id)
     head = f"requested {model.qualified_id} directly"
     if default is not None:
         chain.extend(default.fallback_models)
         head += f" (settings of config {default.name})"
     return _finish(config=default, chain=chain, head=head, rule_index=None, request=request)
+
+
+def _check_config_access(config: "ConfigInfo", access: "ModelAccess | None") -> None:
+    if access is not None and not access.allows_config(config.name):
+        raise ModelNotAllowed(
+            f"Routing config {shorten(config.name)!r} is not allowed for this API key."
+        )
 
 
 def route_request(
@@ -337,13 +356,17 @@ def route_request(
     budget_used_pct: Decimal | None,
     rng: random.Random | None = None,
     latency_ms: Mapping[str, float] | None = None,
+    access: "ModelAccess | None" = None,
 ) -> RouteDecision:
     """Decide the ordered candidates for one request. Pure: no I/O.
 
     Raises InvalidRequest (unknown model or config, `auto` without a default config) or
     ModelNotAllowed (the model exists but cannot be used); never returns no candidates.
     `rng` drives non-sticky splits (inject a seeded one in tests); `latency_ms` (optional,
-    qualified id -> observed latency) refines the `speed` priority within a speed tier."""
+    qualified id -> observed latency) refines the `speed` priority within a speed tier.
+    `access` (the key's and tenant plan's allowed sets, `model_access`): a config the key may
+    not use, or a model requested directly that it may not use, is ModelNotAllowed; routing
+    and fallbacks skip disallowed models like unusable ones."""
     if not isinstance(requested_model, str) or not requested_model.strip():
         raise InvalidRequest(
             "'model' is required: a catalog model id, 'auto' or the name of a routing config."
@@ -355,6 +378,7 @@ def route_request(
         features=features,
         rng=rng or _default_rng,
         latency_ms=latency_ms,
+        access=access,
     )
     by_name = {c.name: c for c in configs}
     if ref == "auto":
@@ -365,9 +389,11 @@ def route_request(
                 "default (is_default: true in /api/v1/configs/), or request a model or config "
                 "by name."
             )
+        _check_config_access(config, access)
         return _route_config(config, is_auto=True, budget_used_pct=budget_used_pct, request=request)
     if ref in by_name:
         config = by_name[ref]
+        _check_config_access(config, access)
         return _route_config(
             config, is_auto=False, budget_used_pct=budget_used_pct, request=request
         )

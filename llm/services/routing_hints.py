@@ -14,7 +14,7 @@ from llm import rules as rule_lang
 MAX_TAGS = 20
 MAX_TAG_CHARS = 64
 MAX_TASK_CHARS = 64
-MAX_USER_CHARS = 256
+MAX_USER_CHARS = 128  # the contract: the end user, at most 128 characters
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,28 @@ def routing_hints_from(*, body: Mapping, headers: Mapping[str, str]) -> RoutingH
     if len(tags) > MAX_TAGS:
         raise InvalidRequest(f"At most {MAX_TAGS} tags per request.")
 
-    user = body.get("user")
-    user = (user.strip()[:MAX_USER_CHARS] or None) if isinstance(user, str) else None
+    user = end_user_from(body=body, headers=lowered, metadata=metadata)
     return RoutingHints(task=task, tags=tuple(tags), priority=priority, user=user)
+
+
+def end_user_from(*, body: Mapping, headers: Mapping[str, Any], metadata: Mapping) -> str | None:
+    """The end user the tenant serves (stored on the usage event, budgeted per user): header
+    X-Tollgate-User, else body `user` (chat, responses; /v1/messages maps `metadata.user_id`
+    to it), else `metadata.user_id`. Printable, at most MAX_USER_CHARS, else 400 naming it."""
+    for source, value in (
+        ("X-Tollgate-User", headers.get("x-tollgate-user")),
+        ("'user'", body.get("user")),
+        ("'metadata.user_id'", metadata.get("user_id")),
+    ):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if not isinstance(value, str):
+            raise InvalidRequest(f"{source} must be a string.", extra={"param": "user"})
+        user = value.strip()
+        if len(user) > MAX_USER_CHARS or not user.isprintable():
+            raise InvalidRequest(
+                f"{source} must be printable text of at most {MAX_USER_CHARS} characters.",
+                extra={"param": "user"},
+            )
+        return user
+    return None

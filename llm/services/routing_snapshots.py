@@ -36,6 +36,9 @@ class ModelInfo:
     speed_tier: str
     quality_tier: str
     first_party: bool = False  # the provider makes this model (llm.model_refs)
+    cache_write_price_per_1m: Decimal | None = None
+    cache_write_1h_price_per_1m: Decimal | None = None
+    kind: str = "chat"  # chat | embedding (LLMModel.Kind)
 
     @property
     def is_priced(self) -> bool:
@@ -71,28 +74,58 @@ class ModelInfo:
             speed_tier=model.speed_tier,
             quality_tier=model.quality_tier,
             first_party=provider.first_party,
+            cache_write_price_per_1m=model.cache_write_price_per_1m,
+            cache_write_1h_price_per_1m=model.cache_write_1h_price_per_1m,
+            kind=model.kind,
         )
 
 
+EMBEDDING = "embedding"
+
+
 class CatalogIndex:
-    """The active catalog in memory, resolvable by qualified id or unambiguous bare id."""
+    """The active catalog in memory, resolvable by qualified id or unambiguous bare id.
+
+    Chat models and embedding models are indexed apart: everything chat routing reads
+    (`resolve`, `matches`, `all`, `for_providers`) sees chat models only, so no rule, split or
+    priority pick can land on an embedding model; `/v1/embeddings` resolves among the others.
+    """
 
     def __init__(self, models: Iterable[ModelInfo], *, inactive_refs: Iterable[str] = ()):
-        self._models = list(models)
+        everything = list(models)
+        self._models = [m for m in everything if m.kind != EMBEDDING]
+        self._embeddings = [m for m in everything if m.kind == EMBEDDING]
         self._by_qualified, self._by_bare = model_ref_index(
             self._models, qualified_id=lambda m: m.qualified_id
+        )
+        self._embedding_refs = model_ref_index(
+            self._embeddings, qualified_id=lambda m: m.qualified_id
         )
         self._priced = [m for m in self._models if m.is_priced]
         self._inactive = frozenset(inactive_refs)
 
     def resolve(self, ref: str) -> ModelInfo | None:
-        """An active model (priced or not) by reference (the rule: llm.model_refs)."""
+        """An active chat model (priced or not) by reference (the rule: llm.model_refs)."""
         return model_ref_resolve(
             ref,
             by_qualified=self._by_qualified,
             by_bare=self._by_bare,
             first_party=lambda model: model.first_party,
         )
+
+    def resolve_embedding(self, ref: str) -> ModelInfo | None:
+        """An active embedding model (priced or not) by reference, as `resolve` for chat."""
+        by_qualified, by_bare = self._embedding_refs
+        return model_ref_resolve(
+            ref,
+            by_qualified=by_qualified,
+            by_bare=by_bare,
+            first_party=lambda model: model.first_party,
+        )
+
+    def embedding_models(self) -> list[ModelInfo]:
+        """Active, priced embedding models: what /v1/embeddings can serve."""
+        return [m for m in self._embeddings if m.is_priced]
 
     def matches(self, ref: str) -> list[ModelInfo]:
         """Every active model a bare id names (more than one means the id is ambiguous)."""

@@ -108,13 +108,15 @@ def test_data_url_parsing():
 
 
 def test_usage_chunk_has_no_choices():
-    chunk = ChunkFactory(model="m", request_id="r1", created=5).usage_chunk(Usage(10, 3, 4))
+    usage = Usage(10, 3, 4, cache_write_tokens=2, reasoning_tokens=1)
+    chunk = ChunkFactory(model="m", request_id="r1", created=5).usage_chunk(usage)
     assert chunk["choices"] == []
     assert chunk["usage"] == {
         "prompt_tokens": 10,
         "completion_tokens": 3,
         "total_tokens": 13,
-        "prompt_tokens_details": {"cached_tokens": 4},
+        "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 1},
     }
     assert chunk["id"] == "chatcmpl-r1"
 

@@ -408,7 +408,10 @@ def test_refresh_from_litellm_add_new_creates_only_chat_models_of_our_providers(
     assert (new.input_price_per_1m, new.output_price_per_1m) == (Decimal("4"), Decimal("16"))
     assert new.context_window == 400000
     assert {"tools", "vision", "streaming"} <= set(new.capabilities)
-    assert not LLMModel.objects.filter(model_id="text-embedding-3-small").exists()
+    # The map's embedding entry is not added as a chat model (ours is in the file, as one).
+    [embedding] = LLMModel.objects.filter(model_id="text-embedding-3-small")
+    assert embedding.kind == "embedding"
+    assert not embedding.price_source.startswith("litellm")
     assert not LLMModel.objects.filter(model_id__startswith="ollama/").exists()
 
 

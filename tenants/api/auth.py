@@ -30,14 +30,17 @@ from core.errors import InvalidRequest
 from tenants.api.selectors import memberships_for_user
 from tenants.models import Tenant, TenantApiKey
 from tenants.selectors import tenant_get
-from tenants.services import api_key_authenticate
+from tenants.services import API_KEY_INVALID_MESSAGE, api_key_authenticate
 
 TENANT_HEADER = "X-Tollgate-Tenant"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class TenantApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer tg_...`. A present but unknown, revoked or expired key is a 401."""
+    """`Authorization: Bearer tg_...`, the only place a key is read (never a query parameter or
+    a body field). A present but malformed, unknown, revoked or expired key is a 401 with the
+    same words as a missing one; a value that cannot be a key costs no query. Another scheme
+    (`Basic`, e.g. from a proxy in front) is left to the session."""
 
     keyword = "bearer"
 
@@ -48,11 +51,9 @@ class TenantApiKeyAuthentication(BaseAuthentication):
         parts = header.split()
         if not parts or parts[0].lower() != self.keyword:
             return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Authorization header.")
-        key = api_key_authenticate(secret=parts[1])
+        key = api_key_authenticate(secret=parts[1]) if len(parts) == 2 else None
         if key is None:
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+            raise exceptions.AuthenticationFailed(API_KEY_INVALID_MESSAGE)
         return AnonymousUser(), key
 
     def authenticate_header(self, request: Request) -> str:
@@ -141,7 +142,7 @@ def caller_context(request: Request, view: APIView | None = None) -> CallerConte
         return _context_for_key(request, view, request.auth)
     user = request.user
     if user is None or not user.is_authenticated:
-        raise exceptions.NotAuthenticated()
+        raise exceptions.NotAuthenticated(API_KEY_INVALID_MESSAGE)
     return _context_for_user(request, user)
 
 

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from tenants import selectors
-from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
+from tenants.models import AuditEntry, Membership, ProviderCredential, Tenant, TenantApiKey
 
 
 def api_key_list(*, tenant: Tenant | None) -> QuerySet[TenantApiKey]:
@@ -33,3 +33,9 @@ def memberships_for_user(
     if tenant_slug:
         qs = qs.filter(tenant__slug=tenant_slug)
     return list(qs[:limit])
+
+
+def audit_entry_list(*, tenant: Tenant | None) -> QuerySet[AuditEntry]:
+    """A tenant's audit trail, newest first; every tenant's for platform staff (tenant=None)."""
+    qs = AuditEntry.objects.order_by("-at", "-id")
+    return qs.filter(tenant_ref=tenant.pk) if tenant is not None else qs

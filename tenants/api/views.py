@@ -3,25 +3,32 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from tenants.api import selectors
-from tenants.api.auth import TenantViewSet
+from tenants.api.auth import TenantAPIView, TenantViewSet
 from tenants.api.serializers import (
+    ApiKeyAccessSerializer,
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    AuditEntrySerializer,
     CredentialCreateSerializer,
     CredentialSerializer,
     CredentialUpdateSerializer,
+    TenantAccessSerializer,
 )
-from tenants.models import ProviderCredential, TenantApiKey
+from tenants.models import AuditEntry, ProviderCredential, TenantApiKey
+from tenants.selectors import tenant_get
 from tenants.services import (
+    api_key_access_set,
     api_key_create,
     api_key_revoke,
     credential_delete,
     credential_set,
     credential_update,
+    tenant_access_set,
 )
 
 
@@ -118,6 +125,15 @@ class ApiKeyViewSet(
         response["Cache-Control"] = "no-store"
         return response
 
+    @extend_schema(request=ApiKeyAccessSerializer, responses={200: ApiKeySerializer})
+    def partial_update(self, request, pk=None):
+        """Restrict the key to models and / or routing configs (README "Model access")."""
+        self.caller.require_tenant()
+        serializer = ApiKeyAccessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = api_key_access_set(key=self.get_object(), **serializer.validated_data)
+        return Response(ApiKeySerializer(key).data)
+
     @extend_schema(summary="Revoke a key (same as POST .../revoke/)")
     def destroy(self, request, pk=None):
         self.caller.require_tenant()
@@ -130,3 +146,41 @@ class ApiKeyViewSet(
         self.caller.require_tenant()
         key = api_key_revoke(key=self.get_object())
         return Response(ApiKeySerializer(key).data)
+
+
+class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Configuration changes (configs, credentials, keys, budgets, members, the tenant), newest
+    first: the caller's tenant's, or every tenant's for platform staff."""
+
+    model = AuditEntry
+    serializer_class = AuditEntrySerializer
+
+    def scoped_queryset(self):
+        return selectors.audit_entry_list(tenant=self.caller.tenant)
+
+
+class TenantAccessView(TenantAPIView):
+    """A tenant's plan: which providers and models it may use. Platform staff only; to anyone
+    else the resource does not exist (404)."""
+
+    def _tenant(self, request, slug: str):
+        tenant = tenant_get(slug=slug) if self.caller.is_platform_staff else None
+        if tenant is None:
+            raise NotFound("Not found.")
+        return tenant
+
+    @extend_schema(responses={200: TenantAccessSerializer}, operation_id="tenant_access_get")
+    def get(self, request, slug: str):
+        return Response(TenantAccessSerializer(self._tenant(request, slug)).data)
+
+    @extend_schema(
+        request=TenantAccessSerializer,
+        responses={200: TenantAccessSerializer},
+        operation_id="tenant_access_set",
+    )
+    def put(self, request, slug: str):
+        tenant = self._tenant(request, slug)
+        serializer = TenantAccessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tenant = tenant_access_set(tenant=tenant, **serializer.validated_data)
+        return Response(TenantAccessSerializer(tenant).data)

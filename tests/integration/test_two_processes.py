@@ -1,8 +1,10 @@
 """Two gateway processes (separate uvicorn processes) against one Redis hold one rate limit and
-one strict budget exactly: a limit is shared, never multiplied by the number of processes."""
+one strict budget exactly: a limit is shared, never multiplied by the number of processes; a
+revoked key stops on both within a second."""
 
 import asyncio
 import os
+import time
 from decimal import Decimal
 
 import httpx
@@ -91,3 +93,25 @@ def test_two_processes_share_one_strict_budget(gw, strict_budget, two_gateways):
     events = settle_events(40)
     assert len(events) == 40
     assert sum(e.cost_usd for e in events) == spent
+
+
+def test_a_revoked_key_stops_working_on_every_process(gw, two_gateways):
+    """The revoking process bumps the snapshot version in Redis; every process checks it at
+    most once a second (gateway/services/snapshots.py VERSION_CHECK_SECONDS) and drops its
+    cached keys when it moved, well before the key snapshot's own TTL (KEY_TTL_SECONDS)."""
+    from tenants.services import api_key_revoke
+
+    def post(url: str) -> int:
+        return httpx.post(
+            f"{url}/v1/chat/completions",
+            json=BODY,
+            headers={"Authorization": f"Bearer {gw.secret}"},
+            timeout=30,
+        ).status_code
+
+    for url in two_gateways:
+        assert post(url) == 200  # both hold the key in their snapshot
+    api_key_revoke(key=gw.key)
+    time.sleep(1.2)
+    for url in two_gateways:
+        assert post(url) == 401

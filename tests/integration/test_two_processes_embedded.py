@@ -1,6 +1,7 @@
 """Two gateway processes on the embedded default (no Redis) keep the promises one process keeps:
 an idempotent retry that reaches the other process is not sent upstream again, a rate limit is
-not multiplied by the number of processes, and a revoked key stops working on both.
+not multiplied by the number of processes, and a revoked key stops working on both within a
+second (the snapshot version check), an expired one at its expiry.
 
 The processes share state through the embedded default's file (core/shared_state.py); they run
 on this test's database (the SQLite file of the run, or PostgreSQL under CI) with REDIS_URL
@@ -9,9 +10,11 @@ removed, so this test runs in both of CI's passes.
 
 import asyncio
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from tests.integration.gateway_processes import gateway_env, gateway_processes
 
@@ -92,3 +95,18 @@ def test_a_revoked_key_stops_working_on_every_process(gw, two_embedded_gateways)
     time.sleep(1.2)  # each process checks the shared snapshot version at most once a second
     for url in two_embedded_gateways:
         assert _post(url, gw.secret).status_code == 401
+
+
+def test_an_expired_key_stops_working_on_every_process_at_its_expiry(gw, two_embedded_gateways):
+    """Expiry needs no invalidation: each process's key snapshot carries `expires_at` and
+    checks it on every request, so a cached key stops at its expiry, not a TTL later."""
+    from tenants.services import api_key_create
+
+    expires = timezone.now() + timedelta(seconds=4)
+    _key, secret = api_key_create(tenant=gw.tenant, scopes=["inference"], expires_at=expires)
+    for url in two_embedded_gateways:
+        assert _post(url, secret).status_code == 200  # both hold the key in their snapshot
+    assert timezone.now() < expires, "the machine is too slow for this test's 4 s window"
+    time.sleep((expires - timezone.now()).total_seconds() + 0.2)
+    for url in two_embedded_gateways:
+        assert _post(url, secret).status_code == 401

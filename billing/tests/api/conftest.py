@@ -50,6 +50,8 @@ def usage(tenant, other_tenant, small_catalog):
         provider="anthropic",
         cost_usd=Decimal("0.5"),
         cached_tokens=7,
+        cache_write_tokens=11,
+        reasoning_tokens=3,
         api_key=key,
     )
     make_event(

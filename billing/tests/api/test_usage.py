@@ -26,6 +26,8 @@ def test_group_by_day_uses_tenant_time_zone(owner_client, usage):
             "input_tokens": 200,
             "output_tokens": 20,
             "cached_tokens": 0,
+            "cache_write_tokens": 0,
+            "reasoning_tokens": 0,
             "cost_usd": "0.0012345678",
         },
         {
@@ -34,6 +36,8 @@ def test_group_by_day_uses_tenant_time_zone(owner_client, usage):
             "input_tokens": 100,
             "output_tokens": 10,
             "cached_tokens": 7,
+            "cache_write_tokens": 11,
+            "reasoning_tokens": 3,
             "cost_usd": "0.50",
         },
     ]
@@ -42,6 +46,8 @@ def test_group_by_day_uses_tenant_time_zone(owner_client, usage):
         "input_tokens": 300,
         "output_tokens": 30,
         "cached_tokens": 7,
+        "cache_write_tokens": 11,
+        "reasoning_tokens": 3,
         "cost_usd": "0.5012345678",
     }
     assert body["timezone"] == "Europe/Berlin"
@@ -88,6 +94,8 @@ def test_filters(owner_client, usage):
         "input_tokens": 0,
         "output_tokens": 0,
         "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
         "cost_usd": "0.00",
     }
 

@@ -23,6 +23,9 @@ ANTHROPIC_FIELDS = {
 }  # fmt: skip
 
 
+COUNT_TOKENS_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "thinking"}
+
+
 class AnthropicWire:
     """POST /v1/messages (anthropic-version header required), errors in Anthropic's shape."""
 
@@ -30,7 +33,22 @@ class AnthropicWire:
     prefix = ""
 
     def route(self, method: str, path: str) -> str | None:
-        return "chat" if method == "POST" and path == "/v1/messages" else None
+        if method != "POST":
+            return None
+        return {"/v1/messages": "chat", "/v1/messages/count_tokens": "count_tokens"}.get(path)
+
+    def count_tokens(self, behaviour: object, request: RecordedRequest) -> Reply:
+        """`{"input_tokens": n}` (the scripted Ok's input_tokens); fields beyond what the
+        endpoint takes are refused, as the real one does."""
+        body = request.json if isinstance(request.json, dict) else {}
+        unknown = sorted(set(body) - COUNT_TOKENS_FIELDS)
+        if unknown:
+            return self.bad_request(f"{unknown[0]}: Extra inputs are not permitted")
+        if "model" not in body or "messages" not in body:
+            return self.bad_request("model and messages: Field required")
+        if not isinstance(behaviour, Ok):
+            return self.server_error(500)
+        return json_reply(200, {"input_tokens": behaviour.input_tokens})
 
     def validate(self, request: RecordedRequest) -> str | None:
         body = request.json
@@ -48,6 +66,12 @@ class AnthropicWire:
             if message.get("role") not in ("user", "assistant"):
                 return "messages: roles must be user or assistant; use the top-level system"
         return None
+
+    def validate_embeddings(self, request: RecordedRequest) -> str | None:
+        return "Anthropic has no embeddings endpoint"  # never routed to: route() says 404
+
+    def embeddings(self, ok: Ok, request: RecordedRequest) -> Reply:
+        return self.not_found()
 
     def bad_request(self, message: str) -> Reply:
         return self.error(400, "invalid_request_error", message)
@@ -105,17 +129,31 @@ class AnthropicWire:
     def not_found(self) -> Reply:
         return self.error(404, "not_found_error", "Not found")
 
+    def key_echo(self, status: int, key: str) -> Reply:
+        return self.error(status, "authentication_error", f"invalid x-api-key: {key}")
+
+    def stream_error(self, message: str) -> bytes:
+        error = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return self._event("error", error)
+
     def models(self) -> Reply:
         """Never routed to: this mock lists no models."""
         return self.not_found()
 
     @staticmethod
     def _usage_start(ok: Ok | TruncatedStream) -> dict[str, Any]:
-        return {
-            "input_tokens": ok.input_tokens - ok.cached_tokens,
-            "cache_creation_input_tokens": 0,
+        """input_tokens leaves the cache out; writes are split by TTL in `cache_creation`."""
+        usage: dict[str, Any] = {
+            "input_tokens": ok.input_tokens - ok.cached_tokens - ok.cache_write_tokens,
+            "cache_creation_input_tokens": ok.cache_write_tokens,
             "cache_read_input_tokens": ok.cached_tokens,
         }
+        if ok.cache_write_tokens:
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": ok.cache_write_tokens - ok.cache_write_1h_tokens,
+                "ephemeral_1h_input_tokens": ok.cache_write_1h_tokens,
+            }
+        return usage
 
     def _message(self, ok: Ok | TruncatedStream, request: RecordedRequest) -> dict[str, Any]:
         return {

@@ -15,12 +15,15 @@ class Ok:
     """A successful answer, plain or streamed (whichever the request asked for)."""
 
     content: str = "Hello from mock"
-    input_tokens: int = 12  # all prompt tokens, cached ones included
-    output_tokens: int = 5
-    cached_tokens: int = 0
+    input_tokens: int = 12  # all prompt tokens, cache reads and writes included
+    output_tokens: int = 5  # all output tokens, reasoning included
+    cached_tokens: int = 0  # cache reads
     tool_call: dict | None = None  # {"name": ..., "arguments": dict | str, "id": optional}
     delay: float = 0.0  # before the response starts
     chunk_delay: float = 0.0  # between stream frames
+    cache_write_tokens: int = 0  # cache writes (Anthropic), 5-minute and 1-hour together
+    cache_write_1h_tokens: int = 0  # the 1-hour part of cache_write_tokens
+    reasoning_tokens: int = 0  # thinking (OpenAI reasoning_tokens, Gemini thoughtsTokenCount)
 
 
 @dataclass
@@ -56,6 +59,9 @@ class TruncatedStream:
     input_tokens: int = 12
     output_tokens: int = 9
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass
@@ -73,6 +79,22 @@ class OutOfCredit:
     """The account behind the key has no credit or quota left (each format's own reply)."""
 
 
+@dataclass
+class EchoKey:
+    """A careless upstream (or a proxy in front of one): an error whose body quotes the
+    request's key in full, and a header that carries it back. The gateway must redact it.
+    `mid_stream`: a streamed request gets a few content frames first, then an error event that
+    quotes the key (after the first byte reached the client)."""
+
+    status: int = 401
+    mid_stream: bool = False
+
+
+@dataclass
+class NotFound:
+    """404: the model (or the path under a BYOK base URL) does not exist there."""
+
+
 Behaviour = (
     Ok
     | RateLimited
@@ -83,6 +105,8 @@ Behaviour = (
     | ContextLengthExceeded
     | AuthError
     | OutOfCredit
+    | EchoKey
+    | NotFound
 )
 
 
@@ -97,6 +121,19 @@ class RecordedRequest:
     json: Any
     body: bytes = field(repr=False, default=b"")
     response_id: str = field(repr=False, default_factory=lambda: uuid.uuid4().hex[:22])
+
+    @property
+    def api_key(self) -> str:
+        """The key the request carried, wherever it was put (header of any style, or query)."""
+        bearer = self.headers.get("authorization", "")
+        if bearer.lower().startswith("bearer "):
+            return bearer[7:].strip()
+        return (
+            self.headers.get("x-api-key")
+            or self.headers.get("x-goog-api-key")
+            or self.query.get("key")
+            or ""
+        )
 
     @property
     def stream(self) -> bool:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from tests.support.mock_upstreams.behaviours import Ok, RecordedRequest, TruncatedStream
-from tests.support.mock_upstreams.content import word_pieces
+from tests.support.mock_upstreams.content import embedding_vector, word_pieces
 from tests.support.mock_upstreams.wire import Reply, json_reply
 
 # Request fields the API accepts; anything else is refused, as the real API does.
@@ -22,15 +22,52 @@ GEMINI_FIELDS = {
 }  # fmt: skip
 
 
+EMBED_FIELDS = {"content", "taskType", "title", "outputDimensionality"}
+EMBEDDING_DIMENSIONS = 16  # the mock's vector length unless outputDimensionality asks another
+
+
 class GeminiWire:
     """POST /v1beta/models/{model}:(stream)generateContent, errors as google.rpc statuses."""
 
     name = "gemini"
     prefix = "/v1beta"
     _path = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)$")
+    _embed_path = re.compile(r"^/v1beta/models/([^/:]+):(embedContent|batchEmbedContents)$")
 
     def route(self, method: str, path: str) -> str | None:
-        return "chat" if method == "POST" and self._path.match(path) else None
+        if method != "POST":
+            return None
+        if self._path.match(path):
+            return "chat"
+        return "embeddings" if self._embed_path.match(path) else None
+
+    def validate_embeddings(self, request: RecordedRequest) -> str | None:
+        body = request.json
+        if not isinstance(body, dict):
+            return "Invalid JSON payload received."
+        batch = request.path.endswith(":batchEmbedContents")
+        items = body.get("requests") if batch else [body]
+        if not isinstance(items, list) or not items:
+            return "* BatchEmbedContentsRequest.requests: requests is not specified"
+        for item in items:
+            unknown = sorted(set(item) - EMBED_FIELDS - ({"model"} if batch else set()))
+            if unknown:
+                return f'Invalid JSON payload received. Unknown name "{unknown[0]}".'
+            parts = (item.get("content") or {}).get("parts")
+            if not parts or not all(isinstance(p.get("text"), str) for p in parts):
+                return "* EmbedContentRequest.content: contains no text parts"
+        return None
+
+    def embeddings(self, ok: Ok, request: RecordedRequest) -> Reply:
+        """embedContent: {"embedding": {"values"}}; batch: {"embeddings": [...]}; no usage."""
+        body = request.json
+        batch = request.path.endswith(":batchEmbedContents")
+        vectors = []
+        for item in body["requests"] if batch else [body]:
+            text = "".join(part["text"] for part in item["content"]["parts"])
+            dimensions = int(item.get("outputDimensionality") or EMBEDDING_DIMENSIONS)
+            vectors.append({"values": embedding_vector(json.dumps(text), dimensions)})
+        return json_reply(200, {"embeddings": vectors} if batch else {"embedding": vectors[0]})
 
     def validate(self, request: RecordedRequest) -> str | None:
         body = request.json
@@ -113,6 +150,15 @@ class GeminiWire:
     def not_found(self) -> Reply:
         return self.error(404, "NOT_FOUND", "Requested entity was not found.")
 
+    def key_echo(self, status: int, key: str) -> Reply:
+        rpc = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED"}.get(status, "UNAUTHENTICATED")
+        message = f"API key not valid: {key} (https://x.googleapis.com/v1beta/models?key={key})"
+        return self.error(status, rpc, message)
+
+    def stream_error(self, message: str) -> bytes:
+        error = {"error": {"code": 500, "message": message, "status": "INTERNAL"}}
+        return b"data: " + json.dumps(error).encode() + b"\r\n\r\n"
+
     def models(self) -> Reply:
         """Never routed to: this mock lists no models."""
         return self.not_found()
@@ -134,11 +180,13 @@ class GeminiWire:
     @staticmethod
     def _usage(ok: Ok | TruncatedStream, output_tokens: int | None) -> dict[str, Any]:
         usage: dict[str, Any] = {"promptTokenCount": ok.input_tokens}
-        if output_tokens is not None:
-            usage["candidatesTokenCount"] = output_tokens
+        if output_tokens is not None:  # candidates leave the thinking out: thoughtsTokenCount
+            usage["candidatesTokenCount"] = max(output_tokens - ok.reasoning_tokens, 0)
         usage["totalTokenCount"] = ok.input_tokens + (output_tokens or 0)
         if ok.cached_tokens:
             usage["cachedContentTokenCount"] = ok.cached_tokens
+        if ok.reasoning_tokens:
+            usage["thoughtsTokenCount"] = ok.reasoning_tokens
         usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": ok.input_tokens}]
         return usage
 

@@ -6,13 +6,20 @@ sent `stream_options.include_usage`, then `data: [DONE]`.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 import uuid
 from typing import Any
 
 from tests.support.mock_upstreams.behaviours import Ok, RecordedRequest, TruncatedStream
-from tests.support.mock_upstreams.content import arguments_text, split_text, word_pieces
+from tests.support.mock_upstreams.content import (
+    arguments_text,
+    embedding_vector,
+    split_text,
+    word_pieces,
+)
 from tests.support.mock_upstreams.wire import Reply, json_reply
 
 # Request fields the API accepts; like the real API, the mock refuses anything else, so a gateway
@@ -25,6 +32,10 @@ OPENAI_FIELDS = {
     "verbosity", "modalities", "audio", "prediction", "web_search_options", "functions",
     "function_call", "safety_identifier", "prompt_cache_key",
 }  # fmt: skip
+
+
+EMBEDDING_FIELDS = {"model", "input", "encoding_format", "dimensions", "user"}
+EMBEDDING_DIMENSIONS = 16  # the mock's vector length unless `dimensions` asks for another
 
 
 def _masked(key: str) -> str:
@@ -40,6 +51,8 @@ class OpenAIWire:
     def route(self, method: str, path: str) -> str | None:
         if method == "POST" and path == "/v1/chat/completions":
             return "chat"
+        if method == "POST" and path == "/v1/embeddings":
+            return "embeddings"
         if method == "GET" and path == "/v1/models":
             return "models"
         return None
@@ -56,6 +69,39 @@ class OpenAIWire:
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return "Missing required parameter: 'messages'."
         return None
+
+    def validate_embeddings(self, request: RecordedRequest) -> str | None:
+        body = request.json
+        if not isinstance(body, dict):
+            return "We could not parse the JSON body of your request."
+        unknown = sorted(set(body) - EMBEDDING_FIELDS)
+        if unknown:
+            return f"Unrecognized request argument supplied: {unknown[0]}"
+        if not body.get("model") or not body.get("input"):
+            return "you must provide a model and an input"
+        if body.get("encoding_format") not in (None, "float", "base64"):
+            return "encoding_format must be float or base64"
+        if "dimensions" in body and not str(body["model"]).startswith("text-embedding-3"):
+            return "This model does not support specifying dimensions."
+        return None
+
+    def embeddings(self, ok: Ok, request: RecordedRequest) -> Reply:
+        """Floats, or base64 float32 when asked; `ok.input_tokens` is the usage reported."""
+        body = request.json
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if inputs and isinstance(inputs[0], int):
+            inputs = [inputs]
+        dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        data = []
+        for index, item in enumerate(inputs):
+            vector: Any = embedding_vector(json.dumps(item), dimensions)
+            if body.get("encoding_format") == "base64":
+                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        usage = {"prompt_tokens": ok.input_tokens, "total_tokens": ok.input_tokens}
+        return json_reply(
+            200, {"object": "list", "data": data, "model": body["model"], "usage": usage}
+        )
 
     def bad_request(self, message: str) -> Reply:
         return self.error(400, message, "invalid_request_error", None)
@@ -121,6 +167,14 @@ class OpenAIWire:
     def not_found(self) -> Reply:
         return self.error(404, "Invalid URL", "invalid_request_error", None)
 
+    def key_echo(self, status: int, key: str) -> Reply:
+        message = f"Incorrect API key provided: {key}. Authorization: Bearer {key}"
+        return self.error(status, message, "invalid_request_error", "invalid_api_key")
+
+    def stream_error(self, message: str) -> bytes:
+        error = {"error": {"message": message, "type": "server_error", "code": None}}
+        return b"data: " + json.dumps(error).encode() + b"\n\n"
+
     def models(self) -> Reply:
         return json_reply(
             200,
@@ -140,7 +194,7 @@ class OpenAIWire:
             "total_tokens": ok.input_tokens + ok.output_tokens,
             "prompt_tokens_details": {"cached_tokens": ok.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": 0,
+                "reasoning_tokens": ok.reasoning_tokens,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,

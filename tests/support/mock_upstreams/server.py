@@ -22,7 +22,9 @@ from tests.support.mock_upstreams.behaviours import (
     AuthError,
     Behaviour,
     ContextLengthExceeded,
+    EchoKey,
     Malformed,
+    NotFound,
     Ok,
     OutOfCredit,
     RateLimited,
@@ -167,7 +169,11 @@ class MockUpstream:
             return self._send(handler, wire.not_found())
         if route == "models":
             return self._send(handler, wire.models())
-        problem = wire.validate(request)
+        if route == "count_tokens":  # Anthropic only: Ok -> its input_tokens, else an error
+            return self._send(handler, wire.count_tokens(self._next(), request))
+        problem = (
+            wire.validate_embeddings(request) if route == "embeddings" else wire.validate(request)
+        )
         if problem:
             return self._send(handler, wire.bad_request(problem))
         behaviour = self._next()
@@ -186,6 +192,17 @@ class MockUpstream:
             return self._send(handler, wire.auth_error(behaviour.status, request))
         if isinstance(behaviour, OutOfCredit):
             return self._send(handler, wire.out_of_credit())
+        if isinstance(behaviour, NotFound):
+            return self._send(handler, wire.not_found())
+        if isinstance(behaviour, EchoKey) and behaviour.mid_stream and request.stream:
+            frames, start = wire.stream(Ok(), request)
+            error = wire.stream_error(f"internal error for key {request.api_key}")
+            frames = [*frames[: start + 2], error]  # apart: the error comes after content
+            return self._stream(handler, frames, complete=True, delay=0.05)
+        if isinstance(behaviour, EchoKey):
+            reply = wire.key_echo(behaviour.status, request.api_key)
+            reply.headers["X-Echo-Key"] = request.api_key
+            return self._send(handler, reply)
         if isinstance(behaviour, Malformed):
             if request.stream:
                 return self._stream(handler, wire.malformed_stream(request), complete=True)
@@ -199,6 +216,8 @@ class MockUpstream:
             reply = wire.ok(Ok(content=behaviour.content), request)
             return self._send(handler, reply, truncate=True)
         assert isinstance(behaviour, Ok)
+        if route == "embeddings":
+            return self._send(handler, wire.embeddings(behaviour, request))
         if request.stream:
             frames, _ = wire.stream(behaviour, request)
             return self._stream(handler, frames, complete=True, delay=behaviour.chunk_delay)

@@ -34,11 +34,20 @@ class Wire(Protocol):
     prefix: str  # path prefix of the base URL the gateway is given
 
     def route(self, method: str, path: str) -> str | None:
-        """Which handler serves this request line: "chat", "models", or None for a 404."""
+        """Which handler serves this request line: "chat", "embeddings", "models", or None for
+        a 404."""
         ...
 
     def validate(self, request: RecordedRequest) -> str | None:
         """Why the provider would refuse this request, or None."""
+        ...
+
+    def validate_embeddings(self, request: RecordedRequest) -> str | None:
+        """Why the provider would refuse this embeddings request, or None."""
+        ...
+
+    def embeddings(self, ok: Ok, request: RecordedRequest) -> Reply:
+        """Deterministic vectors (content.embedding_vector), one per input."""
         ...
 
     def bad_request(self, message: str) -> Reply: ...
@@ -66,3 +75,11 @@ class Wire(Protocol):
     def auth_error(self, status: int, request: RecordedRequest) -> Reply: ...
 
     def out_of_credit(self) -> Reply: ...
+
+    def key_echo(self, status: int, key: str) -> Reply:
+        """An error in the format's shape whose message quotes `key` in full."""
+        ...
+
+    def stream_error(self, message: str) -> bytes:
+        """The format's error event in the middle of a stream."""
+        ...

@@ -1,0 +1,1 @@
+"""The admin web app's pages. Thin: resolve access, call one selector or service, render."""
