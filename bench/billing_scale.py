@@ -88,9 +88,17 @@ DAYS = 61  # two months of history, ending now
 TARGETS = {"rollups_s": 10.0, "export_s": 10.0, "export_mb": 100.0, "p95_ms": 200.0}
 # Issue 16: as a multiple of the plain grouped scan of the same events, in the same run.
 RATIO_TARGETS = {"rollups": 3.0, "export": 2.0}
-# Columns added to UsageEvent since this script's INSERT was written: filled with 0 when the
-# table has them (NOT NULL, no database default), so the script runs on either schema.
-ZERO_COLUMNS = ("cache_write_tokens", "reasoning_tokens")
+# Columns added to UsageEvent after this script's INSERT was written (NOT NULL, no database
+# default) get their type's empty value, so the script runs on older and newer schemas alike.
+EMPTY_VALUES = {
+    "integer": "0",
+    "bigint": "0",
+    "smallint": "0",
+    "numeric": "0",
+    "text": "''",
+    "character varying": "''",
+    "boolean": "false",
+}
 
 
 def _say(msg: str) -> None:
@@ -181,19 +189,24 @@ ORDER BY 21
 
 
 def _insert_sql() -> str:
+    """INSERT_SQL plus the table's required columns it does not name, with empty values."""
+    named = set(INSERT_SQL.split("(", 1)[1].split(")", 1)[0].replace(",", " ").split())
     with connection.cursor() as cur:
-        present = {
-            c.name
-            for c in connection.introspection.get_table_description(cur, UsageEvent._meta.db_table)
-        }
-    extra = [c for c in ZERO_COLUMNS if c in present]
+        cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
+            " AND is_nullable = 'NO' AND column_default IS NULL AND column_name <> ALL(%s)",
+            [UsageEvent._meta.db_table, [*named, "id"]],
+        )
+        extra = cur.fetchall()
+    unknown = [f"{name} ({kind})" for name, kind in extra if kind not in EMPTY_VALUES]
+    if unknown:
+        raise SystemExit(f"billing_scale: no value for new required columns {', '.join(unknown)}")
     if not extra:
         return INSERT_SQL
-    columns = "".join(f", {c}" for c in extra)
-    zeros = ", 0" * len(extra)
+    columns = "".join(f", {name}" for name, _ in extra)
+    values = "".join(f", {EMPTY_VALUES[kind]}" for _, kind in extra)
     sql = INSERT_SQL.replace("error_code, created_at)", f"error_code, created_at{columns})", 1)
-    sql = sql.replace("(%(span)s::interval * r.t)\n", f"(%(span)s::interval * r.t){zeros}\n", 1)
-    return sql
+    return sql.replace("(%(span)s::interval * r.t)\n", f"(%(span)s::interval * r.t){values}\n", 1)
 
 
 def _insert(tenant, *, first: int, last: int, start: datetime, span: timedelta) -> None:

@@ -39,6 +39,7 @@ def parse_result(line: str) -> dict:
         out[key] = float(fields.get(key, "nan"))
     rss = fields.get("rss_worker_kib", "-")
     out["rss_mib"] = int(rss) / 1024 if rss.isdigit() and int(rss) > 0 else float("nan")
+    out["load1"] = float(fields.get("load1", "nan"))
     return out
 
 
@@ -284,6 +285,9 @@ def build(run_dir: Path) -> str:
     cells, rss = run["cells"], run["rss"]
     out = [f"## Benchmark run {run['meta'].get('run_id', run_dir.name)}", ""]
     out += ["```", *run["meta_lines"], "```", ""]
+    loads = [c["load1"] for c in cells.values() if c["load1"] == c["load1"]]
+    if loads:
+        out += [f"Load average (1 min) after each cell: {min(loads):.2f} to {max(loads):.2f}.", ""]
     present = {k[1] for k in cells}
     workloads = [w for w in WORKLOAD_ORDER if w in present] + sorted(present - {*WORKLOAD_ORDER})
     checks = []

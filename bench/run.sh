@@ -366,6 +366,31 @@ run_wrk() { # target workload mode conc seconds label
     -s "$BENCH/post.lua" "${URL[$t]}"
 }
 descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+cpu_ticks() { # pids...: their CPU time so far (utime + stime, clock ticks)
+  local p sum=0 ticks
+  for p in "$@"; do
+    ticks=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+    sum=$((sum + ${ticks:-0}))
+  done
+  echo "$sum"
+}
+# A saturated server keeps working on requests wrk gave up on after its cell ends; that work
+# would land in the next target's cell. So before the next cell, wait (at most
+# BENCH_SETTLE_MAX s) until the target's processes use under a tenth of a core.
+settle() { # target label
+  local root=${PROC_ROOT[$1]:-} pids start=$SECONDS before after hz
+  [ -z "$root" ] && return 0
+  hz=$(getconf CLK_TCK)
+  while [ $((SECONDS - start)) -lt "${BENCH_SETTLE_MAX:-30}" ]; do
+    pids=$(echo "$root" $(descendants "$root"))
+    before=$(cpu_ticks $pids)
+    sleep 0.5
+    after=$(cpu_ticks $pids)
+    [ $((after - before)) -le $((hz / 20)) ] && break
+  done
+  [ $((SECONDS - start)) -ge 2 ] && echo "$2 settled after $((SECONDS - start)) s" >>"$OUT/settle.txt"
+  return 0
+}
 worker_hwm() { # target: largest VmHWM (KiB) so far among its worker processes, or -
   local root=${PROC_ROOT[$1]:-} pid best=0 hwm
   [ -z "$root" ] && { echo -; return; }
@@ -389,6 +414,7 @@ for w in $WORKLOADS; do
         log "$t $w $mode c=$c: ${line#BENCH_RESULT }"
         printf '%s\t%s\t%s\t%s\t%s rss_worker_kib=%s load1=%s\n' "$t" "$w" "$mode" "$c" "$line" \
           "$(worker_hwm "$t")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
+        settle "$t" "$t/$w/$mode/$c"
       done
     done
   done
@@ -423,9 +449,12 @@ fi
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
   for t in tollgate tollgate_lean; do
     for w in ${BENCH_PROFILE_WORKLOADS:-rag conversation}; do
-      [ -z "${SMOKE[$t/$w/plain]-x}" ] || continue
-      log "profiling $t on $w (py-spy, c=${BENCH_PROFILE_CONCURRENCY:-16} plain)"
-      BENCH_BODY_FILE=$BODIES/$w-plain-${MODEL[$t]}.json \
+      # Plain when the workload has it (stream500 is streamed only).
+      read -r mode _ <<<"$(workload_modes "$w" | tr '\n' ' ')"
+      [ -n "$mode" ] && [ -z "${SMOKE[$t/$w/$mode]-x}" ] || continue
+      log "profiling $t on $w (py-spy, c=${BENCH_PROFILE_CONCURRENCY:-16} $mode)"
+      BENCH_BODY_FILE=$BODIES/$w-$mode-${MODEL[$t]}.json \
+        BENCH_PROFILE_STREAM=$([ "$mode" = stream ] && echo 1 || echo 0) \
         "$BENCH/profile.sh" "$OUT" "${PROC_ROOT[$t]}" "${URL[$t]}" "${KEY[$t]}" "$t-$w" || true
     done
   done

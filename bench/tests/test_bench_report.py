@@ -34,7 +34,7 @@ CELLS = [
     ("tollgate", "rag", "plain", 16, result("t", 1000, 15.0, 30.0) + " rss_worker_kib=153600"),
     ("portkey", "rag", "plain", 16, result("p", 400, 40.0, 90.0)),
     ("litellm", "rag", "plain", 16, result("l", 90, 90.0, 150.0)),
-    ("tollgate", "rag", "plain", 64, result("t", 1300, 40.0, 95.0)),
+    ("tollgate", "rag", "plain", 64, result("t", 1300, 40.0, 95.0) + " load1=3.25"),
     ("portkey", "rag", "plain", 64, result("p", 420, 150.0, 90.0)),
     ("litellm", "rag", "plain", 64, result("l", 100, 600.0, 900.0)),
     ("direct", "stream500", "stream", 16, result("d", 9000, 1.0, 3.0)),
@@ -87,6 +87,12 @@ def test_overhead_is_measured_against_direct_in_the_same_cell(run_dir: Path):
 def test_the_workload_heading_carries_the_body_size(run_dir: Path):
     text = report.build(run_dir)
     assert "### Workload `rag` (body 30,354 bytes, 30,145 characters of message text)" in text
+
+
+def test_the_load_average_range_of_the_cells_is_shown(run_dir: Path):
+    cells = run_dir / "cells.tsv"
+    cells.write_text(cells.read_text().replace("rss_worker_kib=153600", "load1=0.75"))
+    assert "Load average (1 min) after each cell: 0.75 to 3.25." in report.build(run_dir)
 
 
 def test_peer_ratios_and_the_issue_targets(run_dir: Path):
