@@ -168,7 +168,8 @@ setup_tollgate() {
   [ -n "$TOLLGATE_READY" ] && return 0
   export DATABASE_URL=$PG/$DB_NAME
   export REDIS_URL=redis://127.0.0.1:6379/$REDIS_DB
-  export SECRET_KEY=bench-secret-key-not-for-production-$RUN_ID
+  export SECRET_KEY
+  SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')
   export TOLLGATE_ENCRYPTION_KEYS
   TOLLGATE_ENCRYPTION_KEYS=$($PY -m config.keygen)
   export DEBUG=false ALLOWED_HOSTS=127.0.0.1,localhost
