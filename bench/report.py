@@ -37,6 +37,9 @@ def parse_result(line: str) -> dict:
         out[key] = int(fields.get(key, 0))
     for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms"):
         out[key] = float(fields.get(key, "nan"))
+    if out["requests"] == 0:  # nothing completed in the cell: wrk's 0 ms latencies mean nothing
+        for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+            out[key] = float("nan")
     rss = fields.get("rss_worker_kib", "-")
     out["rss_mib"] = int(rss) / 1024 if rss.isdigit() and int(rss) > 0 else float("nan")
     out["load1"] = float(fields.get("load1", "nan"))
@@ -92,6 +95,10 @@ def fmt(value: float, digits: int = 2) -> str:
     return "-" if value != value else f"{value:,.{digits}f}"
 
 
+def over_text(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:+.2f} ms"
+
+
 def errors_of(cell: dict) -> int:
     return sum(cell[k] for k in ("non2xx", "connect_err", "read_err", "write_err", "timeout_err"))
 
@@ -113,11 +120,15 @@ def peer_checks(gateway: str, workload: str, cells: dict, modes: list[str]) -> l
             for peer, times in (("portkey", TIMES_PORTKEY), ("litellm", TIMES_LITELLM)):
                 other = cells.get((peer, workload, mode, conc))
                 name = f"throughput {mode} c={conc} >= {times:g}x {PEER_NAMES[peer]}"
-                if tg is None or other is None or other["rps"] <= 0:
+                if tg is None or other is None:
                     checks.append((name, "not measured", None))
                     continue
-                ratio = tg["rps"] / other["rps"]
                 errors = errors_of(tg)
+                if other["requests"] == 0:  # the peer completed nothing in the whole cell
+                    shown = f"{PEER_NAMES[peer]} completed no request"
+                    checks.append((name, shown, tg["requests"] > 0 and not errors))
+                    continue
+                ratio = tg["rps"] / other["rps"]
                 shown = f"{ratio:.1f}x" + (f", {errors:,} errors" if errors else "")
                 checks.append((name, shown, ratio >= times and not errors))
     for mode in modes:
@@ -171,12 +182,8 @@ def cell_table(cells: dict, workload: str, modes: list[str], targets: list[str])
                     continue
                 over50 = over99 = "-"
                 if target != "direct" and ("direct", workload, mode, conc) in cells:
-                    over50 = (
-                        f"{over_direct(cells, (target, workload, mode, conc), 'p50_ms'):+.2f} ms"
-                    )
-                    over99 = (
-                        f"{over_direct(cells, (target, workload, mode, conc), 'p99_ms'):+.2f} ms"
-                    )
+                    over50 = over_text(over_direct(cells, (target, workload, mode, conc), "p50_ms"))
+                    over99 = over_text(over_direct(cells, (target, workload, mode, conc), "p99_ms"))
                 out.append(
                     f"| {TARGET_NAMES.get(target, target)} | {mode} | {conc} "
                     f"| {fmt(cell['rps'], 0)} | {fmt(cell['p50_ms'])} | {fmt(cell['p99_ms'])} "

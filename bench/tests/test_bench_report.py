@@ -133,6 +133,23 @@ def test_summary_counts_met_not_met_and_not_measured(run_dir: Path):
     assert row(text, "| Tollgate (uvicorn) | all |") == "| Tollgate (uvicorn) | all | 0 | 1 | 0 |"
 
 
+def test_a_peer_that_completed_nothing_shows_no_latency_and_no_ratio(run_dir: Path):
+    cells = run_dir / "cells.tsv"
+    cells.write_text(
+        cells.read_text() + "litellm\tstream500\tstream\t64\t" + result("l", 0, 0, 0) + "\n"
+    )
+    cells.write_text(
+        cells.read_text() + "tollgate\tstream500\tstream\t64\t" + result("t", 90, 9, 20) + "\n"
+    )
+    streams = section(report.build(run_dir), "stream500")
+    assert row(streams, "| LiteLLM proxy | stream | 64 |").startswith(
+        "| LiteLLM proxy | stream | 64 | 0 | - | - |"
+    )
+    assert row(streams, "| throughput stream c=64 >= 10x LiteLLM").endswith(
+        "| LiteLLM completed no request | met |"
+    )
+
+
 def test_a_target_that_failed_its_smoke_request_is_listed_with_its_error(run_dir: Path):
     (run_dir / "cells.tsv").write_text(
         (run_dir / "cells.tsv").read_text()
