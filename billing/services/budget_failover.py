@@ -55,8 +55,8 @@ from core.redis_pipelined import LuaScript
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from billing.services.budgets import Reservation
     from billing.services.counter_plans import CounterPlan
+    from billing.services.reservation import Reservation
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -60,6 +59,7 @@ from billing.services.counters_redis import (
     tenant_keys,
 )
 from billing.services.micros import to_micros
+from billing.services.reservation import Reservation
 from core.errors import BudgetExceeded, ServiceUnavailable
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
@@ -79,24 +79,6 @@ _used_pct: dict[tuple[int, int | None], tuple[float, Decimal | None]] = {}
 def reservation_ttl() -> float:
     """How long a hold outlives its request: the request deadline plus a margin."""
     return float(getattr(settings, "TOLLGATE_REQUEST_DEADLINE_SECONDS", 120)) + 60.0
-
-
-@dataclass
-class Reservation:
-    """What a request holds against its budgets until it settles or releases."""
-
-    tenant_id: int
-    amount_usd: Decimal = Decimal(0)
-    tokens: int = 0
-    holds: list = field(default_factory=list)  # counter keys held
-    held: list = field(default_factory=list)  # (micros, tokens) held on each counter (Redis)
-    id: str = ""
-    backend: str = ""  # "redis", "db" or "" (nothing held)
-    micros: int = 0
-    done: bool = False
-    plans: list = field(default_factory=list)  # the CounterPlans of `holds`
-    tz: object = None  # the tenant's time zone (seeding a counter again)
-    expires_ms: int = 0  # when the hold stops counting (epoch ms)
 
 
 _RESERVE = LuaScript(RESERVE_LUA)

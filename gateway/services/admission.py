@@ -33,7 +33,7 @@ from llm.services.router import config_for_model, route_request
 from llm.services.token_cost import worst_case_cost
 
 if TYPE_CHECKING:
-    from billing.services.budgets import Reservation
+    from billing.services.reservation import Reservation
     from gateway.services.context import ChatRequest, RequestState
     from gateway.services.idempotency import IdempotencyClaim
     from gateway.services.snapshots import KeyInfo

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.services.attempt_log import AttemptLog
 
 if TYPE_CHECKING:
-    from billing.services.budgets import Reservation
+    from billing.services.reservation import Reservation
     from gateway.services.idempotency import IdempotencyClaim
     from gateway.services.snapshots import KeyInfo, TenantSnapshot
     from llm.services.request_features import RequestFeatures
