@@ -56,12 +56,13 @@ from billing.models import (  # noqa: E402
     DailyRollup,
     DailyTagRollup,
     DailyTagSetRollup,
+    DailyUserRollup,
     MonthlyRollup,
     RollupState,
     UsageEvent,
 )
 
-ROLLUP_MODELS = (DailyRollup, MonthlyRollup, DailyTagRollup, DailyTagSetRollup)
+ROLLUP_MODELS = (DailyRollup, MonthlyRollup, DailyTagRollup, DailyTagSetRollup, DailyUserRollup)
 PREFIX = "bench-scale"
 # (slug suffix, time zone, share of the N events)
 TENANTS = [

@@ -30,7 +30,7 @@ import billing_scale as scale
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from billing.models import Budget, RollupState, UsageEvent
@@ -131,6 +131,13 @@ def main() -> int:
         p50, p95 = scale._timed(client, path, args.requests, secure=True)
         scale._say(f"  {path}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
         results.append((f"GET {path} p95 (p50 {p50:.0f} ms)", p95, "ms", TARGET_P95_MS))
+    # The dashboard as its first load after a while finds it: the open day read in full.
+    with override_settings(TOLLGATE_CONSOLE_OPEN_DAY_SECONDS=0):
+        path = _paths(big)[0]
+        p50, p95 = scale._timed(client, path, args.requests, secure=True)
+    scale._say(f"  {path} (open day read every load): p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    label = f"GET {path}, open day read every load, p95 (p50 {p50:.0f} ms)"
+    results.append((label, p95, "ms", TARGET_P95_MS))
     client.force_login(operator)
     p50, p95 = scale._timed(client, "/console/operator/", args.requests, secure=True)
     scale._say(f"  /console/operator/: p50 {p50:.1f} ms, p95 {p95:.1f} ms")

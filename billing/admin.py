@@ -182,3 +182,7 @@ class BillingExportAdmin(ReadOnlyScopedAdmin):
     ]
     list_filter = [("tenant", ScopedRelatedFilter), "status", "scheduled"]
     list_select_related = ["tenant"]
+
+
+# Statements and credit notes register their admins in a module of their own.
+from billing import admin_statements  # noqa: E402, F401

@@ -198,9 +198,10 @@ def month_totals_by_tenant(*, now: datetime | None = None) -> list[dict]:
             DailyRollup.objects.filter(rolled)
             .values("tenant_id")
             .annotate(
+                # Before `requests`: once annotated, that name is the sum, not the column.
+                failed=Sum("requests", filter=Q(status__in=_FAILED)),
                 requests=Sum("requests"),
                 cost=Sum("cost_usd"),
-                failed=Sum("requests", filter=Q(status__in=_FAILED)),
             )
         )
     for source in sources:

@@ -14,3 +14,7 @@ class BillingConfig(AppConfig):
         from tenants.audit import audit_register
 
         audit_register(Budget, object_type="budget")
+
+        from billing.models import CreditNote  # Django app loading
+
+        audit_register(CreditNote, object_type="credit_note")

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from billing.services import alerts, exports, rollups
+from billing.services import alerts, exports, rollups, statements
 from billing.services.budget_gauges import budget_gauges_refresh
 from billing.services.counters_rebuild import counters_rebuild
 from billing.services.usage import usage_events_ingest
@@ -89,3 +89,11 @@ def generate_export(export_id: int) -> bool:
     generated = exports.export_generate(export_id=export_id)
     task_success_mark(task="generate_export")
     return generated
+
+
+@shared_task(name="billing.advance_statements")
+def advance_statements() -> int:
+    """Open, close and (after the grace window) finalize the tenants' monthly statements."""
+    count = len(statements.statements_advance())
+    task_success_mark(task="advance_statements")
+    return count

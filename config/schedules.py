@@ -20,4 +20,8 @@ BEAT_SCHEDULE: dict = {
         "task": "billing.schedule_exports",
         "schedule": crontab(minute=5),
     },
+    "billing-advance-statements": {
+        "task": "billing.advance_statements",
+        "schedule": crontab(minute=15),
+    },
 }

@@ -236,6 +236,11 @@ TOLLGATE_UPSTREAM_TIMEOUT_SECONDS = env.float("TOLLGATE_UPSTREAM_TIMEOUT_SECONDS
 TOLLGATE_REQUEST_DEADLINE_SECONDS = env.float("TOLLGATE_REQUEST_DEADLINE_SECONDS", default=120.0)
 TOLLGATE_CATALOG_FILE = BASE_DIR / "llm" / "catalog" / "catalog.json"
 TOLLGATE_USAGE_RETENTION_DAYS = env.int("TOLLGATE_USAGE_RETENTION_DAYS", default=400)
+# Monthly statements (docs/billing.md): late-usage grace window after a tenant's month ends,
+# the number prefix (TG-2026-11-000123), and an optional fee per BYOK request (USD, 0 = none).
+TOLLGATE_BILLING_GRACE_HOURS = env.int("TOLLGATE_BILLING_GRACE_HOURS", default=48)
+TOLLGATE_STATEMENT_PREFIX = env.str("TOLLGATE_STATEMENT_PREFIX", default="TG")
+TOLLGATE_BYOK_REQUEST_FEE_USD = env.str("TOLLGATE_BYOK_REQUEST_FEE_USD", default="0")
 # The plan of a new tenant: provider slugs it may use (empty: every provider with a key).
 TOLLGATE_DEFAULT_ALLOWED_PROVIDERS = env.list("TOLLGATE_DEFAULT_ALLOWED_PROVIDERS", default=[])
 # Embedded default only (no REDIS_URL): the SQLite file in which every web process shares

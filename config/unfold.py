@@ -39,6 +39,9 @@ UNFOLD = {
                         "icon": "receipt_long",
                         "link": "/console/go/exports/",
                     },
+                    {"title": "API keys", "icon": "key", "link": "/console/go/keys/"},
+                    {"title": "BYOK keys", "icon": "lock", "link": "/console/go/credentials/"},
+                    {"title": "Members", "icon": "group", "link": "/console/go/members/"},
                     {"title": "Audit log", "icon": "history", "link": "/console/go/audit/"},
                     {
                         "title": "Operator dashboard",

@@ -2,7 +2,19 @@
 
 from django.urls import path
 
-from console.views import audit, budgets, configs, dashboard, exports, home, operator, usage
+from console.views import (
+    audit,
+    budgets,
+    configs,
+    credentials,
+    dashboard,
+    exports,
+    home,
+    keys,
+    members,
+    operator,
+    usage,
+)
 
 app_name = "console"
 
@@ -25,4 +37,21 @@ urlpatterns = [
     path(f"{T}configs/new/preview/", configs.config_preview, name="config-preview-new"),
     path(f"{T}configs/<int:config_id>/", configs.config_edit, name="config-edit"),
     path(f"{T}configs/<int:config_id>/preview/", configs.config_preview, name="config-preview"),
+    path(f"{T}keys/", keys.keys, name="keys"),
+    path(f"{T}keys/<int:key_id>/revoke/", keys.key_revoke, name="key-revoke"),
+    path(f"{T}keys/<int:key_id>/access/", keys.key_access, name="key-access"),
+    path(f"{T}members/", members.members, name="members"),
+    path(f"{T}members/<int:membership_id>/role/", members.member_role, name="member-role"),
+    path(f"{T}members/<int:membership_id>/remove/", members.member_delete, name="member-remove"),
+    path(f"{T}credentials/", credentials.credentials, name="credentials"),
+    path(
+        f"{T}credentials/<int:credential_id>/rotate/",
+        credentials.credential_rotate,
+        name="credential-rotate",
+    ),
+    path(
+        f"{T}credentials/<int:credential_id>/active/",
+        credentials.credential_active,
+        name="credential-active",
+    ),
 ]

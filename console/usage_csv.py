@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from billing.models import UsageEvent
 
+# New columns go after the first ones, so a reader of the older files keeps working.
 AGGREGATE_COLUMNS = ["requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd"]
+AGGREGATE_EXTRA_COLUMNS = ["cache_write_tokens", "reasoning_tokens"]
 EVENT_COLUMNS = [
     "request_id",
     "created_at",
@@ -33,6 +35,9 @@ EVENT_COLUMNS = [
     "status",
     "fallback",
     "tags",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "end_user",
 ]
 
 
@@ -49,7 +54,7 @@ def _writer():
 
 def aggregate_csv(*, data: dict, group_by: str) -> Iterator[str]:
     writer = _writer()
-    yield writer.writerow([group_by, *AGGREGATE_COLUMNS])
+    yield writer.writerow([group_by, *AGGREGATE_COLUMNS, *AGGREGATE_EXTRA_COLUMNS])
     for row in data["results"]:
         yield writer.writerow(_aggregate_line(group_label(row, group_by), row))
     yield writer.writerow(_aggregate_line("total", data["totals"]))
@@ -60,6 +65,7 @@ def _aggregate_line(label: str, row: dict) -> list[str]:
         safe_cell(label),
         *(str(row[c]) for c in AGGREGATE_COLUMNS[:-1]),
         money_text(row["cost_usd"], min_places=2),
+        *(str(row[c]) for c in AGGREGATE_EXTRA_COLUMNS),
     ]
 
 
@@ -85,5 +91,8 @@ def events_csv(*, events: Iterable[UsageEvent], tz) -> Iterator[str]:
                 e.status,
                 "true" if e.fallback else "false",
                 safe_cell(";".join(str(t) for t in (e.tags or []))),
+                e.cache_write_tokens,
+                e.reasoning_tokens,
+                safe_cell(e.end_user),
             ]
         )

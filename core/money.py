@@ -4,10 +4,11 @@ Every cost column stores 10 decimal places (`MONEY_FIELD`), so a cost is rounded
 `COST_QUANTUM`, where it is computed; sums of stored costs are exact.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 COST_QUANTUM = Decimal("0.0000000001")
 MONEY_FIELD = {"max_digits": 20, "decimal_places": 10}
+CENT = Decimal("0.01")
 
 
 def money_quantize(value: Decimal | int | str | None) -> Decimal:
@@ -29,3 +30,9 @@ def money_text(value: Decimal | None, *, min_places: int | None = None) -> str |
     whole, _, frac = format(Decimal(value).normalize(), "f").partition(".")
     frac = frac.ljust(min_places, "0")
     return f"{whole}.{frac}" if frac else whole
+
+
+def money_cents(value: Decimal) -> Decimal:
+    """A statement amount in the currency's minor unit: half-even, so that rounding many lines
+    does not drift one way (docs/billing.md, "Rounding")."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_EVEN)

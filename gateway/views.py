@@ -18,6 +18,7 @@ from gateway.services.messages_count import messages_count_tokens
 from gateway.services.messages_inbound import messages_create
 from gateway.services.models_list import models_list
 from gateway.services.responses import GatewayResponse, error_response, new_request_id
+from gateway.services.responses_api import responses_create
 
 _DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
@@ -74,6 +75,12 @@ async def messages(request):
 @require_POST
 async def messages_count(request):
     return await _post(request, messages_count_tokens)
+
+
+@csrf_exempt
+@require_POST
+async def responses(request):
+    return await _post(request, responses_create)
 
 
 @require_GET
@@ -158,6 +165,7 @@ POST_USE_CASES = {
     "/v1/embeddings": embeddings_create,
     "/v1/messages": messages_create,
     "/v1/messages/count_tokens": messages_count_tokens,
+    "/v1/responses": responses_create,
 }
 
 

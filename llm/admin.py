@@ -161,6 +161,7 @@ class RoutingConfigForm(FieldPathErrorsMixin, forms.ModelForm):
             "fallback_models",
             "params",
             "rules",
+            "similarity_cache",
         ]
         help_texts = {
             "primary_model": "A catalog model such as openai/gpt-4o-mini.",
@@ -192,6 +193,7 @@ class RoutingConfigAdmin(TenantScopedAdminMixin, ModelAdmin):
         (None, {"fields": ["tenant", "name", "is_default", "use_byok", "cache_ttl_seconds"]}),
         ("Models", {"fields": ["primary_model", "fallback_models"]}),
         ("Parameters and rules", {"fields": ["params", "rules"]}),
+        ("Similarity cache", {"fields": ["similarity_cache"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from llm.model_refs import model_ref_resolve_among
 from llm.rules import validate_routing_config
+from llm.similarity_settings import validate_similarity_cache
 
 
 class WireFormat(models.TextChoices):
@@ -269,6 +270,11 @@ class RoutingConfig(models.Model):
     params = models.JSONField(default=dict, blank=True)
     rules = models.JSONField(default=list, blank=True)
     cache_ttl_seconds = models.PositiveIntegerField(default=0)
+    similarity_cache = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The similarity cache (llm/similarity_settings.py); {} is off.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -296,6 +302,15 @@ class RoutingConfig(models.Model):
             fallback_models=self.fallback_models,
             params=self.params,
             rules=self.rules,
+        )
+        errors.update(
+            validate_similarity_cache(
+                self.similarity_cache,
+                resolve_embedding=lambda ref: LLMModel.objects.filter(
+                    kind=LLMModel.Kind.EMBEDDING
+                ).resolve(ref=ref),
+                resolve_chat=lambda ref: chat_models.resolve(ref=ref),
+            )
         )
         if self.name in RESERVED_CONFIG_NAMES:
             errors["name"] = f"{self.name!r} is reserved: it means the tenant's default config."

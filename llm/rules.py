@@ -240,7 +240,7 @@ class RuleContext:
     has_tools: bool = False
     has_images: bool = False
     json_mode: bool = False
-    complexity: str = "low"
+    complexity: str | None = "low"  # None: not scanned (no rule of the tenant reads it)
 
 
 def _fold(values: Any) -> set[str]:

@@ -14,6 +14,11 @@ def model_resolve(*, ref: str) -> LLMModel | None:
     return LLMModel.objects.resolve(ref=ref)
 
 
+def embedding_model_resolve(*, ref: str) -> LLMModel | None:
+    """An active embedding model by reference (the similarity cache names one)."""
+    return LLMModel.objects.filter(kind=LLMModel.Kind.EMBEDDING).resolve(ref=ref)
+
+
 def models_resolve(*, refs: Iterable[str]) -> dict[str, LLMModel | None]:
     return {ref: model_resolve(ref=ref) for ref in refs}
 

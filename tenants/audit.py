@@ -106,7 +106,12 @@ def audit_register(
 
 def audit_register_tenant_models() -> None:
     """The tenants app's own audited models (TenantsConfig.ready)."""
-    audit_register(Tenant, object_type="tenant", tenant_of=lambda obj: obj.pk)
+    audit_register(
+        Tenant,
+        object_type="tenant",
+        secret_fields=("alert_webhook_secret",),
+        tenant_of=lambda obj: obj.pk,
+    )
     audit_register(Membership, object_type="membership")
     audit_register(TenantApiKey, object_type="api_key", secret_fields=("key_hash",))
     audit_register(ProviderCredential, object_type="credential", secret_fields=("encrypted_key",))

@@ -39,8 +39,27 @@ class Tenant(models.Model):
         default=0,
         help_text="Markup on platform-key spend in billing exports, in percent.",
     )
+    # Statement header (docs/billing.md): copied onto each statement when it is finalized.
+    legal_name = models.CharField(max_length=200, blank=True, default="")
+    billing_address_line1 = models.CharField(max_length=200, blank=True, default="")
+    billing_address_line2 = models.CharField(max_length=200, blank=True, default="")
+    billing_postal_code = models.CharField(max_length=32, blank=True, default="")
+    billing_city = models.CharField(max_length=100, blank=True, default="")
+    billing_region = models.CharField(max_length=100, blank=True, default="")
+    billing_country = models.CharField(max_length=2, blank=True, default="", help_text="ISO 3166")
+    tax_id = models.CharField(max_length=64, blank=True, default="")
     alert_webhook_url = models.URLField(blank=True, default="")
     alert_email = models.EmailField(blank=True, default="")
+    # Alert webhooks: signed with this secret (AES-GCM at rest like BYOK keys, shown once on
+    # rotation; README "Signed alert webhooks"), JSON or Slack-shaped.
+    alert_webhook_secret = models.TextField(blank=True, default="", editable=False)
+    alert_webhook_format = models.CharField(
+        max_length=16,
+        choices=[("json", "json"), ("slack", "slack")],
+        default="json",
+        blank=True,  # "" (a form that leaves it out) is json
+        help_text='"slack": a Slack incoming-webhook body ({"text", "blocks"}) instead of JSON.',
+    )
     # Model access (the operator's plan for this tenant; README "Model access"): empty = all.
     allowed_providers = models.JSONField(
         default=_default_allowed_providers,
@@ -172,6 +191,11 @@ class ProviderCredential(models.Model):
     rotated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The key's health as the gateway saw it, written by usage ingestion (one UPDATE per batch
+    # and key), never on the request path. The kind is the provider error's class, never a body.
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_kind = models.CharField(max_length=32, blank=True, default="", editable=False)
 
     class Meta:
         constraints = [

@@ -4,12 +4,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from core.errors import InvalidRequest
@@ -249,3 +251,149 @@ def credential_update(
 
 def credential_delete(*, credential: ProviderCredential) -> None:
     credential.delete()
+
+
+# --- Members: the rules the admin's forms apply, for every other write path -------------------
+
+
+def _member_role_check(
+    *, tenant: Tenant, actor_role: str | None, current: str | None, role: str
+) -> None:
+    """Only an owner grants, changes or removes the owner role (callers pass an operator as an
+    owner), and a tenant keeps at least one owner: someone can always manage it."""
+    if Membership.Role.OWNER in (role, current) and actor_role != Membership.Role.OWNER:
+        raise InvalidRequest(
+            "Only an owner can grant or change the owner role.",
+            extra={"fields": {"role": ["Only an owner can grant or change the owner role."]}},
+        )
+    owners = Membership.objects.filter(tenant=tenant, role=Membership.Role.OWNER)
+    if current == Membership.Role.OWNER and role != current and owners.count() <= 1:
+        raise InvalidRequest(
+            "A tenant needs at least one owner.",
+            extra={"fields": {"role": ["A tenant needs at least one owner."]}},
+        )
+
+
+def _role_valid(role: str) -> str:
+    if role not in Membership.Role.values:
+        message = f"Role must be one of {Membership.Role.values}."
+        raise InvalidRequest(message, extra={"fields": {"role": [message]}})
+    return role
+
+
+def member_add(*, tenant: Tenant, login: str, role: str, actor_role: str | None) -> Membership:
+    """Add an existing user, found by username or e-mail, to the tenant. Whether a login exists
+    elsewhere is not revealed beyond "no such user" (no list of users is offered)."""
+    from django.contrib.auth import get_user_model
+
+    role = _role_valid(role)
+    login = (login or "").strip()
+    users = get_user_model()._default_manager.filter(is_active=True)
+    user = users.filter(username=login).first() if login else None
+    if user is None and "@" in login:
+        matches = list(users.filter(email__iexact=login)[:2])
+        user = matches[0] if len(matches) == 1 else None
+    if user is None:
+        message = "No active user with this username or e-mail."
+        raise InvalidRequest(message, extra={"fields": {"login": [message]}})
+    if Membership.objects.filter(tenant=tenant, user=user).exists():
+        message = "This user is already a member."
+        raise InvalidRequest(message, extra={"fields": {"login": [message]}})
+    _member_role_check(tenant=tenant, actor_role=actor_role, current=None, role=role)
+    if not user.is_staff:  # the admin web app is for staff users
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return membership_set(tenant=tenant, user=user, role=role)
+
+
+@transaction.atomic
+def member_role_change(*, membership: Membership, role: str, actor_role: str | None) -> Membership:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    role = _role_valid(role)
+    _member_role_check(
+        tenant=membership.tenant, actor_role=actor_role, current=membership.role, role=role
+    )
+    if membership.role != role:
+        membership.role = role
+        membership.full_clean()
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor_role: str | None) -> None:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Membership.Role.OWNER:
+        # Removing an owner is dropping the owner role: the same two rules.
+        _member_role_check(
+            tenant=membership.tenant,
+            actor_role=actor_role,
+            current=membership.role,
+            role=Membership.Role.VIEWER,
+        )
+    membership.delete()
+
+
+# --- BYOK key health, from usage ingestion ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CredentialOutcome:
+    """The latest success and failure a batch of usage events saw for one BYOK credential."""
+
+    tenant_id: int
+    credential_id: int
+    success_at: datetime | None = None
+    failure_at: datetime | None = None
+    failure_kind: str = ""
+
+
+def _newer(field: str, at: datetime | None, then, default):
+    """Set `field`'s group to `then` only when `at` is newer than what is stored (batches may
+    arrive out of order; an older batch never overwrites a newer outcome)."""
+    if at is None:
+        return default
+    return Case(
+        When(Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": at}), then=then),
+        default=default,
+    )
+
+
+def credential_outcomes_record(*, outcomes: list[CredentialOutcome]) -> int:
+    """One UPDATE per credential: last success, last failure and its kind, each only forward."""
+    updated = 0
+    for outcome in outcomes:
+        values = {}
+        if outcome.success_at is not None:
+            values["last_success_at"] = _newer(
+                "last_success_at",
+                outcome.success_at,
+                Value(outcome.success_at),
+                F("last_success_at"),
+            )
+        if outcome.failure_at is not None:
+            values["last_failure_at"] = _newer(
+                "last_failure_at",
+                outcome.failure_at,
+                Value(outcome.failure_at),
+                F("last_failure_at"),
+            )
+            values["last_failure_kind"] = _newer(
+                "last_failure_at",
+                outcome.failure_at,
+                Value(outcome.failure_kind[:32]),
+                F("last_failure_kind"),
+            )
+        if values:
+            updated += ProviderCredential.objects.filter(
+                pk=outcome.credential_id, tenant_id=outcome.tenant_id
+            ).update(**values)
+    return updated
+
+
+def credential_active_set(*, credential: ProviderCredential, is_active: bool) -> ProviderCredential:
+    """Stop (or resume) using a stored key without deleting it."""
+    if credential.is_active != is_active:
+        credential.is_active = is_active
+        credential.save(update_fields=["is_active"])
+    return credential

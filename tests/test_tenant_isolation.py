@@ -27,6 +27,7 @@ from billing.models import (
     BillingExport,
     Budget,
     BudgetAlert,
+    CreditNote,
     DailyRollup,
     DailyTagRollup,
     DailyTagSetRollup,
@@ -34,6 +35,7 @@ from billing.models import (
     UsageEvent,
 )
 from billing.services.exports import export_create
+from billing.services.statements import statement_ensure, statement_finalize
 from llm.models import RoutingConfig
 from tenants.models import AuditEntry, Membership, ProviderCredential, Tenant, TenantApiKey
 from tenants.services import api_key_create, credential_set, membership_set
@@ -100,8 +102,24 @@ def _objects_of(tenant: Tenant, provider, model: str) -> dict[str, Model]:
             tenant=tenant, day=today, tags=[f"tag-{slug}"], status="success", model=model
         ),
         "export": export_create(tenant=tenant, month=month),
+        **_statement_of(tenant),
         "audit": AuditEntry.objects.filter(tenant_ref=tenant.pk).order_by("id").first(),
     }
+
+
+def _statement_of(tenant: Tenant) -> dict[str, Model]:
+    """A finalized statement (of a long-gone month) and a credit note on it."""
+    statement = statement_finalize(statement_id=statement_ensure(tenant=tenant, month="2020-01").pk)
+    note = CreditNote.objects.create(
+        tenant=tenant,
+        statement=statement,
+        number=f"CN-{tenant.slug}",
+        sequence=statement.sequence,
+        reason=f"reason-{tenant.slug}",
+        total=Decimal("0.01"),
+        issued_at=timezone.now(),
+    )
+    return {"statement": statement, "credit_note": note}
 
 
 @pytest.fixture
@@ -275,6 +293,25 @@ def _exports_list(client: APIClient, world: World) -> None:
     _create_lands_in_a("exports", body, BillingExport)(client, world)
 
 
+def _statement_finalize(client: APIClient, world: World) -> None:
+    """B's statement: 404; A's own: 403 (staff only), and neither changes."""
+    theirs, mine = world.b["statement"], world.a["statement"]
+    before = _snapshot(theirs)
+    _assert_404(client.post(f"/api/v1/statements/{theirs.pk}/finalize/"))
+    assert client.post(f"/api/v1/statements/{mine.pk}/finalize/").status_code == 403
+    assert _snapshot(theirs) == before
+
+
+def _credit_notes_list(client: APIClient, world: World) -> None:
+    _api_list("credit-notes", "credit_note")(client, world)
+    count = CreditNote.objects.count()
+    for statement in (world.b["statement"], world.a["statement"]):
+        body = {"statement": statement.pk, "reason": "r", "amount": "0.01"}
+        response = client.post("/api/v1/credit-notes/", body, format="json")
+        assert response.status_code == 403, response.content  # staff only
+    assert CreditNote.objects.count() == count
+
+
 def _usage(client: APIClient, world: World) -> None:
     for group_by in ("model", "config", "key", "tag", "day"):
         response = client.get("/api/v1/usage/", {"group_by": group_by})
@@ -346,6 +383,18 @@ def _tenant_access(client: APIClient, world: World) -> None:
         assert _snapshot(tenant) == before
 
 
+def _webhook_secret_rotate(client: APIClient, world: World) -> None:
+    """Rotates the caller's own signing secret only, whatever tenant the body names."""
+    before_b = _snapshot(world.tenant_b)
+    body = {"tenant": world.tenant_b.slug, "tenant_id": world.tenant_b.pk}
+    response = client.post("/api/v1/tenant/webhook-secret/rotate/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert _snapshot(world.tenant_b) == before_b
+    world.tenant_a.refresh_from_db()
+    assert world.tenant_a.alert_webhook_secret
+    assert response.json()["secret"] not in world.tenant_a.alert_webhook_secret
+
+
 def _no_members_endpoint(client: APIClient, world: World) -> None:
     """There is no members API: memberships (and roles) change only in the admin."""
     for path in ("members", "memberships"):
@@ -377,6 +426,12 @@ API_CASES: dict[str, Callable[[APIClient, World], None]] = {
     "export-list": _exports_list,
     "export-detail": _api_detail("exports", "export", {"month": "2020-01"}),
     "export-download": _api_action("exports/{pk}/download/", "export", "get"),
+    "statement-list": _api_list("statements", "statement"),
+    "statement-detail": _api_detail("statements", "statement", {"status": "open"}),
+    "statement-download": _api_action("statements/{pk}/download/?format=pdf", "statement", "get"),
+    "statement-finalize": _statement_finalize,
+    "credit-note-list": _credit_notes_list,
+    "credit-note-detail": _api_detail("credit-notes", "credit_note", {"reason": "x"}),
     "usage": _usage,
     "usage-events": _usage_events,
     "route-preview": _route_preview,
@@ -384,6 +439,7 @@ API_CASES: dict[str, Callable[[APIClient, World], None]] = {
     "audit-list": _audit_list,
     "audit-detail": _audit_detail,
     "tenant-access": _tenant_access,
+    "webhook-secret-rotate": _webhook_secret_rotate,
     "<unnamed> api/v1/^[\\s\\S]*$": _no_members_endpoint,
     "provider-list": _shared("the provider catalog, read by every tenant"),
     "provider-detail": _shared("a catalog provider"),
@@ -500,6 +556,8 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     "billing.dailytagrollup": AdminModel("tag"),
     "billing.dailytagsetrollup": AdminModel("tagset"),
     "billing.billingexport": AdminModel("export"),
+    "billing.statement": AdminModel("statement"),
+    "billing.creditnote": AdminModel("credit_note"),
 }
 _OBJECT_VIEWS = ("change", "delete", "history")
 
@@ -671,6 +729,15 @@ def _admin_catch_all(client, world: World) -> None:
             assert client.get(response["Location"]).status_code == 404
 
 
+def _admin_statement_download(client, world: World) -> None:
+    for kind in ("json", "csv", "pdf"):
+        theirs = reverse("admin:billing_statement_download", args=[world.b["statement"].pk, kind])
+        assert client.get(theirs).status_code == 404
+        own = reverse("admin:billing_statement_download", args=[world.a["statement"].pk, kind])
+        response = client.get(own)
+        assert response.status_code == 200 and b"globex" not in response.content.lower()
+
+
 def _no_tenant_data(client, world: World) -> None:
     """Login, logout, password and i18n pages: the user's own, no tenant's data."""
 
@@ -681,6 +748,7 @@ ADMIN_SITE_CASES: dict[str, Callable] = {
     "admin:autocomplete": _admin_autocomplete,
     "admin:view_on_site": _admin_view_on_site,
     "admin:app_list": _admin_app_list,
+    "admin:billing_statement_download": _admin_statement_download,
     "<unnamed> admin/(?P<url>.*)$": _admin_catch_all,
     "admin:login": _no_tenant_data,
     "admin:logout": _no_tenant_data,

@@ -5,7 +5,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.models import BillingExport, Budget, BudgetAlert, UsageEvent
+from billing.models import BillingExport, Budget, UsageEvent
 from billing.selectors.usage_aggregates import GROUP_BY
 from billing.services.budget_status import BudgetStatus, budget_statuses
 from core.money import money_text
@@ -62,7 +62,8 @@ class MoneyField(serializers.DecimalField):
 
 
 class BudgetSerializer(serializers.ModelSerializer):
-    """The contract's budget: scope tenant | config (config: id or name) | key (api_key: id)."""
+    """The contract's budget: scope tenant | config (config: id or name) | key (api_key: id) |
+    user (end_user: an end user id, or "*" for each end user separately)."""
 
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     scope = serializers.ChoiceField(choices=Budget.Scope.choices, default=Budget.Scope.TENANT)
@@ -73,6 +74,9 @@ class BudgetSerializer(serializers.ModelSerializer):
         source="config.name", read_only=True, default=None, allow_null=True
     )
     api_key = ApiKeyRefField(required=False, allow_null=True)
+    end_user = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=128
+    )
     limit_usd = MoneyField(required=False, allow_null=True)
     limit_tokens = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=9_223_372_036_854_775_807
@@ -90,6 +94,7 @@ class BudgetSerializer(serializers.ModelSerializer):
             "config",
             "config_name",
             "api_key",
+            "end_user",
             "period",
             "limit_usd",
             "limit_tokens",
@@ -102,6 +107,17 @@ class BudgetSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
+class BudgetStatusQuerySerializer(serializers.Serializer):
+    """`?user=`: whose figures a "*" user budget shows (README "Per-end-user budgets")."""
+
+    user = serializers.CharField(required=False, max_length=128, help_text="End user.")
+
+    def validate_user(self, value: str) -> str:
+        if not value.isprintable():
+            raise serializers.ValidationError("An end user id is printable text.")
+        return value
+
+
 class BudgetWithStatusSerializer(BudgetSerializer):
     """A budget with its current period's figures (read-only): what its scope spent, what is
     left, and the percent used (the larger of the cost and token shares)."""
@@ -112,6 +128,13 @@ class BudgetWithStatusSerializer(BudgetSerializer):
     used_pct = serializers.SerializerMethodField()
     period_start = serializers.SerializerMethodField()
     period_end = serializers.SerializerMethodField()
+    status_end_user = serializers.SerializerMethodField(
+        help_text="User budgets: the end user the figures are for (`?user=`, else the one who "
+        "spent most this period); null for other scopes or when nobody spent."
+    )
+    top_users = serializers.SerializerMethodField(
+        help_text="User budgets: the period's biggest spenders (at most 10); null otherwise."
+    )
 
     class Meta(BudgetSerializer.Meta):
         fields = [
@@ -122,6 +145,8 @@ class BudgetWithStatusSerializer(BudgetSerializer):
             "used_pct",
             "period_start",
             "period_end",
+            "status_end_user",
+            "top_users",
         ]
 
     def _status(self, budget: Budget) -> BudgetStatus:
@@ -129,8 +154,28 @@ class BudgetWithStatusSerializer(BudgetSerializer):
         cache = self.context.setdefault("budget_status", {})
         if budget.pk not in cache:
             listed = getattr(self.parent, "instance", None)
-            cache.update(budget_statuses(budgets=list(listed) if listed else [budget]))
+            user = self.context.get("status_end_user")
+            cache.update(
+                budget_statuses(budgets=list(listed) if listed else [budget], end_user=user)
+            )
         return cache[budget.pk]
+
+    def get_status_end_user(self, budget) -> str | None:
+        return self._status(budget).end_user if budget.scope == Budget.Scope.USER else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), allow_null=True))
+    def get_top_users(self, budget) -> list[dict] | None:
+        if budget.scope != Budget.Scope.USER:
+            return None
+        return [
+            {
+                "end_user": row["end_user"],
+                "spent_usd": money_text(row["spent_usd"], min_places=2),
+                "spent_tokens": row["spent_tokens"],
+                "used_pct": money_text(row["used_pct"], min_places=2),
+            }
+            for row in self._status(budget).top_users
+        ]
 
     def get_spent_usd(self, budget) -> str:
         return money_text(self._status(budget).spent_usd, min_places=2)
@@ -151,57 +196,6 @@ class BudgetWithStatusSerializer(BudgetSerializer):
     @extend_schema_field(serializers.DateTimeField())
     def get_period_end(self, budget) -> str:
         return self._status(budget).period_end.isoformat()
-
-
-class BudgetAlertSerializer(serializers.ModelSerializer):
-    """One alert delivery: the threshold crossed, when, where it went, and how it went."""
-
-    spent_usd = serializers.SerializerMethodField()
-    used_pct = serializers.SerializerMethodField()
-    sent_to = serializers.SerializerMethodField()
-    delivered = serializers.SerializerMethodField()
-
-    class Meta:
-        model = BudgetAlert
-        fields = [
-            "id",
-            "budget",
-            "period_key",
-            "threshold",
-            "used_pct",
-            "spent_usd",
-            "tokens",
-            "created_at",
-            "sent_to",
-            "webhook_sent_at",
-            "email_sent_at",
-            "delivery_attempts",
-            "delivered",
-            "last_error",
-        ]
-        read_only_fields = fields
-
-    def get_spent_usd(self, alert) -> str:
-        return money_text(alert.spent_usd, min_places=2)
-
-    def get_used_pct(self, alert) -> str:
-        return money_text(alert.used_pct, min_places=2)
-
-    def get_sent_to(self, alert) -> list[str]:
-        channels = [("webhook", alert.webhook_sent_at), ("email", alert.email_sent_at)]
-        return [name for name, sent in channels if sent is not None]
-
-    def get_delivered(self, alert) -> bool:
-        return alert.webhook_sent_at is not None or alert.email_sent_at is not None
-
-
-class BudgetAlertPageSerializer(serializers.Serializer):
-    """One page of a budget's alerts (the list's pagination, documented for the schema)."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = BudgetAlertSerializer(many=True)
 
 
 class UsageFilterSerializer(serializers.Serializer):

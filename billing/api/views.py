@@ -11,9 +11,13 @@ from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing.api.serializers import (
+from billing.api.alert_serializers import (
     BudgetAlertPageSerializer,
     BudgetAlertSerializer,
+    WebhookSecretSerializer,
+)
+from billing.api.serializers import (
+    BudgetStatusQuerySerializer,
     BudgetWithStatusSerializer,
     ExportCreateSerializer,
     ExportSerializer,
@@ -37,6 +41,7 @@ from tenants.api.auth import (
     TenantCrudViewSet,
     TenantViewSet,
 )
+from tenants.webhook_secrets import webhook_secret_rotate
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,14 @@ class BudgetViewSet(CallerTenantContextMixin, TenantCrudViewSet):
 
     def scoped_queryset(self):
         return budget_list(tenant=self.caller.tenant)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if getattr(self, "request", None) is not None and self.request.method == "GET":
+            query = BudgetStatusQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            context["status_end_user"] = query.validated_data.get("user") or None
+        return context
 
     def create(self, request, *args, **kwargs):
         tenant = self.caller.require_tenant()
@@ -82,6 +95,18 @@ class BudgetViewSet(CallerTenantContextMixin, TenantCrudViewSet):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(alerts, request, view=self)
         return paginator.get_paginated_response(BudgetAlertSerializer(page, many=True).data)
+
+
+class WebhookSecretRotateView(TenantAPIView):
+    """Create or replace the tenant's alert-webhook signing secret; the new secret is in this
+    answer only (README "Signed alert webhooks"). The old one stops signing at once."""
+
+    @extend_schema(request=None, responses={201: WebhookSecretSerializer})
+    def post(self, request):
+        tenant = self.caller.require_tenant()
+        secret = webhook_secret_rotate(tenant=tenant)
+        body = {"secret": secret, "header": "X-Tollgate-Signature", "rotated_at": timezone.now()}
+        return Response(WebhookSecretSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 def _date_range(tenant, query: dict):

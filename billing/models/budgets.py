@@ -8,6 +8,9 @@ from django.db import models
 
 from core.money import MONEY_FIELD
 
+END_USER_MAX_CHARS = 128  # the gateway's bound on an end user id (contract: at most 128)
+EACH_END_USER = "*"  # a user budget that applies to each end user separately
+
 
 def validate_alert_thresholds(value) -> None:
     """A list of distinct whole percentages in 1..1000 (over 100 alerts on overspend of soft
@@ -24,14 +27,16 @@ def validate_alert_thresholds(value) -> None:
 
 
 class Budget(models.Model):
-    """A spend or token limit for a tenant, one of its routing configs or one of its API keys,
-    per day or per month in the tenant's time zone. `strict` blocks at the limit, `soft` only
-    counts and alerts."""
+    """A spend or token limit for a tenant, one of its routing configs, one of its API keys or
+    its end users, per day or per month in the tenant's time zone. `strict` blocks at the
+    limit, `soft` only counts and alerts. A user budget is a template: `end_user` names one end
+    user, or "*" for each end user separately (each has its own counter)."""
 
     class Scope(models.TextChoices):
         TENANT = "tenant"
         CONFIG = "config"
         KEY = "key"
+        USER = "user"
 
     class Period(models.TextChoices):
         DAILY = "daily"
@@ -52,6 +57,12 @@ class Budget(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="budgets",
+    )
+    end_user = models.CharField(
+        max_length=END_USER_MAX_CHARS,
+        blank=True,
+        default="",
+        help_text='User budgets: the end user id, or "*" for each end user separately.',
     )
     period = models.CharField(max_length=16, choices=Period.choices)
     limit_usd = models.DecimalField(
@@ -83,6 +94,10 @@ class Budget(models.Model):
             return f"config '{self.config.name}'"
         if self.scope == self.Scope.KEY and self.api_key_id:
             return f"key '{self.api_key.name}'"
+        if self.scope == self.Scope.USER:
+            return (
+                "each end user" if self.end_user == EACH_END_USER else f"end user '{self.end_user}'"
+            )
         return "tenant"
 
     def clean(self) -> None:
@@ -103,6 +118,9 @@ class Budget(models.Model):
                 errors["api_key"] = "The API key belongs to another tenant."
         elif self.api_key_id:
             errors["api_key"] = "Only a key budget names an API key."
+        error = _end_user_error(self.scope == self.Scope.USER, self.end_user)
+        if error:
+            errors["end_user"] = error
         if isinstance(self.alert_thresholds, list) and all(
             isinstance(t, int) for t in self.alert_thresholds
         ):
@@ -111,11 +129,30 @@ class Budget(models.Model):
             raise ValidationError(errors)
 
 
+def _end_user_error(is_user_scope: bool, end_user: str) -> str:
+    """Why `end_user` does not fit the scope ("" when it does): the gateway's own rule for ids."""
+    if not is_user_scope:
+        return "Only a user budget names an end user." if end_user else ""
+    if not end_user or not end_user.strip():
+        return 'A user budget needs an end user id, or "*" for each end user.'
+    if end_user != end_user.strip() or not end_user.isprintable():
+        return "An end user id is printable text without surrounding spaces."
+    if len(end_user) > END_USER_MAX_CHARS:
+        return f"An end user id has at most {END_USER_MAX_CHARS} characters."
+    return ""
+
+
 class BudgetAlert(models.Model):
     """A threshold crossed in one period. The unique row makes each alert fire once per period."""
 
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    end_user = models.CharField(
+        max_length=END_USER_MAX_CHARS,
+        blank=True,
+        default="",
+        help_text="User budgets: the end user whose spend crossed the threshold.",
+    )
     period_key = models.CharField(max_length=16, help_text="2026-11 or 2026-11-22 (tenant time).")
     threshold = models.PositiveIntegerField()
     used_pct = models.DecimalField(max_digits=10, decimal_places=2)
@@ -130,7 +167,8 @@ class BudgetAlert(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["budget", "period_key", "threshold"], name="budgetalert_once_per_period"
+                fields=["budget", "period_key", "threshold", "end_user"],
+                name="budgetalert_once_per_period_user",
             )
         ]
         ordering = ["-created_at", "-id"]

@@ -1,4 +1,5 @@
-"""Usage rollups: daily, monthly, per tag and per tag set, and each tenant's rollup watermark."""
+"""Usage rollups: daily, monthly, per tag, per tag set and per end user, and each tenant's
+rollup watermark."""
 
 from django.db import models
 
@@ -6,13 +7,14 @@ from billing.models.usage import UsageEvent
 from core.money import MONEY_FIELD
 
 # The rollups' bucket layout. 1: status in the buckets, and the daily tag rollups; 2: the daily
-# tag-set rollups.
-ROLLUP_LAYOUT = 2
+# tag-set rollups; 3: the daily end-user rollups.
+ROLLUP_LAYOUT = 3
 # Each bucket's dimensions after its tenant and day (or month): the order of its unique index,
 # and what billing/services/rollups.py groups by.
 DIMENSIONS = ["model", "provider", "config_ref", "api_key_ref", "key_source", "status"]
 TAG_DIMENSIONS = ["tag", "model", "provider", "config_ref", "api_key_ref", "status"]
 TAG_SET_DIMENSIONS = ["tags", "model", "provider", "config_ref", "api_key_ref", "status"]
+USER_DIMENSIONS = ["end_user", "model", "provider", "config_ref", "api_key_ref", "status"]
 
 
 class RollupState(models.Model):
@@ -161,3 +163,22 @@ class DailyTagSetRollup(_TagRollupBase, _UsageTotals):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.day} {self.tags} {self.cost_usd}"
+
+
+class DailyUserRollup(_TagRollupBase, _UsageTotals):
+    """Usage per end user (the tenant's own customers; "" for requests that named none), for
+    `group_by=user` and the `user` filter over final days."""
+
+    end_user = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", *USER_DIMENSIONS],
+                name="dailyuserrollup_bucket",
+            )
+        ]
+        ordering = ["day", "end_user", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.day} {self.end_user} {self.cost_usd}"

@@ -21,5 +21,10 @@ def budget_list(*, tenant: Tenant | None) -> QuerySet[Budget]:
 
 
 def budget_alert_list(*, budget: Budget) -> QuerySet[BudgetAlert]:
-    """The alerts a budget sent, newest first (each threshold once per period)."""
-    return BudgetAlert.objects.filter(budget=budget).order_by("-created_at", "-id")
+    """The alerts a budget sent, newest first (each threshold once per period, per end user
+    for a user budget), with their webhook attempts."""
+    return (
+        BudgetAlert.objects.filter(budget=budget)
+        .prefetch_related("deliveries")
+        .order_by("-created_at", "-id")
+    )

@@ -1,11 +1,11 @@
 """The rollup rows that stand in for a usage read's raw events on final days: which rollup
-table answers the read (daily, tag or tag-set), and its rows matching the filters."""
+table answers the read (daily, tag, tag-set or end-user), and its rows matching the filters."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from billing.models import DailyRollup, DailyTagRollup, DailyTagSetRollup
+from billing.models import DailyRollup, DailyTagRollup, DailyTagSetRollup, DailyUserRollup
 from billing.sql import json_list_contains
 
 if TYPE_CHECKING:
@@ -18,11 +18,20 @@ if TYPE_CHECKING:
 
 
 def rollup_rows(
-    *, tenant: Tenant, start: date, end: date, filters: UsageFilters, by_tag: bool
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: UsageFilters,
+    by_tag: bool,
+    by_user: bool = False,
 ) -> QuerySet:
     """Daily rollup rows of [start, end] matching the filters; tag rollup rows when grouping by
-    tag or filtering on one; tag-set rollup rows for both."""
-    if by_tag and filters.tag:
+    tag or filtering on one; tag-set rollup rows for both; end-user rollup rows when grouping
+    by end user or filtering on one (never with a tag: rollup_watermark sends those to events)."""
+    if by_user or filters.end_user is not None:
+        model = DailyUserRollup
+    elif by_tag and filters.tag:
         model = DailyTagSetRollup
     elif by_tag or filters.tag:
         model = DailyTagRollup

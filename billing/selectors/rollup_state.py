@@ -24,16 +24,20 @@ def rolled_through(*, tenant: Tenant) -> date | None:
 
 
 def rollup_watermark(*, tenant: Tenant, filters: UsageFilters, group_by: str = "") -> date | None:
-    """rolled_through, or None while the read needs buckets (status, tags, tag sets) that the
+    """rolled_through, or None while the read needs buckets (status, tags, tag sets, end
+    users) that the
     tenant's final days have not been rolled up with yet (the next rollup run re-rolls them)."""
-    if group_by == "user" or filters.end_user is not None:
-        return None  # the rollups carry no end user: raw events answer (README "End users")
+    by_user = group_by == "user" or filters.end_user is not None
+    if by_user and filters.tag:
+        return None  # no rollup has both end users and tags: raw events answer
     row = RollupState.objects.filter(tenant=tenant).values_list("rolled_through", "layout").first()
     if row is None:
         return None
     watermark, layout = row
-    if group_by == "tag" and filters.tag:
-        needs = ROLLUP_LAYOUT  # 2: tag sets
+    if by_user:
+        needs = ROLLUP_LAYOUT  # 3: end users
+    elif group_by == "tag" and filters.tag:
+        needs = 2  # tag sets
     elif group_by == "tag" or filters.tag or filters.status:
         needs = 1
     else:

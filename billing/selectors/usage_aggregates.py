@@ -2,11 +2,15 @@
 tag between two local days, computed by the database (GROUP BY) in the tenant's time zone.
 
 Final days (through the tenant's rollup watermark) are read from the rollups, the days after it
-from the raw events; usage_aggregate makes that choice and merges the two.
+from the raw events; usage_aggregate makes that choice and merges the two. The raw events' groups
+are kept between reads and topped up with the events that arrived since (billing/selectors/
+open_day.py, the same mechanism as the console's dashboard).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -15,6 +19,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
 from billing.models import DailyTagSetRollup
+from billing.selectors.open_day import open_day_rows
 from billing.selectors.rollup_rows import rollup_rows
 from billing.selectors.rollup_state import rollup_watermark
 from billing.selectors.usage_events import local_range, usage_event_list
@@ -70,16 +75,17 @@ def usage_aggregate(
     watermark = rollup_watermark(tenant=tenant, filters=f, group_by=group_by)
     if watermark is not None and watermark >= start:
         closed = min(watermark, end)
+    open_days = functools.partial(
+        _open_days, tenant=tenant, end=end, group_by=group_by, filters=f, watermark=watermark
+    )
     if closed is None:
-        return _event_aggregate(tenant=tenant, start=start, end=end, group_by=group_by, filters=f)
+        return open_days(start=start)
     parts = [
         _rollup_aggregate(tenant=tenant, start=start, end=closed, group_by=group_by, filters=f)
     ]
     recent = None
     if closed < end:
-        recent = _event_aggregate(
-            tenant=tenant, start=closed + timedelta(days=1), end=end, group_by=group_by, filters=f
-        )
+        recent = open_days(start=closed + timedelta(days=1))
         parts.append(recent["results"])
     results = _merge(parts, group_by=group_by)
     if group_by == "tag":
@@ -91,6 +97,49 @@ def usage_aggregate(
         rows = results
     totals = _clean({metric: sum(row[metric] for row in rows) for metric in METRICS})
     return {"results": results, "totals": totals}
+
+
+_TOTALS = "_totals"  # the open days' totals, kept as one more group among their rows
+
+
+def _open_days(
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    group_by: str,
+    filters: UsageFilters,
+    watermark: date | None,
+) -> dict[str, Any]:
+    """`_event_aggregate` of [start, end], kept and topped up with the newer events."""
+
+    def read(after: int | None, upto: int | None) -> list[dict]:
+        part = _event_aggregate(
+            tenant=tenant,
+            start=start,
+            end=end,
+            group_by=group_by,
+            filters=filters,
+            ids=(after, upto),
+        )
+        return [*part["results"], {_TOTALS: True, **part["totals"]}]
+
+    digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
+    rows = open_day_rows(
+        tenant=tenant,
+        start=start,
+        end=end,
+        what=f"aggregate:{group_by}:{digest}",
+        watermark=watermark,
+        measures=METRICS,
+        read=read,
+    )
+    totals = {metric: 0 for metric in METRICS}
+    for row in rows:
+        if row.get(_TOTALS):
+            totals = {metric: row[metric] for metric in METRICS}
+    results = _merge([[row for row in rows if not row.get(_TOTALS)]], group_by=group_by)
+    return {"results": results, "totals": _clean(totals)}
 
 
 def _metrics() -> dict[str, Any]:
@@ -189,14 +238,24 @@ def _merge(parts: list[list[dict]], *, group_by: str) -> list[dict]:
     return sorted(merged.values(), key=_sort_key(group_by))
 
 
+_ROLLUP_COLUMNS = {"month": "day", "config": "config_ref", "key": "api_key_ref", "user": "end_user"}
+
+
 def _rollup_aggregate(
     *, tenant: Tenant, start: date, end: date, group_by: str, filters: UsageFilters
 ) -> list[dict]:
     """Groups of [start, end] (final local days) from the daily, tag or tag-set rollups."""
-    qs = rollup_rows(tenant=tenant, start=start, end=end, filters=filters, by_tag=group_by == "tag")
+    qs = rollup_rows(
+        tenant=tenant,
+        start=start,
+        end=end,
+        filters=filters,
+        by_tag=group_by == "tag",
+        by_user=group_by == "user",
+    )
     if qs.model is DailyTagSetRollup:
         return _tag_rows(qs)
-    column = {"month": "day", "config": "config_ref", "key": "api_key_ref"}.get(group_by, group_by)
+    column = _ROLLUP_COLUMNS.get(group_by, group_by)
     rows = qs.values(column).annotate(**_rollup_sums()).order_by()
     out = []
     names: dict[int, Any] = {}
@@ -232,11 +291,23 @@ def _rollup_aggregate(
 
 
 def _event_aggregate(
-    *, tenant: Tenant, start: date, end: date, group_by: str, filters: UsageFilters
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    group_by: str,
+    filters: UsageFilters,
+    ids: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, Any]:
-    """Groups and totals of [start, end] (local days) from the raw events."""
+    """Groups and totals of [start, end] (local days) from the raw events; with `ids` (after,
+    upto), only the events with after < id <= upto (None: no bound)."""
     start_at, end_at = local_range(tenant=tenant, start=start, end=end)
     qs = usage_event_list(tenant=tenant, start=start_at, end=end_at, filters=filters).order_by()
+    after, upto = ids
+    if after is not None:
+        qs = qs.filter(id__gt=after)
+    if upto is not None:
+        qs = qs.filter(id__lte=upto)
     totals = _clean(dict(qs.aggregate(**_metrics())))
     tz = tenant.tzinfo
     if group_by == "tag":

@@ -11,7 +11,7 @@ class UsageFilters:
     status: str | None = None
     config_id: int | None = None
     api_key_id: int | None = None
-    end_user: str | None = None  # raw events only: the rollups carry no end user
+    end_user: str | None = None  # events and the end-user rollups
 
     def lookups(self, *, config_field: str, api_key_field: str) -> dict[str, object]:
         """Every filter but the tag as ORM lookups (a tag is a JSON list on events and tag-set

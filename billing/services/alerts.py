@@ -3,35 +3,32 @@
 Each (budget, period, threshold) fires once: the BudgetAlert row is unique, and only the
 evaluation that inserts it queues a delivery. Delivery is idempotent per channel (a sent
 timestamp, set by a conditional update) and the webhook payload carries the alert id, so a
-receiver can drop a duplicate if a worker dies between POST and bookkeeping.
+receiver can drop a duplicate if a worker dies between POST and bookkeeping. The webhook's
+body, signature and attempts (each logged) are alert_webhooks.py. A user budget alerts per end
+user (the alert names the user).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from decimal import Decimal
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.models import Budget, BudgetAlert
+from billing.models import AlertDelivery, Budget, BudgetAlert
+from billing.services.alert_webhooks import webhook_deliver
 from billing.services.budget_specs import tenant_budgets
-from billing.services.counter_plans import all_plans
-from billing.services.counters_rebuild import counter_values_sync
+from billing.services.counter_plans import spec_plans
+from billing.services.counters_rebuild import counter_values_sync, every_plan
 from billing.services.micros import MICROS
-from core.errors import ApplicationError, InvalidRequest
-from core.ssrf import validate_upstream_base_url
+from core.errors import ApplicationError
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
-
-WEBHOOK_TIMEOUT_SECONDS = 5.0
-WEBHOOK_RETRY_DELAYS = (0.5, 2.0)  # between attempts; then the Celery task retries later
 
 
 class AlertDeliveryFailed(ApplicationError):
@@ -60,54 +57,68 @@ def alerts_evaluate(*, now: datetime | None = None, on_created=None) -> list[int
     )
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
         budgets = tenant_budgets(tenant_id=tenant.pk)
-        plans = all_plans(budgets=budgets, at=now)
+        plans = every_plan(budgets=budgets, at=now)
         values = dict(
             zip(
-                [(p.scope, p.scope_id, p.period) for p in plans],
+                [p.key for p in plans],
                 counter_values_sync(plans=plans, tz=budgets.tz),
                 strict=True,
             )
         )
-        windows = {p.period: p.window for p in plans}
         for spec in budgets.budgets:
             if not spec.thresholds:
                 continue
-            micros, tokens = values[(spec.scope, spec.scope_id, spec.period)]
-            pcts = [
-                pct
-                for pct in (
-                    _used_pct(micros, spec.limit_micros),
-                    _used_pct(tokens, spec.limit_tokens),
-                )
-                if pct is not None
-            ]
-            if not pcts:
-                continue
-            pct = max(pcts)
-            for threshold in spec.thresholds:
-                if pct < threshold:
-                    continue
-                alert_id = _alert_insert(
-                    spec=spec,
-                    tenant_id=tenant.pk,
-                    period_key=windows[spec.period].key,
-                    threshold=threshold,
-                    pct=pct,
-                    micros=micros,
-                    tokens=tokens,
-                )
-                if alert_id is not None:
+            for plan in spec_plans(spec, plans):
+                for alert_id in _plan_alerts(spec, plan, values[plan.key], tenant_id=tenant.pk):
                     created.append(alert_id)
                     if on_created is not None:
                         transaction.on_commit(lambda a=alert_id: on_created(a))
     return created
 
 
+def _plan_alerts(spec, plan, value: tuple[int, int], *, tenant_id: int) -> list[int]:
+    """The new alerts of one budget on one counter (one end user's, for a user budget)."""
+    micros, tokens = value
+    pcts = [
+        pct
+        for pct in (_used_pct(micros, spec.limit_micros), _used_pct(tokens, spec.limit_tokens))
+        if pct is not None
+    ]
+    if not pcts:
+        return []
+    pct = max(pcts)
+    created = []
+    for threshold in spec.thresholds:
+        if pct < threshold:
+            continue
+        alert_id = _alert_insert(
+            spec=spec,
+            tenant_id=tenant_id,
+            period_key=plan.window.key,
+            threshold=threshold,
+            pct=pct,
+            micros=micros,
+            tokens=tokens,
+            end_user=plan.end_user,
+        )
+        if alert_id is not None:
+            created.append(alert_id)
+    return created
+
+
 def _alert_insert(
-    *, spec, tenant_id: int, period_key: str, threshold: int, pct, micros: int, tokens: int
+    *,
+    spec,
+    tenant_id: int,
+    period_key: str,
+    threshold: int,
+    pct,
+    micros: int,
+    tokens: int,
+    end_user: str = "",
 ) -> int | None:
     if BudgetAlert.objects.filter(
-        budget_id=spec.id, period_key=period_key, threshold=threshold
+        budget_id=spec.id, period_key=period_key, threshold=threshold, end_user=end_user
     ).exists():
         return None
     try:
@@ -115,6 +126,7 @@ def _alert_insert(
             alert = BudgetAlert.objects.create(
                 budget_id=spec.id,
                 tenant_id=tenant_id,
+                end_user=end_user,
                 period_key=period_key,
                 threshold=threshold,
                 used_pct=min(pct, Decimal("99999999")).quantize(Decimal("0.01")),
@@ -142,6 +154,7 @@ def _payload(alert: BudgetAlert) -> dict:
             "limit_tokens": budget.limit_tokens,
         },
         "period": alert.period_key,
+        "end_user": alert.end_user or None,
         "threshold_pct": alert.threshold,
         "used_pct": str(alert.used_pct),
         "spent_usd": str(alert.spent_usd.normalize()),
@@ -179,36 +192,16 @@ def alert_deliver(*, alert_id: int) -> BudgetAlert:
 
 
 def _deliver_webhook(alert: BudgetAlert, url: str, payload: dict) -> None:
-    try:
-        validate_upstream_base_url(url)
-    except InvalidRequest as exc:
-        BudgetAlert.objects.filter(pk=alert.pk).update(last_error=f"webhook URL refused: {exc}")
+    delivered, error = webhook_deliver(alert=alert, url=url, payload=payload)
+    attempts = AlertDelivery.objects.filter(alert=alert).count()
+    if delivered:
+        BudgetAlert.objects.filter(pk=alert.pk, webhook_sent_at__isnull=True).update(
+            webhook_sent_at=timezone.now(), delivery_attempts=attempts, last_error=""
+        )
         return
-    error = ""
-    attempts = len(WEBHOOK_RETRY_DELAYS) + 1
-    with httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
-        for attempt in range(attempts):
-            try:
-                response = client.post(
-                    url, json=payload, headers={"X-Tollgate-Alert-Id": str(alert.pk)}
-                )
-            except httpx.HTTPError as exc:
-                error = f"webhook attempt {attempt + 1}: {type(exc).__name__}"
-            else:
-                if response.is_success:
-                    BudgetAlert.objects.filter(pk=alert.pk, webhook_sent_at__isnull=True).update(
-                        webhook_sent_at=timezone.now(),
-                        delivery_attempts=alert.delivery_attempts + attempt + 1,
-                        last_error="",
-                    )
-                    return
-                error = f"webhook attempt {attempt + 1}: HTTP {response.status_code}"
-                if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                    break  # the receiver refuses it; retrying will not help
-            if attempt + 1 < attempts:
-                time.sleep(WEBHOOK_RETRY_DELAYS[attempt])
     BudgetAlert.objects.filter(pk=alert.pk).update(
-        delivery_attempts=alert.delivery_attempts + attempts, last_error=error[:300]
+        delivery_attempts=attempts, last_error=error[:300]
     )
-    logger.warning("Budget alert %s webhook failed: %s", alert.pk, error)
+    if error.startswith("webhook URL refused"):
+        return  # retrying cannot help until the tenant fixes its URL
     raise AlertDeliveryFailed(error)

@@ -35,6 +35,7 @@ class BudgetSpec:
     limit_micros: int | None
     limit_tokens: int | None
     thresholds: tuple[int, ...]
+    end_user: str = ""  # user scope: one end user id, or "*" for each end user separately
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def tenant_budgets_load(*, tenant_id: int) -> TenantBudgets:
             scope_id, label = budget.config_id, f"config '{budget.config.name}'"
         elif budget.scope == Budget.Scope.KEY:
             scope_id, label = budget.api_key_id, f"key '{budget.api_key.name}'"
+        elif budget.scope == Budget.Scope.USER:
+            scope_id, label = 0, "end user"  # the plan names the user (counter_plans)
         else:
             scope_id, label = 0, f"tenant '{tenant.slug}'"
         specs.append(
@@ -96,6 +99,7 @@ def tenant_budgets_load(*, tenant_id: int) -> TenantBudgets:
                 limit_micros=None if budget.limit_usd is None else limit_micros(budget.limit_usd),
                 limit_tokens=budget.limit_tokens,
                 thresholds=tuple(budget.alert_thresholds or ()),
+                end_user=budget.end_user if budget.scope == Budget.Scope.USER else "",
             )
         )
     return TenantBudgets(tenant_id=tenant_id, tz=ZoneInfo(tenant.timezone), budgets=tuple(specs))

@@ -1,10 +1,16 @@
 """A budget's status: its current period and what its scope spent there, from the same truth
 the budget counters are rebuilt from (final rollups, then events: billing/services/
 spend_truth.py's split, read for many budgets in two queries). Read by the budgets API and the
-admin web app."""
+admin web app.
+
+A user budget's figures are one end user's, from the events (as its counters): the user it
+names; for a "*" budget the user asked for (`end_user`, the API's `?user=`), else the user who
+spent most in the period. `top_users` lists the period's biggest spenders under it (at most
+TOP_USERS)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,6 +27,7 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.models.budgets import EACH_END_USER
 from core.calendar import local_midnight, period_window
 from core.money import money_quantize
 
@@ -44,6 +51,11 @@ class BudgetStatus:
     remaining_usd: Decimal | None
     remaining_tokens: int | None
     used_pct: Decimal | None
+    end_user: str | None = None  # user budgets: whose figures these are (None: nobody spent)
+    top_users: tuple[dict, ...] = ()  # user budgets: {end_user, spent_usd, spent_tokens, used_pct}
+
+
+TOP_USERS = 10
 
 
 def _pct(used: Decimal | int, limit: Decimal | int | None) -> Decimal | None:
@@ -65,6 +77,7 @@ def budget_statuses(
     budgets: Iterable[Budget],
     at: datetime | None = None,
     spend_rows: list[tuple] | None = None,
+    end_user: str | None = None,
 ) -> dict:
     """budget id -> BudgetStatus, for many budgets at once: per tenant one rollup query and
     one event query cover every budget's period (spend_truth's split, summed per scope).
@@ -79,8 +92,50 @@ def budget_statuses(
         raise ValueError("spend_rows are one tenant's")
     out = {}
     for group in by_tenant.values():
-        out.update(_tenant_statuses(group, at=at, rows=spend_rows))
+        tenant_wide = [b for b in group if b.scope != Budget.Scope.USER]
+        if tenant_wide:
+            out.update(_tenant_statuses(tenant_wide, at=at, rows=spend_rows))
+        for budget in group:
+            if budget.scope == Budget.Scope.USER:
+                out[budget.pk] = _user_status(budget, at=at, end_user=end_user)
     return out
+
+
+def _user_status(budget: Budget, *, at: datetime | None, end_user: str | None) -> BudgetStatus:
+    tz = budget.tenant.tzinfo
+    window = period_window(period=budget.period, tz=tz, at=at)
+    events = UsageEvent.objects.filter(
+        tenant_id=budget.tenant_id, created_at__gte=window.start, created_at__lt=window.end
+    ).exclude(end_user="")
+    who = budget.end_user if budget.end_user != EACH_END_USER else end_user
+    if who:
+        events = events.filter(end_user=who)
+    billed = ~Q(status__in=NOT_BILLED_TOKEN_STATUSES)
+    rows = list(
+        events.values("end_user")
+        .annotate(
+            cost=Sum("cost_usd"), tokens=Sum(F("input_tokens") + F("output_tokens"), filter=billed)
+        )
+        .order_by("-cost", "-tokens", "end_user")
+        .values_list("end_user", "cost", "tokens")[:TOP_USERS]
+    )
+    top = [
+        (user, _status(budget, window=window, spent=cost or 0, tokens=int(tokens or 0), tz=tz))
+        for user, cost, tokens in rows
+    ]
+    shown = (
+        top[0] if top else (who, _status(budget, window=window, spent=Decimal(0), tokens=0, tz=tz))
+    )
+    listed = tuple(
+        {
+            "end_user": user,
+            "spent_usd": status.spent_usd,
+            "spent_tokens": status.spent_tokens,
+            "used_pct": status.used_pct,
+        }
+        for user, status in top
+    )
+    return dataclasses.replace(shown[1], end_user=shown[0], top_users=listed)
 
 
 def _tenant_statuses(

@@ -16,6 +16,7 @@ BUDGET_FIELDS = (
     "scope",
     "config",
     "api_key",
+    "end_user",
     "period",
     "limit_usd",
     "limit_tokens",
@@ -49,6 +50,8 @@ def budget_update(*, budget: Budget, data: dict[str, Any]) -> Budget:
         budget.config = None
     if budget.scope != Budget.Scope.KEY:
         budget.api_key = None
+    if budget.scope != Budget.Scope.USER:
+        budget.end_user = ""
     return _save(budget)
 
 

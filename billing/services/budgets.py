@@ -2,9 +2,10 @@
 
 Semantics (the contract's budget rules, README "Budgets, rollups and billing"):
 - budget_reserve() holds the request's worst case (cost and tokens) on every counter that applies
-  (tenant, config and key budgets; daily and monthly, in the tenant's time zone) atomically: all
-  or none. A strict budget that cannot take it raises BudgetExceeded (402) naming scope and
-  period; soft budgets never block but count.
+  (tenant, config, key and end-user budgets; daily and monthly, in the tenant's time zone)
+  atomically: all or none. A user budget counts each end user on a counter of its own. A
+  strict budget that cannot take it raises BudgetExceeded (402) naming scope and period; soft
+  budgets never block but count.
 - budget_settle() replaces the hold with the actual cost and tokens; budget_release() gives the
   hold back (timeout, upstream error, client gone). A hold that is neither settled nor released
   expires after RESERVATION_TTL seconds (the process died) and stops counting.
@@ -113,9 +114,11 @@ async def budget_reserve(
     config_id: int | None,
     worst_case_cost_usd: Decimal,
     worst_case_tokens: int,
+    end_user: str | None = None,
 ) -> Reservation:
     """Reserve the worst case against every budget that applies; raise BudgetExceeded (402)
-    naming scope and period when a strict budget cannot take it."""
+    naming scope and period when a strict budget cannot take it. `end_user`: the request's
+    validated end user id (routing_hints.end_user_from), for user budgets."""
     budgets = await _budgets(tenant_id)
     reservation = Reservation(
         tenant_id=tenant_id,
@@ -124,7 +127,9 @@ async def budget_reserve(
     )
     if not budgets.budgets:
         return reservation
-    plans = request_plans(budgets=budgets, api_key_id=api_key_id, config_id=config_id)
+    plans = request_plans(
+        budgets=budgets, api_key_id=api_key_id, config_id=config_id, end_user=end_user
+    )
     if not plans:
         return reservation
     reservation.micros = to_micros(reservation.amount_usd)

@@ -15,11 +15,13 @@ import redis.exceptions
 from django.utils import timezone
 
 from billing.models import Budget, BudgetCounter, BudgetHold
+from billing.models.budgets import EACH_END_USER
 from billing.services.budget_specs import tenant_budgets_load
 from billing.services.counter_plans import all_plans
 from billing.services.counters_db import db_counter_values
 from billing.services.counters_redis import SEED_LUA, seed_args
-from billing.services.spend_truth import plan_truth
+from billing.services.spend_truth import active_end_users, plan_truth
+from core.calendar import period_window
 from core.redis import get_redis
 from tenants.models import Tenant
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from billing.services.budget_specs import TenantBudgets
     from billing.services.counter_plans import CounterPlan
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,16 @@ def counter_values_sync(
     return db_counter_values(plans=plans, tz=tz)
 
 
+def every_plan(*, budgets: TenantBudgets, at: datetime) -> list[CounterPlan]:
+    """all_plans() with the end users of "*" user budgets that were active in each period."""
+    users: set[str] = set()
+    for spec in budgets.budgets:
+        if spec.scope == Budget.Scope.USER and spec.end_user == EACH_END_USER:
+            window = period_window(period=spec.period, tz=budgets.tz, at=at)
+            users.update(active_end_users(tenant_id=budgets.tenant_id, window=window))
+    return all_plans(budgets=budgets, at=at, end_users=sorted(users))
+
+
 def counters_rebuild(*, now: datetime | None = None) -> int:
     """Bring every current counter up to the database truth; drop expired database counters
     and holds. Returns the number of counters checked."""
@@ -74,7 +87,7 @@ def counters_rebuild(*, now: datetime | None = None) -> int:
     tenant_ids = Budget.objects.filter(is_active=True).values_list("tenant_id", flat=True)
     for tenant in Tenant.objects.filter(pk__in=tenant_ids):
         budgets = tenant_budgets_load(tenant_id=tenant.pk)
-        plans = all_plans(budgets=budgets, at=now)
+        plans = every_plan(budgets=budgets, at=now)
         counter_values_sync(plans=plans, tz=budgets.tz, mode="rebuild")
         checked += len(plans)
     BudgetHold.objects.filter(expires_at__lt=now - timedelta(hours=1)).delete()

@@ -1,8 +1,15 @@
 """Monthly billing exports: the contract's CSV, a summary, a SHA-256 checksum, versioned files.
 
-- Rows come from the daily rollups, recomputed for the month first, grouped by (day, model,
-  provider, config, key source): the sum of `cost_usd` is the month's usage exactly (costs are
-  written with all 10 decimal places the database keeps).
+- Rows are the month's usage grouped by (day, model, provider, config, key source), read by
+  billing/selectors/export_rows.py from the raw events of every day that still has them and
+  from the daily rollups only for the days retention purged: the sum of `cost_usd` is the
+  month's usage exactly (costs are written with all 10 decimal places the database keeps).
+  Why not the rollups throughout: they are exact only for days rolled after their last event,
+  and the export used to recompute the whole month's rollups first (most of its time) to cover
+  days after the watermark, late events on final days and configs deleted since. One grouped
+  read of the events is that recomputation without the writes; the purged days are the only
+  ones the events cannot answer, and the rollups are final for them (retention deletes only
+  whole days the watermark has passed).
 - Extra columns after the contract's (new ones only ever at the end): `markup_usd`
   (Tenant.markup_pct on platform-key spend; BYOK spend is informational and carries none),
   `cache_write_tokens` (part of input_tokens) and `reasoning_tokens` (part of output_tokens).
@@ -30,23 +37,23 @@ from zoneinfo import ZoneInfo
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from billing.models import BillingExport, DailyRollup
-from billing.services.rollups import rollups_refresh_month
-from core.calendar import next_month
+from billing.models import BillingExport
+from billing.selectors.export_rows import export_lines
+from billing.sql import hashed_grouping
 from core.errors import InvalidRequest
 from core.money import COST_QUANTUM, money_quantize, money_text
 from llm.models import RoutingConfig
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
     from typing import IO
 
     from django.contrib.auth.models import AbstractBaseUser
-    from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -185,17 +192,19 @@ def _tenants(export: BillingExport) -> list[Tenant]:
 
 
 def _generate(export: BillingExport) -> None:
-    """Recompute the month's rollups, write the data CSV (streamed through a temp file on disk)
-    and its summary to storage under new names, and mark the export ready."""
+    """Write the data CSV (streamed through a temp file on disk) and its summary to storage
+    under new names, and mark the export ready."""
     first = _check_month(export.month)
     tenants = _tenants(export)
-    for tenant in tenants:
-        rollups_refresh_month(tenant=tenant, month=export.month)
     config_names = dict(RoutingConfig.objects.filter(tenant__in=tenants).values_list("id", "name"))
-    rows = _month_rows(tenants=tenants, first=first)
+    rows = (
+        row
+        for tenant in sorted(tenants, key=lambda tenant: tenant.pk)
+        for row in export_lines(tenant=tenant, first=first)
+    )
     owner = export.tenant.slug if export.tenant_id else "_all"
     base = f"billing-exports/{owner}/{export.month}/{owner}-{export.month}-v{export.version}"
-    with tempfile.TemporaryFile() as raw:
+    with tempfile.TemporaryFile() as raw, hashed_grouping():
         summary, total, count = _write_rows(
             raw, rows=rows, by_id={tenant.pk: tenant for tenant in tenants}, names=config_names
         )
@@ -218,27 +227,8 @@ def _generate(export: BillingExport) -> None:
     )
 
 
-def _month_rows(*, tenants: list[Tenant], first: date) -> QuerySet:
-    """The month's daily rollups summed per (tenant, day, model, provider, config, key source):
-    one CSV line each, in the file's order."""
-    return (
-        DailyRollup.objects.filter(tenant__in=tenants, day__gte=first, day__lt=next_month(first))
-        .values("tenant_id", "day", "model", "provider", "config_ref", "key_source")
-        .annotate(
-            n=Sum("requests"),
-            inp=Sum("input_tokens"),
-            out=Sum("output_tokens"),
-            cached=Sum("cached_tokens"),
-            cost=Sum("cost_usd"),
-            write=Sum("cache_write_tokens"),
-            reasoning=Sum("reasoning_tokens"),
-        )
-        .order_by("tenant_id", "day", "model", "provider", "config_ref", "key_source")
-    )
-
-
 def _write_rows(
-    raw: IO[bytes], *, rows: QuerySet, by_id: dict[int, Tenant], names: dict[int, str]
+    raw: IO[bytes], *, rows: Iterable[dict], by_id: dict[int, Tenant], names: dict[int, str]
 ) -> tuple[dict[tuple[str, str], dict], Decimal, int]:
     """Stream the data CSV into `raw`; returns the summary buckets per (tenant slug, key
     source), the total cost and the number of rows."""
@@ -248,7 +238,7 @@ def _write_rows(
     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
     writer = csv.writer(text)
     writer.writerow(HEADER)
-    for row in rows.iterator(chunk_size=2000):
+    for row in rows:
         tenant = by_id[row["tenant_id"]]
         cost = money_quantize(row["cost"])
         markup = _markup(tenant=tenant, key_source=row["key_source"], cost=cost)

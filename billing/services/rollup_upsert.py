@@ -172,3 +172,66 @@ def _period_rows(cursor: CursorWrapper, *, plan: _PeriodUpsert) -> int:
         [plan.tenant_id, plan.period],
     )
     return cursor.fetchone()[0]
+
+
+def upsert_days(
+    model: type[Model], *, tenant: Tenant, select: str, dimensions: list[str], days_sql: str
+) -> int:
+    """Upsert the buckets of many local days at once from `select` (its columns: day, the
+    table's `dimensions` and MEASURES, by those names), writing only buckets whose measures
+    changed; when the days in `days_sql` (those with events) hold more buckets than `select`
+    (a deleted config or key, an older layout), write every bucket with one stamp and delete
+    the days' unstamped ones. Days outside `days_sql` (events purged) keep their rows.
+    Returns the buckets inserted or changed (the upserts' own row counts)."""
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    upsert = _days_upsert_sql(model, dimensions=dimensions, select=select)
+    in_days = f"{qn('tenant_id')} = %s AND {qn('day')} IN ({days_sql})"
+    with connection.cursor() as cursor:
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        cursor.execute(upsert + _changed_only(), [tenant.pk, now])
+        written = max(cursor.rowcount, 0)
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {table} WHERE {in_days}), "  # noqa: S608
+            f"(SELECT COUNT(*) FROM ({select}) sub)",
+            [tenant.pk],
+        )
+        stored, fresh = cursor.fetchone()
+        if stored > fresh:
+            stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(upsert, [tenant.pk, stamp])
+            written = max(cursor.rowcount, 0)
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {in_days} AND {qn('updated_at')} <> %s",  # noqa: S608
+                [tenant.pk, stamp],
+            )
+    return written
+
+
+def _days_upsert_sql(model: type[Model], *, dimensions: list[str], select: str) -> str:
+    """INSERT ... SELECT tenant (%s), day, dimensions, measures, updated_at (%s) FROM `select`
+    ... ON CONFLICT DO UPDATE (every bucket; `_changed_only` narrows it)."""
+    qn = connection.ops.quote_name
+    keys = ["day", *dimensions]
+    targets = ", ".join(qn(col) for col in [*keys, *MEASURES])
+    picked = ", ".join(
+        [*(f"sub.{qn(col)}" for col in keys), *(f"COALESCE(sub.{qn(col)}, 0)" for col in MEASURES)]
+    )
+    updates = ", ".join(f"{qn(col)} = excluded.{qn(col)}" for col in [*MEASURES, "updated_at"])
+    unique = ", ".join(qn(col) for col in ["tenant_id", *keys])
+    # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as a join constraint.
+    return (
+        f"/* {model._meta.db_table} */ INSERT INTO {qn(model._meta.db_table)} AS cur "  # noqa: S608
+        f"({qn('tenant_id')}, {targets}, {qn('updated_at')}) "
+        f"SELECT %s, {picked}, %s FROM ({select}) sub WHERE 1 = 1 "
+        f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
+    )
+
+
+def _changed_only() -> str:
+    """The upsert's condition that leaves a bucket whose measures did not change alone."""
+    qn = connection.ops.quote_name
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    return " WHERE " + " OR ".join(
+        f"cur.{qn(col)} {distinct} excluded.{qn(col)}" for col in MEASURES
+    )

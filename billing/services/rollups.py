@@ -1,17 +1,18 @@
-"""Daily and monthly usage rollups: SQL aggregation, then an upsert per bucket.
+"""Daily and monthly usage rollups: SQL aggregation, then upserts inside the database.
 
 A bucket is (tenant, local day or month, model, provider, config, API key, key source, status);
 a tag-set bucket (daily only) is (tenant, local day, the event's whole tags array, model,
-provider, config, API key, status), and a tag bucket (daily, summed from the tag-set buckets)
-the same with one tag, an event counting once under each of its tags. Recomputing a day
-aggregates all of its events again and upserts each table's buckets in one statement inside
-the database (INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite:
-no row goes through Python), so a retried, duplicated or concurrent run writes the same rows.
-Buckets the new aggregation no longer has are deleted (a deleted config or key is cleared on its
-events); a day whose raw events retention has removed (only whole, final days) aggregates to
-nothing and keeps its rows. Rollups of one tenant are serialised by a lock on its RollupState
-row.
-The statement itself is billing/services/rollup_upsert.py.
+provider, config, API key, status), and a tag bucket the same with one tag, an event counting
+once under each of its tags; an end-user bucket (daily) is (tenant, local day, end user, model,
+provider, config, API key, status). A run reads the events of all its days once into their
+finest buckets and sums every daily table from those, one statement per table over all the
+days (billing/services/rollup_days.py); every statement is INSERT ... SELECT ... ON CONFLICT DO
+UPDATE writing only the buckets that changed, no row through Python, so a retried, duplicated
+or concurrent run writes the same rows. Buckets the new aggregation no longer has are deleted
+(a deleted config or key is cleared on its events); a day whose raw events retention has
+removed (only whole, final days) aggregates to nothing and keeps its rows. Monthly buckets are
+summed from the daily ones. Rollups of one tenant are serialised by a lock on its RollupState
+row. The statements are billing/services/rollup_upsert.py.
 
 `ROLLUP_LAYOUT` numbers the bucket layout. A tenant whose final days were rolled with an older
 one (before status, tags or tag sets were rolled up) has every day that still has events
@@ -25,137 +26,41 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
-from django.db.models import Case, Count, F, Min, Q, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import Min, Sum
 from django.utils import timezone
 
 from billing.models import (
-    NOT_BILLED_TOKEN_STATUSES,
     ROLLUP_LAYOUT,
     DailyRollup,
-    DailyTagRollup,
-    DailyTagSetRollup,
     MonthlyRollup,
     RollupState,
     UsageEvent,
 )
-from billing.models.rollups import DIMENSIONS, TAG_DIMENSIONS, TAG_SET_DIMENSIONS
+from billing.models.rollups import (  # noqa: F401 (imported from here by tests and the bench)
+    DIMENSIONS,
+    TAG_DIMENSIONS,
+    TAG_SET_DIMENSIONS,
+    USER_DIMENSIONS,
+)
 from billing.selectors.rollup_state import retention_days
-from billing.services.rollup_upsert import MEASURE_ALIASES, MEASURES, upsert_select
-from billing.sql import tags_expanded
+from billing.services.rollup_days import rollup_days
+from billing.services.rollup_upsert import MEASURE_ALIASES, MEASURES, upsert_select  # noqa: F401
 from core.calendar import local_midnight, month_window
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from datetime import date, datetime
 
-    from django.db.models.expressions import CombinedExpression
 
 # A day is final (no more late events expected) this long after it ends in the tenant's zone.
 FINAL_AFTER = timedelta(minutes=15)
 
 
-def _billed() -> CombinedExpression:
-    """Per event: the tokens that count against token budgets."""
-    return Case(
-        When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("input_tokens")),
-        default=Value(0),
-    ) + Case(
-        When(~Q(status__in=NOT_BILLED_TOKEN_STATUSES), then=F("output_tokens")),
-        default=Value(0),
-    )
-
-
-def _measures() -> dict:
-    return {
-        "requests": Count("id"),
-        "in_tokens": Sum("input_tokens"),
-        "out_tokens": Sum("output_tokens"),
-        "cache_tokens": Sum("cached_tokens"),
-        "billed": Sum(_billed()),
-        "cost": Sum("cost_usd"),
-        "write_tokens": Sum("cache_write_tokens"),
-        "think_tokens": Sum("reasoning_tokens"),
-    }
-
-
 def rollup_day(*, tenant: Tenant, day: date) -> int:
-    """Recompute every bucket (and tag bucket) of one local day; returns the number of
-    buckets inserted or changed."""
-    tz = ZoneInfo(tenant.timezone)
-    events = UsageEvent.objects.filter(
-        tenant=tenant,
-        created_at__gte=local_midnight(day=day, tz=tz),
-        created_at__lt=local_midnight(day=day + timedelta(days=1), tz=tz),
-    ).annotate(
-        cfg=Coalesce("config_id", Value(0)),
-        key=Coalesce("api_key_id", Value(0)),
-    )
-    rows = (
-        events.values("model", "provider", "cfg", "key", "key_source", "status")
-        .annotate(**_measures())
-        .order_by()
-    )
-    period = ("day", connection.ops.adapt_datefield_value(day))
-    buckets, written = upsert_select(
-        DailyRollup,
-        tenant=tenant,
-        period=period,
-        select=rows.query.sql_with_params(),
-        dimensions=DIMENSIONS,
-        columns=["model", "provider", "cfg", "key", "key_source", "status", *MEASURE_ALIASES],
-    )
-    # A day with events but no tagged ones still drops tag buckets a re-roll no longer has.
-    tag_sets = events.exclude(tags=[]).values("tags", "model", "provider", "cfg", "key", "status")
-    _, sets_written = upsert_select(
-        DailyTagSetRollup,
-        tenant=tenant,
-        period=period,
-        select=tag_sets.annotate(**_measures()).order_by().query.sql_with_params(),
-        dimensions=TAG_SET_DIMENSIONS,
-        columns=["tags", "model", "provider", "cfg", "key", "status", *MEASURE_ALIASES],
-        replace=buckets > 0,
-    )
-    _, tags_written = upsert_select(
-        DailyTagRollup,
-        tenant=tenant,
-        period=period,
-        select=_tag_select(tenant=tenant, day=day),
-        dimensions=TAG_DIMENSIONS,
-        columns=["tag", "model", "provider", "cfg", "key", "status", *MEASURE_ALIASES],
-        replace=buckets > 0,
-    )
-    return written + sets_written + tags_written
-
-
-def _tag_select(*, tenant: Tenant, day: date) -> tuple[str, tuple]:
-    """The day's tag buckets as a SELECT over its tag-set buckets (a few rows, not the events):
-    each joined with the elements of its array (the same expansion as the usage API's tag rows)
-    and grouped by tag, all in the database."""
-    sets_sql, params = (
-        DailyTagSetRollup.objects.filter(tenant=tenant, day=day)
-        .values("tags", "model", "provider", "config_ref", "api_key_ref", "status", *MEASURES)
-        .order_by()
-        .query.sql_with_params()
-    )
-    source, tag = tags_expanded(rows_sql=sets_sql, alias="g")
-    qn = connection.ops.quote_name
-    aliases = ["model", "provider", "cfg", "key", "status"]
-    dims = ", ".join(
-        f"g.{qn(col)} AS {qn(alias)}"
-        for col, alias in zip(TAG_SET_DIMENSIONS[1:], aliases, strict=True)
-    )
-    sums = ", ".join(
-        f"SUM(g.{qn(col)}) AS {qn(alias)}"
-        for col, alias in zip(MEASURES, MEASURE_ALIASES, strict=True)
-    )
-    group = ", ".join(f"g.{qn(col)}" for col in TAG_SET_DIMENSIONS[1:])
-    sql = (
-        f"SELECT {tag} AS {qn('tag')}, {dims}, {sums} "  # noqa: S608
-        f"FROM {source} WHERE {tag} IS NOT NULL GROUP BY {tag}, {group}"
-    )
-    return sql, params
+    """Recompute every bucket (and tag, tag-set and end-user bucket) of one local day; returns
+    the number of buckets inserted or changed."""
+    return rollup_days(tenant=tenant, days=[day])
 
 
 def rollup_month(*, tenant: Tenant, month: str) -> int:
@@ -226,10 +131,8 @@ def rollups_refresh_tenant(
                 first = first_event.astimezone(tz).date() if first_event else today
                 start = min(first, start) if start is not None else first
             days = [start + timedelta(days=n) for n in range((today - start).days + 1)]
-        months = set()
-        for day in days:
-            written += rollup_day(tenant=tenant, day=day)
-            months.add(day.strftime("%Y-%m"))
+        written += rollup_days(tenant=tenant, days=days)
+        months = {day.strftime("%Y-%m") for day in days}
         for month in sorted(months):
             written += rollup_month(tenant=tenant, month=month)
         # The watermark moves only over a contiguous run of recomputed final days.

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from billing.models import UsageEvent
+from billing.services.credential_health import credential_health_note
 from billing.services.usage_ledger import epoch_commands, ledger_restore, ledger_take, ledger_track
 from billing.usage_record import UsageRecord
 from core.db import connection_refresh
@@ -240,6 +241,7 @@ def _write_events(records: list[UsageRecord]) -> int:
             _copy_rows(rows)
         else:
             UsageEvent.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    credential_health_note(records=records)
     return len(rows)
 
 

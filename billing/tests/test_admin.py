@@ -215,3 +215,22 @@ def test_every_admin_page_renders(client, request, everything, catalog, who, set
             history = client.get(url(f"{prefix}_history", obj.pk))
             assert history.status_code == 200, prefix
     assert rendered >= (12 if who == "operator" else 8)  # tenant admins: no rollup tables
+
+
+def test_budget_form_takes_a_user_budget_and_names_a_missing_end_user(client, owner, tenant):
+    client.force_login(owner)
+    fields = {
+        "scope": "user",
+        "period": "daily",
+        "limit_usd": "2",
+        "mode": "strict",
+        "alert_thresholds": "[]",
+        "is_active": "on",
+    }
+    refused = client.post(url("billing_budget_add"), {**fields, "end_user": ""})
+    assert refused.status_code == 200
+    assert "end_user" in refused.context["adminform"].form.errors
+    assert not Budget.objects.exists()
+    saved = client.post(url("billing_budget_add"), {**fields, "end_user": "*"})
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    assert Budget.objects.get().scope_label == "each end user"

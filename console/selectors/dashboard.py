@@ -12,15 +12,18 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from billing.models import UsageEvent
 from billing.selectors.budgets import budget_list
+from billing.selectors.rollup_state import rollup_watermark
+from billing.selectors.usage_aggregates import usage_aggregate
 from billing.selectors.usage_events import local_range
+from billing.selectors.usage_filters import UsageFilters
 from billing.services.budget_status import BudgetStatus, budget_statuses
 from console.selectors.names import dimension_labels
-from console.selectors.usage_grid import regrouped, totals_by, usage_by_day
+from console.selectors.usage_grid import regrouped, saved_between, totals_by, usage_by_day
 from core.money import money_quantize, money_text
 
 if TYPE_CHECKING:
@@ -112,15 +115,6 @@ def latency_by_model(*, tenant: Tenant, sample: int = LATENCY_SAMPLE) -> list[di
     return out
 
 
-def _saved_since(*, tenant: Tenant, start: date, end: date) -> Decimal:
-    """Cost avoided by cache hits (not a rollup measure; a partial index holds it)."""
-    lo, hi = local_range(tenant=tenant, start=start, end=end)
-    saved = UsageEvent.objects.filter(
-        tenant=tenant, created_at__gte=lo, created_at__lt=hi, saved_usd__gt=0
-    ).aggregate(s=Sum("saved_usd"))["s"]
-    return money_quantize(saved)
-
-
 def _rate(part: int, whole: int) -> str:
     return f"{Decimal(part * 100) / whole:.1f}" if whole else "0.0"
 
@@ -167,6 +161,32 @@ def _top_keys(rows: list[dict], labels: dict, *, limit: int = 5) -> list[dict]:
     ]
 
 
+def top_end_users(*, tenant: Tenant, start: date, end: date, limit: int = 5) -> list[dict]:
+    """The tenant's customers (usage's `end_user`) by cost. Once the rollups carry end users
+    (their watermark answers for `group_by=user`), the usage API's own aggregate; until then
+    the events that name one, found through the (tenant, end_user, created_at) index, so a
+    tenant whose requests name no end user costs an empty index range, not a scan."""
+    if rollup_watermark(tenant=tenant, filters=UsageFilters(), group_by="user") is not None:
+        rows = usage_aggregate(tenant=tenant, start=start, end=end, group_by="user")["results"]
+        rows = [
+            {"user": r["user"], "requests": r["requests"], "cost": r["cost_usd"]}
+            for r in rows
+            if r.get("user")
+        ]
+    else:
+        lo, hi = local_range(tenant=tenant, start=start, end=end)
+        rows = list(
+            UsageEvent.objects.filter(
+                tenant=tenant, end_user__gt="", created_at__gte=lo, created_at__lt=hi
+            )
+            .values(user=F("end_user"))
+            .annotate(requests=Count("id"), cost=Sum("cost_usd"))
+            .order_by()
+        )
+    rows.sort(key=lambda r: (-(r["cost"] or 0), -r["requests"], r["user"]))
+    return [{**r, "cost": money_quantize(r["cost"])} for r in rows[:limit]]
+
+
 def tenant_dashboard(*, tenant: Tenant, now: datetime | None = None) -> dict:
     """Everything the dashboard shows, for the 30 local days ending today."""
     today = timezone.localtime(now or timezone.now(), tenant.tzinfo).date()
@@ -197,7 +217,7 @@ def tenant_dashboard(*, tenant: Tenant, now: datetime | None = None) -> dict:
             sum((r["cost"] for r in by_model if r["day"] >= month_start), 0)
         ),
         "kpis": _kpis(sliced["status"]),
-        "saved": _saved_since(tenant=tenant, start=start, end=today),
+        "saved": money_quantize(saved_between(tenant=tenant, start=start, end=today)),
         "chart": {
             "days": [d.isoformat() for d in days],
             "by": {
@@ -214,5 +234,6 @@ def tenant_dashboard(*, tenant: Tenant, now: datetime | None = None) -> dict:
         "latency": latency_by_model(tenant=tenant),
         "top_keys": _top_keys(sliced["key"], labels["key"]),
         "top_tags": top_tags,
+        "top_users": top_end_users(tenant=tenant, start=start, end=today),
         "budgets": budget_lines(tenant=tenant, by_scope=by_scope),
     }

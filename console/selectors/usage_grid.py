@@ -7,6 +7,8 @@ slicing, so a page reads a few hundred rows whatever the number of events.
 from __future__ import annotations
 
 import contextlib
+import functools
+import operator
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,6 +25,7 @@ from billing.models import (
     RollupState,
     UsageEvent,
 )
+from billing.selectors.open_day import final_days_rows, open_day_rows
 from billing.selectors.usage_events import local_range
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ COLUMNS = {
 
 
 _BILLED = ~Q(status__in=NOT_BILLED_TOKEN_STATUSES)
+MEASURES = ("requests", "tokens", "billed", "cost")
 
 
 @contextlib.contextmanager
@@ -57,11 +61,11 @@ def _hash_aggregate():
         yield
 
 
-def _watermark(tenant: Tenant) -> date | None:
+def _watermark(tenant: Tenant) -> tuple[date | None, int]:
     row = RollupState.objects.filter(tenant=tenant).values_list("rolled_through", "layout").first()
     if row is None or row[1] < _STATUS_LAYOUT:
-        return None
-    return row[0]
+        return None, 0
+    return row
 
 
 def usage_by_day(
@@ -79,28 +83,104 @@ def usage_by_day(
     for, and folded into each slicing here. With `tags_from`, also `{"tag", "requests",
     "cost"}` per tag over [tags_from, end] (an event counts under each of its tags), from the
     same pass over the events."""
-    watermark = _watermark(tenant)
+    watermark, layout = _watermark(tenant)
     parts: list[list[dict]] = [[] for _ in slicings]
     tags: dict[str, dict] = defaultdict(lambda: {"requests": 0, "cost": Decimal(0)})
     events_from = start
     if watermark is not None and watermark >= start:
         last = min(watermark, end)
+        kept = functools.partial(final_days_rows, tenant=tenant, watermark=watermark, layout=layout)
         for rows, dims in zip(parts, slicings, strict=True):
-            rows += _from_rollups(tenant=tenant, start=start, end=last, dims=dims)
+            rows += kept(
+                what=f"{start}:{last}:{','.join(dims)}",
+                read=lambda dims=dims: _from_rollups(
+                    tenant=tenant, start=start, end=last, dims=dims
+                ),
+            )
         if tags_from is not None and tags_from <= last:
             first = max(tags_from, start)
-            _add_tags(tags, _tags_from_rollups(tenant=tenant, start=first, end=last))
+            tag_rows = kept(
+                what=f"tags:{first}:{last}",
+                read=lambda: _tags_from_rollups(tenant=tenant, start=first, end=last),
+            )
+            _add_tags(tags, tag_rows)
         events_from = last + timedelta(days=1)
     if events_from <= end:
         every = tuple(dict.fromkeys(d for dims in slicings for d in dims))
         grouped = (*every, "tags") if tags_from is not None else every
-        events = _from_events(tenant=tenant, start=events_from, end=end, dims=grouped)
+        events = open_day_rows(
+            tenant=tenant,
+            start=events_from,
+            end=end,
+            what=",".join(grouped),
+            watermark=watermark,
+            measures=MEASURES,
+            read=lambda after, upto: _from_events(
+                tenant=tenant, start=events_from, end=end, dims=grouped, ids=(after, upto)
+            ),
+        )
         for rows in parts:
-            rows += [dict(row) for row in events]
+            rows += events
         if tags_from is not None:
             _add_tags(tags, _tags_of_events([r for r in events if r["day"] >= tags_from]))
     slices = [_merged(rows, dims) for rows, dims in zip(parts, slicings, strict=True)]
     return slices, [{"tag": name, **values} for name, values in tags.items()]
+
+
+def saved_between(*, tenant: Tenant, start: date, end: date) -> Decimal:
+    """Cost avoided by cache hits over [start, end] (local days). Not a rollup measure: the final
+    days' sum (a partial index on `saved_usd > 0`) is kept under the watermark like a rollup
+    read, the open days' topped up like their grouped events."""
+    watermark, layout = _watermark(tenant)
+    saved = Decimal(0)
+    events_from = start
+    if watermark is not None and watermark >= start:
+        last = min(watermark, end)
+        saved += final_days_rows(
+            tenant=tenant,
+            what=f"saved:{start}:{last}",
+            watermark=watermark,
+            layout=layout,
+            read=lambda: _saved(tenant=tenant, start=start, end=last),
+        )
+        events_from = last + timedelta(days=1)
+    if events_from <= end:
+        rows = open_day_rows(
+            tenant=tenant,
+            start=events_from,
+            end=end,
+            what="saved",
+            watermark=watermark,
+            measures=("saved",),
+            read=lambda after, upto: [
+                {"saved": _saved(tenant=tenant, start=events_from, end=end, ids=(after, upto))}
+            ],
+        )
+        saved += sum((row["saved"] for row in rows), Decimal(0))
+    return saved
+
+
+def _saved(
+    *, tenant: Tenant, start: date, end: date, ids: tuple[int | None, int | None] = (None, None)
+) -> Decimal:
+    lo, hi = local_range(tenant=tenant, start=start, end=end)
+    events = _between_ids(
+        UsageEvent.objects.filter(
+            tenant=tenant, created_at__gte=lo, created_at__lt=hi, saved_usd__gt=0
+        ),
+        ids,
+    )
+    return events.aggregate(s=Sum("saved_usd"))["s"] or Decimal(0)
+
+
+def _between_ids(events, ids: tuple[int | None, int | None]):
+    """Only the events with after < id <= upto (None: no bound)."""
+    after, upto = ids
+    if upto is not None:
+        events = events.filter(id__lte=upto)
+    if after is not None:
+        events = events.filter(id__gt=after)
+    return events
 
 
 def _add_tags(into: dict, rows) -> None:
@@ -129,29 +209,44 @@ def _tags_of_events(rows: list[dict]) -> list[tuple]:
 
 
 def _merged(rows: list[dict], dims: tuple[str, ...]) -> list[dict]:
-    """Rollup and event rows of one group added together (0 refs and NULLs are one "none")."""
-    out: dict[tuple, dict] = {}
+    """Rollup and event rows of one group added together. The rows are read, never changed:
+    the same rows feed several slicings. (Sums in lists, dicts built once per group: this
+    runs over a few thousand rows a dashboard load.)"""
+    names = ("day", *dims)
+    key_of = operator.itemgetter(*names) if dims else lambda row: (row["day"],)
+    sums: dict[tuple, list] = {}
     for row in rows:
-        for dim in ("config", "key"):
-            if dim in row:
-                row[dim] = row[dim] or None
-        key = (row["day"], *(row[d] for d in dims))
-        into = out.setdefault(
-            key,
-            {"day": row["day"], **{d: row[d] for d in dims}}
-            | {"requests": 0, "tokens": 0, "billed": 0, "cost": Decimal(0)},
-        )
-        for measure in ("requests", "tokens", "billed", "cost"):
-            into[measure] += row[measure] or 0
-    return list(out.values())
+        key = key_of(row)
+        into = sums.get(key)
+        if into is None:
+            sums[key] = [row["requests"], row["tokens"], row["billed"] or 0, row["cost"] or 0]
+            continue
+        into[0] += row["requests"]
+        into[1] += row["tokens"]
+        into[2] += row["billed"] or 0
+        into[3] += row["cost"] or 0
+    return [
+        {
+            **dict(zip(names, key, strict=True)),
+            "requests": requests,
+            "tokens": tokens,
+            "billed": billed,
+            "cost": Decimal(cost),
+        }
+        for key, (requests, tokens, billed, cost) in sums.items()
+    ]
 
 
 def _named(rows, dims: tuple[str, ...]) -> list[dict]:
-    """Rows with each `g_<dim>` alias back under its dimension's name."""
+    """Rows with each `g_<dim>` alias back under its dimension's name; the config and key refs
+    0 (rollups) and NULL (events) both as None, one "none" group; no measure NULL."""
     out = []
     for row in rows:
         for dim in dims:
-            row[dim] = row.pop(f"g_{dim}")
+            value = row.pop(f"g_{dim}")
+            row[dim] = (value or None) if dim in ("config", "key") else value
+        row["requests"] = row["requests"] or 0
+        row["tokens"] = row["tokens"] or 0
         out.append(row)
     return out
 
@@ -174,12 +269,22 @@ def _from_rollups(*, tenant: Tenant, start: date, end: date, dims: tuple[str, ..
     return _named(qs, dims)
 
 
-def _from_events(*, tenant: Tenant, start: date, end: date, dims: tuple[str, ...]) -> list[dict]:
+def _from_events(
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    dims: tuple[str, ...],
+    ids: tuple[int | None, int | None] | None = None,
+) -> list[dict]:
+    """The range's events grouped by day and `dims`; with `ids` (after, upto), only the events
+    with after < id <= upto (after None: no lower bound)."""
     lo, hi = local_range(tenant=tenant, start=start, end=end)
     names = {f"g_{d}": F(COLUMNS[d][1]) for d in dims}
+    events = UsageEvent.objects.filter(tenant=tenant, created_at__gte=lo, created_at__lt=hi)
+    events = _between_ids(events, ids or (None, None))
     qs = (
-        UsageEvent.objects.filter(tenant=tenant, created_at__gte=lo, created_at__lt=hi)
-        .annotate(local_day=TruncDate("created_at", tzinfo=tenant.tzinfo), **names)
+        events.annotate(local_day=TruncDate("created_at", tzinfo=tenant.tzinfo), **names)
         .values("local_day", *names)
         .annotate(
             requests=Count("id"),
@@ -207,4 +312,4 @@ def totals_by(rows: list[dict], dim: str) -> dict:
 
 def regrouped(rows: list[dict], dims: tuple[str, ...]) -> list[dict]:
     """Rows of a finer slicing summed into a coarser one (e.g. (config, key, status) -> key)."""
-    return _merged([dict(row) for row in rows], dims)
+    return _merged(rows, dims)

@@ -1,6 +1,7 @@
 """Every console page: who may see it (members and operators; anyone else a 404), who may
 change (owners and admins; viewers get 403), and that it renders its figures."""
 
+import csv
 import json
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from django.urls import reverse
 
 from billing.models import BillingExport, Budget
 from billing.services.budget_status import budget_status
+from console.tests.support import event_at
 from tenants.models import AuditEntry
 
 
@@ -122,7 +124,7 @@ def test_usage_csv_sums(client, tenant, owner, history):
     start = "2026-01-01"
     response = client.get(url, {"start": start, "group_by": "model", "format": "csv"})
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0] == "model,requests,input_tokens,output_tokens,cached_tokens,cost_usd"
+    assert lines[0].startswith("model,requests,input_tokens,output_tokens,cached_tokens,cost_usd,")
     rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
     assert Decimal(rows["total"][5]) == history["cost"]
     assert int(rows["total"][1]) == history["requests"]
@@ -237,3 +239,57 @@ def test_rollups_are_not_in_a_tenant_admins_menu(client, owner, operator):
     assert "/admin/billing/dailyrollup/" not in index
     client.force_login(operator)
     assert client.get(reverse("admin:billing_dailyrollup_changelist")).status_code == 200
+
+
+def test_dashboard_top_end_users(client, tenant, owner, history):
+    from datetime import timedelta
+
+    from billing.services.rollups import rollups_refresh_tenant
+    from console.tests.support import event_at, local_today
+
+    event_at(tenant, days_ago=3, end_user="cust-a", cost_usd=Decimal("0.0100"))
+    event_at(tenant, days_ago=0, hour=0, end_user="cust-a", cost_usd=Decimal("0.0005"))
+    event_at(tenant, days_ago=1, end_user="cust-b", cost_usd=Decimal("0.0200"))
+    event_at(tenant, days_ago=40, end_user="cust-old", cost_usd=Decimal("9"))  # not in 30 days
+    today = local_today(tenant)
+    days = [today - timedelta(days=n) for n in (1, 3, 40)]
+    rollups_refresh_tenant(tenant=tenant, days=days)  # final days, rolled up again
+    client.force_login(owner)
+    response = client.get(reverse("console:dashboard", kwargs={"slug": tenant.slug}))
+    top = [(r["user"], r["requests"], r["cost"]) for r in response.context["d"]["top_users"]]
+    assert top == [("cust-b", 1, Decimal("0.0200")), ("cust-a", 2, Decimal("0.0105"))]
+    assert 'data-user="cust-a"' in response.content.decode()
+
+
+def test_usage_csvs_carry_every_token_class_and_the_end_user(client, tenant, owner):
+    """The columns after the first ones: cache writes, reasoning and (raw events) the end user,
+    summed in the aggregate exactly as the events hold them."""
+    event_at(
+        tenant, days_ago=0, hour=0, cache_write_tokens=700, reasoning_tokens=40, end_user="u-1"
+    )
+    event_at(tenant, days_ago=0, hour=0, cache_write_tokens=5, reasoning_tokens=0, end_user="")
+    client.force_login(owner)
+    slug = {"slug": tenant.slug}
+    aggregate = client.get(
+        reverse("console:usage", kwargs=slug), {"group_by": "model", "format": "csv"}
+    )
+    lines = b"".join(aggregate.streaming_content).decode().splitlines()
+    header = lines[0].split(",")
+    assert header[:6] == [
+        "model",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cost_usd",
+    ]
+    total = dict(zip(header, lines[-1].split(","), strict=True))
+    assert (total["cache_write_tokens"], total["reasoning_tokens"]) == ("705", "40")
+    events = client.get(reverse("console:usage-events-csv", kwargs=slug))
+    rows = list(csv.DictReader(b"".join(events.streaming_content).decode().splitlines()))
+    assert sorted(
+        (r["cache_write_tokens"], r["reasoning_tokens"], r["end_user"]) for r in rows
+    ) == [
+        ("5", "0", ""),
+        ("700", "40", "u-1"),
+    ]

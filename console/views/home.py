@@ -14,6 +14,9 @@ TENANT_PAGES = {
     "configs": "console:configs",
     "audit": "console:audit",
     "exports": "console:exports",
+    "keys": "console:keys",
+    "credentials": "console:credentials",
+    "members": "console:members",
 }
 
 

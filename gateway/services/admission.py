@@ -29,6 +29,7 @@ from gateway.services.idempotency import idempotency_begin
 from gateway.services.ratelimit import rate_limit_admit
 from gateway.services.response_cache import cache_key
 from llm.services.latency import latency_by_model
+from llm.services.request_features import with_complexity
 from llm.services.router import config_for_model, route_request
 from llm.services.token_cost import worst_case_cost
 
@@ -86,6 +87,8 @@ async def admit(
     await rate_limit_check(key, features)
     catalog = await snapshots.catalog_get()
     snapshot = await snapshots.tenant_snapshot_get(tenant_id=key.tenant_id)
+    if any(config.reads_complexity for config in snapshot.configs):
+        features = with_complexity(features, body=chat.body)
     used_pct = await _budget_used_pct(key, chat, snapshot.configs)
     decision = route_request(
         requested_model=chat.requested_model,
@@ -159,6 +162,7 @@ async def reserve_worst_case(request: RequestInput) -> Reservation:
         config_id=config.pk if config else None,
         worst_case_cost_usd=worst_cost,
         worst_case_tokens=worst_tokens,
+        end_user=request.hints.user,
     )
 
 

@@ -23,6 +23,7 @@ class Attempt:
     usage: Usage | None = None  # only when the provider billed a failed attempt
     cost_usd: Decimal = ZERO
     note: str = ""
+    credential_id: int | None = None  # the tenant's BYOK key used (its health, from ingestion)
 
     def as_dict(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -46,6 +47,8 @@ class Attempt:
             )
         if self.note:
             item["note"] = self.note[:300]
+        if self.credential_id is not None:
+            item["credential_id"] = self.credential_id
         return item
 
     def describe(self) -> str:

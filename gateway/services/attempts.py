@@ -27,6 +27,7 @@ from core.upstream_health import upstream_health_observe
 from gateway.services.attempt_log import Attempt
 from gateway.services.breaker import FAILURE_KINDS, breaker_allow, breaker_record
 from gateway.services.metering import usage_cost
+from gateway.services.upstream_body import translation_refusal, upstream_body
 from gateway.services.upstream_keys import (
     NoUsableKey,
     UpstreamKey,
@@ -84,7 +85,8 @@ def upstream_request(
 ) -> tuple[ProviderAdapter, UpstreamRequest]:
     """The adapter of the model's wire format and the request it builds for this call (guarded
     when it goes to a tenant's own base URL)."""
-    adapter = get_adapter(model.wire_format, body=body)
+    adapter = get_adapter(model.wire_format, body=body, responses_api=model.responses_api)
+    body = upstream_body(model=model, body=body)
     request = adapter.build_request(
         body=body,
         model_id=model.model_id,
@@ -135,6 +137,12 @@ async def _candidates(
     """Yield (model, upstream key, breaker has_state) for each callable candidate, noting skips."""
     decision = request.decision
     for model in decision.candidates:
+        refusal = translation_refusal(model=model, body=request.body)
+        if refusal is not None:  # the next candidate may serve it natively
+            log.attempts.append(
+                Attempt(model.qualified_id, model.provider_slug, "skipped", note=refusal.message)
+            )
+            continue
         try:
             ukey = upstream_key_resolve(
                 model=model, use_byok=decision.use_byok, credentials=request.snapshot.credentials
@@ -212,7 +220,13 @@ async def _note_success(
         provider=model.provider_slug, credential=ukey.breaker_id, ok=True, latency_ms=latency_ms
     )
     log.attempts.append(
-        Attempt(model.qualified_id, model.provider_slug, "ok", latency_ms=int(latency_ms))
+        Attempt(
+            model.qualified_id,
+            model.provider_slug,
+            "ok",
+            latency_ms=int(latency_ms),
+            credential_id=ukey.credential_id,
+        )
     )
 
 
@@ -224,6 +238,7 @@ async def _note_failure(
     error_without_key(error=failure, ukey=ukey)
     seconds = time.monotonic() - started
     attempt = attempt_from_error(model, failure, started)
+    attempt.credential_id = ukey.credential_id
     log.attempts.append(attempt)
     upstream_observe(provider=model.provider_slug, seconds=seconds, error_kind=failure.kind)
     upstream_health_observe(
@@ -257,6 +272,12 @@ async def _wait_to_retry(
 def _all_failed(request: RequestInput, log: AttemptLog) -> ApplicationError:
     summary = "; ".join(a.describe() for a in log.attempts) or "no candidate could be called"
     made = [a for a in log.attempts if a.status != "skipped"]
+    refusals = (
+        translation_refusal(model=m, body=request.body) for m in request.decision.candidates
+    )
+    refusal = next(filter(None, refusals), None)
+    if refusal is not None and not made:  # no candidate could serve the feature: name it
+        return refusal
     expired = time.monotonic() >= request.deadline
     if expired or (made and all(a.kind == "timeout" for a in made)):
         return UpstreamTimeout(f"No provider answered within the deadline. Attempts: {summary}")

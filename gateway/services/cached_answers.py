@@ -21,6 +21,7 @@ from gateway.services.responses import (
     sse_event,
     tollgate_headers,
 )
+from gateway.services.similarity_cache import similarity_remember
 
 if TYPE_CHECKING:
     from gateway.services.context import RequestInput, RequestState
@@ -100,17 +101,17 @@ async def cache_store(
     completion: dict[str, Any],
     cost: Decimal,
 ) -> None:
-    """Keep an answer for the config's TTL (when it caches), with what it cost to make."""
+    """Keep an answer for the config's TTL (when it caches), with what it cost to make; and
+    in the similarity cache, when the request missed it."""
+    entry = {
+        "body": completion,
+        "model": model.qualified_id,
+        "provider": model.provider_slug,
+        "key_source": ukey.key_source,
+        "cost_usd": money_text(cost),
+    }
+    similarity_remember(request, entry)
     if request.cache_ref is None:
         return
-    await cache_set(
-        key=request.cache_ref,
-        entry={
-            "body": completion,
-            "model": model.qualified_id,
-            "provider": model.provider_slug,
-            "key_source": ukey.key_source,
-            "cost_usd": money_text(cost),
-        },
-        ttl_seconds=request.decision.cache_ttl_seconds,
-    )
+    ttl = request.decision.cache_ttl_seconds
+    await cache_set(key=request.cache_ref, entry=entry, ttl_seconds=ttl)

@@ -1,6 +1,7 @@
 """The chat completion use case: one request from authentication to the usage event.
 
-Order of checks: key -> body -> Idempotency-Key -> rate limit -> route -> cache -> budget ->
+Order of checks: key -> body -> Idempotency-Key -> rate limit -> route -> cache (exact, then
+similarity: gateway.services.similarity_cache) -> budget ->
 upstream attempts (fallback chain, retries, breakers, one deadline) -> settle -> usage event.
 Nothing here queries the database for a warm tenant (see gateway.services.snapshots); usage
 events go to the buffer in billing.services.usage. The steps live in admission, attempts,
@@ -38,6 +39,7 @@ from gateway.services.responses import (
     internal_error_response,
     tollgate_headers,
 )
+from gateway.services.similarity_cache import similarity_lookup
 from gateway.services.streaming import run_stream
 from llm.services.request_features import request_features_from
 from llm.services.routing_hints import routing_hints_from
@@ -120,7 +122,7 @@ async def serve_chat(state: RequestState, *, headers: Mapping[str, str]) -> Gate
     if key is None or chat is None:
         raise RuntimeError("serve_chat needs an authenticated, parsed request")
     state.hints = hints = routing_hints_from(body=chat.body, headers=headers)
-    features = request_features_from(body=chat.body)
+    features = request_features_from(body=chat.body, scan_complexity=False)  # admit() scans
     state.claim, stored = await idempotency_claim(
         state, key=key, chat=chat, idempotency_key=headers.get("idempotency-key")
     )
@@ -129,6 +131,9 @@ async def serve_chat(state: RequestState, *, headers: Mapping[str, str]) -> Gate
     request = await admit(state, key=key, chat=chat, hints=hints, features=features)
     state.admitted = request
     hit = await cache_lookup(request)
+    if hit is None:
+        request, hit = await similarity_lookup(request, state)
+        state.admitted = request
     if hit is not None:
         return await serve_cache_hit(request, state, hit)
     state.reservation = await reserve_worst_case(request)

@@ -18,6 +18,7 @@ from gateway.services.attempt_log import AttemptLog
 if TYPE_CHECKING:
     from billing.services.reservation import Reservation
     from gateway.services.idempotency import IdempotencyClaim
+    from gateway.services.similarity_cache import SimilarityProbe
     from gateway.services.snapshots import KeyInfo, TenantSnapshot
     from llm.services.request_features import RequestFeatures
     from llm.services.router import RouteDecision
@@ -46,6 +47,12 @@ class RequestInput:
     body: dict[str, Any]  # what goes upstream: the client's fields over the config's params
     deadline: float  # time.monotonic() by which the answer must be complete
     cache_ref: str | None  # the response-cache key when the config caches
+    similarity: SimilarityProbe | None = None  # the similarity cache missed: store the answer
+
+    @property
+    def stores_answers(self) -> bool:
+        """Whether an answer fills a cache (exact or similarity): a stream is then assembled."""
+        return self.cache_ref is not None or self.similarity is not None
 
     def is_fallback(self, model: ModelInfo) -> bool:
         return model.qualified_id != self.decision.candidates[0].qualified_id

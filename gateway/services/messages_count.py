@@ -65,6 +65,7 @@ async def messages_count_tokens(
             features=features,
             budget_used_pct=None,
             latency_ms=latency_by_model(),
+            access=snapshots.key_access(key=key, snapshot=snapshot),
         )
     except ApplicationError as exc:
         return anthropic_response(error_response(exc, out), request_id=request_id)

@@ -11,7 +11,7 @@ JSON message, Anthropic's stream events, or an error in Anthropic's shape. The k
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import orjson
@@ -20,13 +20,13 @@ from core.errors import InvalidRequest
 from gateway.services.chat_completions import serve_chat, serve_request
 from gateway.services.request_parsing import authenticate, parse_chat_body
 from gateway.services.responses import GatewayResponse
+from gateway.services.stream_translation import translated_stream
 from llm.providers.anthropic_inbound import InboundError, messages_to_chat
 from llm.providers.anthropic_outbound import (
     EventWriter,
     anthropic_error,
     completion_to_message,
 )
-from llm.providers.sse import SSEDecoder
 
 if TYPE_CHECKING:
     from gateway.services.context import ChatRequest, RequestState
@@ -97,7 +97,7 @@ def anthropic_response(result: GatewayResponse, *, request_id: str) -> GatewayRe
             status=result.status,
             headers=headers,
             content_type="text/event-stream; charset=utf-8",
-            stream=_events(result.stream, request_id=request_id),
+            stream=translated_stream(result.stream, writer=EventWriter(request_id=request_id)),
             abandon=result.abandon,
         )
     try:
@@ -112,23 +112,3 @@ def anthropic_response(result: GatewayResponse, *, request_id: str) -> GatewayRe
     else:
         body = completion_to_message(payload, request_id=request_id)
     return GatewayResponse(status=result.status, headers=headers, body=orjson.dumps(body))
-
-
-async def _events(stream: AsyncIterator[bytes], *, request_id: str) -> AsyncIterator[bytes]:
-    """The pipeline's OpenAI stream (chunks, then `[DONE]` or an error chunk) as Anthropic
-    events; closing this closes the pipeline's stream (its clean-up bills what was made)."""
-    writer, decoder = EventWriter(request_id=request_id), SSEDecoder()
-    try:
-        async for data in stream:
-            out = []
-            for _event, payload in decoder.feed(data):
-                if payload.strip() == "[DONE]":
-                    out.append(writer.done())
-                else:
-                    out.append(writer.chunk(orjson.loads(payload)))
-            if any(out):
-                yield b"".join(out)
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -18,8 +18,14 @@ from core.shared_state import get_shared_state
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "model", "store"})
 
 
+def answer_shaping_fields(body: dict) -> dict:
+    """The body without the fields that do not shape the answer (the similarity cache's
+    parameters hash uses it too)."""
+    return {k: v for k, v in body.items() if k not in _IGNORED_FIELDS}
+
+
 def cache_key(*, tenant_id: int, candidates: list[str], body: dict) -> str:
-    normal = {k: v for k, v in body.items() if k not in _IGNORED_FIELDS}
+    normal = answer_shaping_fields(body)
     digest = hashlib.sha256(
         orjson.dumps({"m": candidates, "b": normal}, option=orjson.OPT_SORT_KEYS)
     ).hexdigest()

@@ -51,6 +51,7 @@ class OpenStream:
     chunks: AsyncIterator[bytes]  # the raw body, past what `first` was parsed from
     parser: StreamParser
     first: list[dict[str, Any]]  # the chunks read before committing to this candidate
+    first_relayed: bytes = b""  # the same, encoded, when the pump relays (`_read_preamble`)
 
 
 async def run_stream(request: RequestInput, state: RequestState) -> GatewayResponse:
@@ -81,18 +82,22 @@ async def _open(
     try:
         parser = adapter.stream_parser(model=model.model_id, request_id=request.request_id)
         chunks = response.aiter_raw()
-        first = await _read_preamble(parser, chunks)
-        return OpenStream(response, chunks, parser, first)
+        first, relayed = await _read_preamble(parser, chunks, relay=not request.stores_answers)
+        return OpenStream(response, chunks, parser, first, relayed)
     except BaseException:
         await response.aclose()
         raise
 
 
-async def _read_preamble(parser: StreamParser, chunks: AsyncIterator[bytes]) -> list[dict]:
+async def _read_preamble(
+    parser: StreamParser, chunks: AsyncIterator[bytes], *, relay: bool
+) -> tuple[list[dict], bytes]:
     """Hold the role-only preamble back until real content (or the end) arrives: until then
-    another candidate can still take over."""
+    another candidate can still take over. With `relay` what was read is kept as the client's
+    bytes (one upstream read may hold the whole answer), else as chunks."""
     first: list[dict] = []
-    while not any(map(_has_content, first)) and not parser.finished:
+    relayed: list[bytes] = []
+    while not parser.content_seen and not parser.finished:
         try:
             data = await chunks.__anext__()
         except StopAsyncIteration:
@@ -102,18 +107,11 @@ async def _read_preamble(parser: StreamParser, chunks: AsyncIterator[bytes]) -> 
                 retryable=True,
                 usage=parser.usage,
             ) from None
-        first.extend(parser.feed(data))
-    return first
-
-
-def _has_content(chunk: dict[str, Any]) -> bool:
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if choice.get("finish_reason") or any(
-            key != "role" and value not in (None, "", [], {}) for key, value in delta.items()
-        ):
-            return True
-    return False
+        if relay:
+            relayed.append(parser.relay(data))
+        else:
+            first.extend(parser.feed(data))
+    return first, b"".join(relayed)
 
 
 class StreamPump:
@@ -129,7 +127,7 @@ class StreamPump:
     ) -> None:
         self.request, self.state, self.served, self.headers = request, state, served, headers
         self.feed = ClientFeed(keep_transcript=state.claim is not None)
-        self.assembled = AssembledCompletion() if request.cache_ref is not None else None
+        self.assembled = AssembledCompletion() if request.stores_answers else None
 
     async def run(self) -> None:
         error = await self._pump()
@@ -146,6 +144,8 @@ class StreamPump:
         try:
             for chunk in stream.first:
                 await self._emit_chunk(chunk)
+            if stream.first_relayed:
+                await self.feed.emit(stream.first_relayed)
             remaining = max(request.deadline - time.monotonic(), 0.001)
             async with asyncio.timeout(remaining):
                 while not parser.finished:
@@ -153,8 +153,7 @@ class StreamPump:
                         data = await stream.chunks.__anext__()
                     except StopAsyncIteration:
                         break
-                    for chunk in parser.feed(data):
-                        await self._emit_chunk(chunk)
+                    await self._emit_upstream(parser, data)
             if not parser.finished:
                 return ProviderError("the upstream stream ended early", kind="connection")
             return None
@@ -167,6 +166,17 @@ class StreamPump:
             return ProviderError(f"stream failed ({type(exc).__name__})", kind="server")
         finally:
             await stream.response.aclose()
+
+    async def _emit_upstream(self, parser: StreamParser, data: bytes) -> None:
+        """One read of the upstream body to the client: as chunk dicts while the answer is being
+        assembled for the cache, else as the parser's encoded relay in one write."""
+        if self.assembled is not None:
+            for chunk in parser.feed(data):
+                await self._emit_chunk(chunk)
+            return
+        encoded = parser.relay(data)
+        if encoded:
+            await self.feed.emit(encoded)
 
     async def _emit_chunk(self, chunk: dict[str, Any]) -> None:
         if self.assembled is not None:

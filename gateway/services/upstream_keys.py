@@ -26,6 +26,7 @@ class UpstreamKey:
     key_source: str  # platform | byok
     breaker_id: str  # the credential part of the circuit breaker key (never the key itself)
     guarded: bool = True  # base_url is the tenant's: the SSRF guard checks it at connect time
+    credential_id: int | None = None  # the BYOK credential's row, None for a platform key
 
 
 class NoUsableKey(Exception):
@@ -55,6 +56,7 @@ def upstream_key_resolve(*, model, use_byok: bool, credentials: dict[int, Creden
                 key_source="byok",
                 breaker_id=byok_credential(credential.credential_id),
                 guarded=bool(credential.base_url),
+                credential_id=credential.credential_id,
             )
     if model.auth_style == "none":
         return UpstreamKey(

@@ -5,8 +5,9 @@ from rest_framework import serializers
 
 from llm.models import AuthStyle, LLMModel, Provider, RoutingConfig, WireFormat
 from llm.rules import validate_routing_config
-from llm.selectors import model_resolve, routing_config_get
+from llm.selectors import embedding_model_resolve, model_resolve, routing_config_get
 from llm.services.routing_configs import CONFIG_FIELDS
+from llm.similarity_settings import validate_similarity_cache
 
 
 class PriceField(serializers.DecimalField):
@@ -127,6 +128,13 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
     )
     params = serializers.DictField(required=False)
     rules = RulesField(required=False)
+    similarity_cache = serializers.DictField(
+        required=False,
+        help_text=(
+            "The similarity cache: {enabled, embedding_model, threshold (0.95), max_entries "
+            "(1000), ttl_seconds (86400), dimensions, allow_tools, allow_temperature}; {} is off."
+        ),
+    )
     updated_at = serializers.DateTimeField(
         required=False,
         help_text="On update: the value you read. A different current value is a 409.",
@@ -161,6 +169,13 @@ class RoutingConfigSerializer(serializers.ModelSerializer):
             fallback_models=current("fallback_models", []),
             params=current("params", {}),
             rules=current("rules", []),
+        )
+        found.update(
+            validate_similarity_cache(
+                current("similarity_cache", {}),
+                resolve_embedding=lambda ref: embedding_model_resolve(ref=ref),
+                resolve_chat=lambda ref: model_resolve(ref=ref),
+            )
         )
         for path, message in found.items():
             errors.setdefault(path, []).append(message)

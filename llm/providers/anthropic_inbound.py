@@ -4,15 +4,18 @@ The gateway routes, budgets and meters OpenAI-shaped chat requests, so a Message
 translated at the edge: system blocks become a system message, `tool_use` blocks assistant
 tool calls, `tool_result` blocks tool messages (before the rest of their user turn, as OpenAI
 wants them right after the calls), images `image_url` parts, tools and tool choice their OpenAI
-forms, `stop_sequences` `stop`, `metadata.user_id` `user`. The request as the client sent it
-rides along under NATIVE_KEY: when an Anthropic model serves it, the adapter sends that instead
-(thinking, cache breakpoints, server tools, top_k: nothing lost); no other adapter reads it.
+forms, `stop_sequences` `stop`, `metadata.user_id` `user`, `thinking` `reasoning_effort`.
+The request as the client sent it rides along under NATIVE_KEY: when an Anthropic model serves
+it, the adapter sends that instead (thinking, cache breakpoints, server tools, top_k: nothing
+lost); no other adapter reads it.
 """
 
 import copy
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from llm.providers.reasoning import effort_from_thinking
 
 NATIVE_KEY = "x_anthropic_messages"
 # What a native request may carry upstream (the rest of a client body is dropped).
@@ -62,6 +65,9 @@ def messages_to_chat(body: Mapping[str, Any], *, counting: bool = False) -> dict
     if body.get("stop_sequences"):
         chat["stop"] = list(body["stop_sequences"])
     _tools(chat, body)
+    effort = effort_from_thinking(body.get("thinking"))
+    if effort not in (None, "none"):  # for reasoning models (llm/providers/reasoning.py)
+        chat["reasoning_effort"] = effort
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     if isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
         chat["user"] = metadata["user_id"]

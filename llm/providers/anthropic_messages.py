@@ -14,6 +14,7 @@ from llm.providers.contract import ChatResult, ProviderError, UpstreamRequest, U
 from llm.providers.errors import make_error, unsupported
 from llm.providers.message_folding import Part, ToolCall, content_parts, fold_messages
 from llm.providers.openai_shapes import chat_completion, openai_tool_call
+from llm.providers.reasoning import anthropic_thinking
 from llm.providers.request_options import (
     function_definitions,
     json_schema,
@@ -21,7 +22,7 @@ from llm.providers.request_options import (
     require_single_choice,
     stop_sequences,
 )
-from llm.providers.sse import BaseStreamParser, load_event_json
+from llm.providers.sse import BaseStreamParser
 from llm.providers.wire_helpers import new_id, parse_data_url, request_headers
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -197,6 +198,18 @@ def _add_sampling(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
         payload["stop_sequences"] = stop_sequences(stop)
 
 
+def _add_thinking(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """`reasoning_effort` as a thinking budget (llm/providers/reasoning.py); thinking takes
+    Anthropic's default sampling only."""
+    thinking = anthropic_thinking(body, max_tokens=payload["max_tokens"])
+    if thinking is None:
+        return
+    payload["thinking"] = thinking
+    if thinking["type"] == "enabled":
+        payload.pop("temperature", None)
+        payload.pop("top_p", None)
+
+
 def _add_tools(payload: dict[str, Any], body: Mapping[str, Any]) -> None:
     """The function tools (a tool's `cache_control` kept), and the tool choice only when there
     are tools to choose from."""
@@ -244,6 +257,7 @@ class AnthropicMessagesAdapter:
             _add_response_format(payload, extra, body.get("response_format") or {})
             payload["system"] = blocks + [_PARTS.text_part(text) for text in extra]
         _add_sampling(payload, body)
+        _add_thinking(payload, body)
         _add_tools(payload, body)
         if isinstance(body.get("user"), str) and body["user"]:
             payload["metadata"] = {"user_id": body["user"]}
@@ -267,8 +281,11 @@ class AnthropicMessagesAdapter:
             )
         texts = []
         tool_calls = []
+        thoughts = []
         for block in content:
-            if block.get("type") == "text":
+            if block.get("type") == "thinking":
+                thoughts.append(str(block.get("thinking", "")))
+            elif block.get("type") == "text":
                 texts.append(block.get("text", ""))
             elif block.get("type") == "tool_use":
                 tool_calls.append(
@@ -281,6 +298,7 @@ class AnthropicMessagesAdapter:
             tool_calls=tool_calls,
             finish_reason=FINISH_REASONS.get(payload.get("stop_reason") or "", "stop"),
             usage=usage_from_anthropic(payload.get("usage")),
+            reasoning="".join(thoughts) if thoughts else None,
         )
 
     def stream_parser(self, *, model: str, request_id: str) -> "AnthropicStreamParser":
@@ -327,7 +345,7 @@ class AnthropicStreamParser(BaseStreamParser):
             self._reported = usage_from_anthropic(self._raw_usage)
 
     def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
-        payload = load_event_json(data, self.usage)
+        payload = self._load_event(data)
         kind = payload.get("type") or event
         if kind == "message_start":
             self._update_usage((payload.get("message") or {}).get("usage"))
@@ -351,13 +369,15 @@ class AnthropicStreamParser(BaseStreamParser):
             delta = payload.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                return [self._chunk({"reasoning_content": delta["thinking"]})]
             if delta.get("type") == "input_json_delta":
                 tool_index = self._tool_index.get(payload.get("index", 0))
                 if tool_index is None or not delta.get("partial_json"):
                     return []
                 call = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
                 return [self._chunk({"tool_calls": [call]})]
-            return []  # thinking, signature and citation deltas have no OpenAI counterpart
+            return []  # signature and citation deltas have no OpenAI counterpart
         if kind == "message_delta":
             self._update_usage(payload.get("usage"))
             stop_reason = (payload.get("delta") or {}).get("stop_reason")

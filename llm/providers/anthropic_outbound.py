@@ -73,6 +73,10 @@ def completion_to_message(completion: Mapping[str, Any], *, request_id: str) -> 
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
+    if message.get("reasoning_content"):  # another provider's thinking: no signature to give
+        content.append(
+            {"type": "thinking", "thinking": str(message["reasoning_content"]), "signature": ""}
+        )
     if message.get("content"):
         content.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or ():
@@ -104,10 +108,11 @@ def sse(event: str, payload: Mapping[str, Any]) -> bytes:
 class EventWriter:
     """OpenAI chunks in (decoded SSE data, in order), Anthropic events out (bytes).
 
-    One content block is open at a time: text deltas go to a text block, each tool call to a
-    tool_use block of its own; the OpenAI stream's end (`[DONE]`) closes the last block and
-    sends message_delta (stop reason, usage) and message_stop. Native events pass as they are,
-    and then nothing is translated (the upstream's events are the whole answer)."""
+    One content block is open at a time: reasoning deltas go to a thinking block, text deltas
+    to a text block, each tool call to a tool_use block of its own; the OpenAI stream's end
+    (`[DONE]`) closes the last block and sends message_delta (stop reason, usage) and
+    message_stop. Native events pass as they are, and then nothing is translated (the
+    upstream's events are the whole answer)."""
 
     def __init__(self, *, request_id: str) -> None:
         self.request_id = request_id
@@ -134,6 +139,8 @@ class EventWriter:
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                out.append(self._thinking(str(delta["reasoning_content"])))
             if delta.get("content"):
                 out.append(self._text(delta["content"]))
             for call in delta.get("tool_calls") or ():
@@ -206,6 +213,13 @@ class EventWriter:
         )
         delta = {"type": "text_delta", "text": text}
         return out + self._delta(delta)
+
+    def _thinking(self, text: str) -> bytes:
+        out = b""
+        if self.open != ("thinking", 0):
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            out = self._open(("thinking", 0), block)
+        return out + self._delta({"type": "thinking_delta", "thinking": text})
 
     def _tool(self, call: Mapping[str, Any]) -> bytes:
         slot = ("tool", int(call.get("index", 0)))

@@ -108,8 +108,12 @@ class StreamParser(Protocol):
     usage: Usage
     finished: bool
     usage_complete: bool
+    content_seen: bool  # a chunk so far had content or a finish reason (not just the role)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]: ...
+
+    def relay(self, data: bytes) -> bytes:
+        """What `feed` returns, as the client's SSE bytes (`data: {json}` per chunk)."""
 
 
 class ProviderAdapter(Protocol):

@@ -17,6 +17,7 @@ from llm.providers.contract import ChatResult, ProviderError, UpstreamRequest, U
 from llm.providers.errors import make_error, unsupported
 from llm.providers.message_folding import Part, ToolCall, fold_messages
 from llm.providers.openai_shapes import chat_completion, openai_tool_call
+from llm.providers.reasoning import gemini_thinking_config
 from llm.providers.request_options import (
     function_definitions,
     json_schema,
@@ -24,7 +25,7 @@ from llm.providers.request_options import (
     require_single_choice,
     stop_sequences,
 )
-from llm.providers.sse import BaseStreamParser, load_event_json
+from llm.providers.sse import BaseStreamParser
 from llm.providers.wire_helpers import parse_data_url, request_headers, text_of
 
 FINISH_REASONS = {
@@ -157,6 +158,11 @@ def _message_from_parts(parts: list[dict[str, Any]]) -> tuple[str, list[dict[str
     return "".join(texts), calls
 
 
+def _thoughts(parts: list[dict[str, Any]]) -> str:
+    """The thought summaries among a candidate's parts (sent when includeThoughts is on)."""
+    return "".join(str(part.get("text", "")) for part in parts if part.get("thought"))
+
+
 def _finish_reason(raw: str | None, has_calls: bool) -> str:
     if has_calls and raw in (None, "STOP"):
         return "tool_calls"
@@ -182,6 +188,9 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
     elif response_format.get("type") == "json_schema":
         config["responseMimeType"] = "application/json"
         config["responseJsonSchema"] = json_schema(response_format)
+    thinking = gemini_thinking_config(body)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     return config
 
 
@@ -248,10 +257,12 @@ class GeminiAdapter:
                 raise ProviderError(
                     "upstream response has no candidates", kind="malformed", retryable=True
                 )
-            text, calls, finish = "", [], "content_filter"
+            text, calls, finish, thoughts = "", [], "content_filter", ""
         else:
             candidate = candidates[0]
-            text, calls = _message_from_parts((candidate.get("content") or {}).get("parts") or [])
+            parts = (candidate.get("content") or {}).get("parts") or []
+            text, calls = _message_from_parts(parts)
+            thoughts = _thoughts(parts)
             finish = _finish_reason(candidate.get("finishReason"), bool(calls))
         return chat_completion(
             upstream_id=payload.get("responseId"),
@@ -260,6 +271,7 @@ class GeminiAdapter:
             tool_calls=calls,
             finish_reason=finish,
             usage=usage,
+            reasoning=thoughts or None,
         )
 
     def stream_parser(self, *, model: str, request_id: str) -> "GeminiStreamParser":
@@ -316,7 +328,7 @@ class GeminiStreamParser(BaseStreamParser):
         self._tool_calls = 0
 
     def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
-        payload = load_event_json(data, self.usage)
+        payload = self._load_event(data)
         if isinstance(payload.get("error"), dict):
             error = payload["error"]
             status = int(error.get("code") or RPC_STATUS.get(error.get("status"), 500))
@@ -332,7 +344,11 @@ class GeminiStreamParser(BaseStreamParser):
                 self._finish()
             return chunks
         candidate = candidates[0]
-        text, calls = _message_from_parts((candidate.get("content") or {}).get("parts") or [])
+        parts = (candidate.get("content") or {}).get("parts") or []
+        text, calls = _message_from_parts(parts)
+        thoughts = _thoughts(parts)
+        if thoughts:
+            chunks.append(self._chunk({"reasoning_content": thoughts}))
         if text or 0 not in self._role_sent:
             chunks.append(self._chunk({"content": text}))
         for call in calls:

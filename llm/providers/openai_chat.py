@@ -4,16 +4,17 @@ The request is already in this shape, so the work is a whitelist (nothing from t
 the URL, headers or unknown fields), usage on streams, and error classification.
 """
 
-import copy
 import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from llm.providers.contract import ChatResult, ProviderError, UpstreamRequest, Usage
 from llm.providers.errors import make_error
 from llm.providers.openai_shapes import usage_to_openai
-from llm.providers.sse import BaseStreamParser, load_event_json
+from llm.providers.sse import BaseStreamParser, sse_bytes
 from llm.providers.wire_helpers import new_id, request_headers
 
 # Fields forwarded upstream as they are; everything else in the client body is dropped.
@@ -83,7 +84,7 @@ class OpenAIChatAdapter:
         payload: dict[str, Any] = {"model": model_id}
         for name in FORWARDED_FIELDS:
             if name in body and body[name] is not None:
-                payload[name] = copy.deepcopy(body[name])
+                payload[name] = body[name]  # shared, not copied: nothing here or later mutates it
         if stream:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
@@ -167,11 +168,56 @@ def error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
 
 
 class OpenAIStreamParser(BaseStreamParser):
+    """OpenAI events are already chunks: each is rebuilt with the gateway's id, creation time and
+    model, the role only on a choice's first delta, `None` fields dropped, the usage chunk kept
+    back (the gateway sends its own at the end)."""
+
+    def __init__(self, *, model: str, request_id: str) -> None:
+        super().__init__(model=model, request_id=request_id)
+        self._content_head: bytes | None = None
+
+    def relay(self, data: bytes) -> bytes:
+        """What `feed` would give, encoded, byte for byte; the common event (one choice, a
+        text-only delta after the role chunk: 499 of a 500-chunk answer) is written from a
+        per-stream template around its text, without building or encoding a chunk dict."""
+        out: list[bytes] = []
+        for _event, data_text in self._decoder.feed(data):
+            if data_text.strip() == "[DONE]":
+                self.finished = True
+                continue
+            payload = self._load_event(data_text)
+            text = _plain_text_delta(payload, self._role_sent)
+            if text is None:
+                out.extend(map(sse_bytes, self._chunks_of(payload, data_text)))
+                continue
+            self._chars += len(text)
+            self.content_seen = self.content_seen or bool(text)
+            out.append(self._text_event(text))
+        return b"".join(out)
+
+    def _text_event(self, text: str) -> bytes:
+        if self._content_head is None:
+            factory = self.factory
+            head = orjson.dumps(
+                {
+                    "id": f"chatcmpl-{factory.request_id}",
+                    "object": "chat.completion.chunk",
+                    "created": factory.created,
+                    "model": factory.model,
+                }
+            )
+            self._content_head = (
+                b"data: " + head[:-1] + b',"choices":[{"index":0,"delta":{"content":'
+            )
+        return self._content_head + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n'
+
     def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
         if data.strip() == "[DONE]":
             self.finished = True
             return []
-        payload = load_event_json(data, self.usage)
+        return self._chunks_of(self._load_event(data), data)
+
+    def _chunks_of(self, payload: dict[str, Any], data: str) -> list[dict[str, Any]]:
         if "error" in payload and not payload.get("choices"):
             message, _code, _type = error_fields(data.encode())
             raise ProviderError(
@@ -196,3 +242,27 @@ class OpenAIStreamParser(BaseStreamParser):
                 continue
             chunks.append(self._chunk(delta, finish_reason=finish_reason, index=index))
         return chunks
+
+
+def _plain_text_delta(payload: dict[str, Any], role_sent: set[int]) -> str | None:
+    """The text of an event that is one choice 0 delta with only `content` (the role already
+    sent, no finish reason, no usage, no error); None for any other event."""
+    choices = payload.get("choices")
+    if payload.get("usage") or type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None:
+        return None
+    if choice.get("index", 0) != 0 or 0 not in role_sent:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    text = delta.get("content")
+    if type(text) is not str:
+        return None
+    if len(delta) > 1 and any(
+        value is not None for key, value in delta.items() if key not in ("content", "role")
+    ):
+        return None
+    return text

@@ -39,11 +39,15 @@ def chat_completion(
     tool_calls: list[dict[str, Any]],
     finish_reason: str,
     usage: Usage,
+    reasoning: str | None = None,
 ) -> ChatResult:
     """A one-choice chat.completion. `text` None: the reply had no text, so content is null when
-    it is made of tool calls and "" when it is empty."""
+    it is made of tool calls and "" when it is empty. `reasoning`: the thinking the provider
+    showed, as `reasoning_content` (the field peers and DeepSeek use)."""
     content = text if text is not None else (None if tool_calls else "")
     message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning:
+        message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = tool_calls
     body = {

@@ -10,6 +10,7 @@ from llm.providers.gemini import GeminiAdapter
 from llm.providers.gemini_embeddings import GeminiEmbeddingsAdapter
 from llm.providers.openai_chat import OpenAIChatAdapter
 from llm.providers.openai_embeddings import OpenAIEmbeddingsAdapter
+from llm.providers.openai_responses import OpenAIResponsesAdapter, is_responses
 
 ADAPTERS: dict[str, ProviderAdapter] = {
     adapter.wire_format: adapter
@@ -18,13 +19,20 @@ ADAPTERS: dict[str, ProviderAdapter] = {
 
 
 _NATIVE_ANTHROPIC = AnthropicNativeAdapter()
+_NATIVE_RESPONSES = OpenAIResponsesAdapter()
 
 
-def get_adapter(wire_format: str, *, body: Mapping[str, Any] | None = None) -> ProviderAdapter:
+def get_adapter(
+    wire_format: str, *, body: Mapping[str, Any] | None = None, responses_api: bool = False
+) -> ProviderAdapter:
     """The adapter of a wire format; for a body that came through /v1/messages, Anthropic's
-    native one (the client's request and Anthropic's answer pass through unchanged)."""
+    native one, and through /v1/responses, OpenAI's Responses one when the provider speaks it
+    (`responses_api`): the client's request and the provider's answer pass through unchanged."""
     if body is not None and wire_format == _NATIVE_ANTHROPIC.wire_format and is_native(body):
         return _NATIVE_ANTHROPIC
+    native_responses = responses_api and wire_format == _NATIVE_RESPONSES.wire_format
+    if body is not None and native_responses and is_responses(body):
+        return _NATIVE_RESPONSES
     try:
         return ADAPTERS[wire_format]
     except KeyError:

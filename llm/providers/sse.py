@@ -26,6 +26,12 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[tuple[str | None, str]]:
         buffer = self._buffer + data
         events: list[tuple[str | None, str]] = []
+        if b"\r" not in buffer:  # LF only (OpenAI, Anthropic): one split, no search per line
+            lines = buffer.split(b"\n")
+            self._buffer = lines.pop()
+            for line in lines:
+                self._line(line.decode("utf-8", errors="replace"), events)
+            return events
         start, size = 0, len(buffer)
         while True:
             newline = buffer.find(b"\n", start)
@@ -59,17 +65,9 @@ class SSEDecoder:
             self._event = value
 
 
-def load_event_json(data: str, usage: Usage) -> dict[str, Any]:
-    """One event's JSON object; anything else is a `malformed` failure carrying usage so far."""
-    try:
-        payload = orjson.loads(data)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise ProviderError(
-            "upstream sent a malformed stream event", kind="malformed", retryable=True, usage=usage
-        )
-    return payload
+def sse_bytes(payload: dict[str, Any]) -> bytes:
+    """One server-sent event carrying `payload` as compact JSON."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def estimate_tokens(chars: int) -> int:
@@ -115,6 +113,7 @@ class BaseStreamParser:
         self.factory = ChunkFactory(model=model, request_id=request_id, created=int(time.time()))
         self.finished = False
         self.usage_complete = False
+        self.content_seen = False
         self._reported = Usage()
         self._decoder = SSEDecoder()
         self._role_sent: set[int] = set()
@@ -135,6 +134,27 @@ class BaseStreamParser:
             chunks.extend(self._on_event(event, payload))
         return chunks
 
+    def relay(self, data: bytes) -> bytes:
+        """The client's SSE bytes for `data`: the chunks `feed` returns, encoded. A format whose
+        events mostly need no rewriting overrides it to skip the chunk dicts."""
+        return b"".join(map(sse_bytes, self.feed(data)))
+
+    def _load_event(self, data: str) -> dict[str, Any]:
+        """One event's JSON object; anything else is a `malformed` failure carrying usage so far
+        (the estimate is built only then: `usage` costs a dataclass copy)."""
+        try:
+            payload = orjson.loads(data)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise ProviderError(
+                "upstream sent a malformed stream event",
+                kind="malformed",
+                retryable=True,
+                usage=self.usage,
+            )
+        return payload
+
     def _on_event(self, event: str | None, data: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -142,6 +162,10 @@ class BaseStreamParser:
         self, delta: dict[str, Any], *, finish_reason: str | None = None, index: int = 0
     ) -> dict[str, Any]:
         """A chunk whose first delta per choice carries the assistant role."""
+        if not self.content_seen:
+            self.content_seen = bool(finish_reason) or any(
+                key != "role" and value not in (None, "", [], {}) for key, value in delta.items()
+            )
         if index not in self._role_sent:
             self._role_sent.add(index)
             delta = {"role": "assistant", **delta}

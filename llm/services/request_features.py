@@ -5,9 +5,11 @@ beyond len() of its strings: the token estimate is characters / 4 plus per-messa
 costs (no tokenizer on the hot path: the estimate picks models and reserves budget, the
 provider's reported usage is billed), and the complexity cues are looked for with one compiled
 pattern in a bounded slice of the last user message, its head and its tail
-(bench/request_features.py).
+(bench/request_features.py), and the gateway asks for them only when a routing rule of the
+tenant reads them (`with_complexity`).
 """
 
+import dataclasses
 import json
 import math
 import re
@@ -58,7 +60,7 @@ class RequestFeatures:
     has_tools: bool
     has_images: bool
     json_mode: bool
-    complexity: str  # low | medium | high
+    complexity: str | None  # low | medium | high; None: not scanned, no rule reads it
     requested_max_tokens: int | None
 
 
@@ -155,14 +157,12 @@ class _MessageTotals:
     count: int
     images: int
     image_tokens: int
-    last_user_parts: list[str]  # the text parts of the last user message
 
 
 def _message_totals(messages: Any) -> _MessageTotals:
     """One pass over the messages, in locals: it runs for every message of every request.
     Text parts count as if joined with "\n" (their lengths, no joined copy)."""
     chars = count = images = image_tokens = 0
-    last_user_parts: list[str] = []
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, Mapping):
             continue
@@ -170,25 +170,33 @@ def _message_totals(messages: Any) -> _MessageTotals:
         content = message.get("content")
         if isinstance(content, str):  # the common case, without building parts
             chars += len(content)
-            texts = None
         else:
             texts, n_images, n_image_tokens = _content_parts(content)
             chars += sum(map(len, texts)) + max(len(texts) - 1, 0)
             images += n_images
             image_tokens += n_image_tokens
-        if message.get("role") == "user":
-            last_user_parts = [content] if texts is None else texts
         tool_calls = message.get("tool_calls")
         if tool_calls:
             chars += _tool_call_chars(tool_calls)
-    return _MessageTotals(chars, count, images, image_tokens, last_user_parts)
+    return _MessageTotals(chars, count, images, image_tokens)
 
 
-def request_features_from(*, body: Mapping) -> RequestFeatures:
+def _last_user_text(messages: Any) -> str:
+    """The text of the last user message (its text parts joined with "\n"), else ""."""
+    for message in reversed(messages) if isinstance(messages, list) else ():
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else "\n".join(_content_parts(content)[0])
+    return ""
+
+
+def request_features_from(*, body: Mapping, scan_complexity: bool = True) -> RequestFeatures:
     """The features of one request body (malformed parts count as absent).
 
     Linear in the body and cheap: len() of the strings, one pass over the messages; tool
-    definitions count as their compact JSON, the size the provider sees."""
+    definitions count as their compact JSON, the size the provider sees. Without
+    `scan_complexity` the cue scan (most of the cost of a long prompt) is left to
+    `with_complexity`, for a request whose routing rules turn out to read it."""
     seen = _message_totals(body.get("messages"))
     tool_defs = [t for t in (body.get("tools"), body.get("functions")) if isinstance(t, list) and t]
     chars = seen.chars
@@ -214,7 +222,19 @@ def request_features_from(*, body: Mapping) -> RequestFeatures:
         has_images=seen.images > 0,
         json_mode=json_mode,
         complexity=complexity_estimate(
-            text="\n".join(seen.last_user_parts), input_tokens=estimated
-        ),
+            text=_last_user_text(body.get("messages")), input_tokens=estimated
+        )
+        if scan_complexity
+        else None,
         requested_max_tokens=requested,
     )
+
+
+def with_complexity(features: RequestFeatures, *, body: Mapping) -> RequestFeatures:
+    """`features` with the complexity scanned (as `request_features_from` does by default)."""
+    if features.complexity is not None:
+        return features
+    complexity = complexity_estimate(
+        text=_last_user_text(body.get("messages")), input_tokens=features.estimated_input_tokens
+    )
+    return dataclasses.replace(features, complexity=complexity)

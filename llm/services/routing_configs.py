@@ -20,6 +20,7 @@ CONFIG_FIELDS = (
     "params",
     "rules",
     "cache_ttl_seconds",
+    "similarity_cache",
 )
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from llm.model_refs import model_ref_index, model_ref_resolve
+from llm.similarity_settings import SimilaritySettings, similarity_settings_from
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class ModelInfo:
     cache_write_price_per_1m: Decimal | None = None
     cache_write_1h_price_per_1m: Decimal | None = None
     kind: str = "chat"  # chat | embedding (LLMModel.Kind)
+    # Provider features (catalog `features`): serves OpenAI's Responses API natively; accepts
+    # Anthropic-style `cache_control` markers in chat content parts (else they are stripped).
+    responses_api: bool = False
+    accepts_cache_control: bool = False
 
     @property
     def is_priced(self) -> bool:
@@ -77,6 +82,8 @@ class ModelInfo:
             cache_write_price_per_1m=model.cache_write_price_per_1m,
             cache_write_1h_price_per_1m=model.cache_write_1h_price_per_1m,
             kind=model.kind,
+            responses_api=(provider.features or {}).get("responses_api") is True,
+            accepts_cache_control=(provider.features or {}).get("cache_control") is True,
         )
 
 
@@ -172,6 +179,7 @@ class ConfigInfo:
     params: dict
     rules: list
     cache_ttl_seconds: int
+    similarity: SimilaritySettings | None = None  # the similarity cache, when it is on
 
     @functools.cached_property
     def reads_budget_state(self) -> bool:
@@ -180,6 +188,16 @@ class ConfigInfo:
             isinstance(rule, dict)
             and isinstance(rule.get("when"), dict)
             and "budget_used_pct_gte" in rule["when"]
+            for rule in self.rules
+        )
+
+    @functools.cached_property
+    def reads_complexity(self) -> bool:
+        """Whether a rule depends on the prompt's complexity (else the cue scan can be skipped)."""
+        return any(
+            isinstance(rule, dict)
+            and isinstance(rule.get("when"), dict)
+            and "complexity" in rule["when"]
             for rule in self.rules
         )
 
@@ -195,6 +213,7 @@ class ConfigInfo:
             params=dict(config.params or {}),
             rules=list(config.rules or []),
             cache_ttl_seconds=config.cache_ttl_seconds,
+            similarity=similarity_settings_from(getattr(config, "similarity_cache", None)),
         )
 
 

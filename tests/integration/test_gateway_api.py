@@ -228,7 +228,7 @@ def test_byok_key_and_base_url_are_used_for_byok_configs(gw, openai_upstream, mo
 
     # the platform URL points nowhere: only the credential's own base URL may be used
     monkeypatch.setenv("TOLLGATE_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    credential_set(
+    credential = credential_set(
         tenant=gw.tenant,
         provider=Provider.objects.get(slug="openai"),
         api_key="sk-tenant-own-key-abcdef123456",
@@ -242,6 +242,10 @@ def test_byok_key_and_base_url_are_used_for_byok_configs(gw, openai_upstream, mo
     [event] = settle_events(1)
     assert event.key_source == "byok"
     assert "sk-tenant-own-key" not in response.text + str(dict(response.headers))
+    # Ingestion notes the key's health from the attempt log (README "Admin web app").
+    assert event.attempts[-1]["credential_id"] == credential.pk
+    credential.refresh_from_db()
+    assert credential.last_success_at == event.created_at
 
 
 def test_no_secret_in_responses_headers_or_logs(gw, caplog):

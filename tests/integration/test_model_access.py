@@ -132,3 +132,26 @@ def test_keyless_local_provider_is_hidden_unless_enabled(gw, ollama):
     tenant_access_set(tenant=gw.tenant, local_providers=["ollama"])
     snapshots_clear()
     assert "ollama/llama3.2" in _catalog_ids(gw, gw.secret)
+
+
+def test_count_tokens_refuses_a_model_the_key_may_not_use(gw):
+    _, secret = api_key_create(
+        tenant=gw.tenant, scopes=["inference"], allowed_models=["openai/gpt-4o-mini"]
+    )
+    body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "Count me"}]}
+    headers = {"x-api-key": secret, "anthropic-version": "2023-06-01"}
+    refused = httpx.post(
+        f"{gw.url}/v1/messages/count_tokens", json=body, headers=headers, timeout=10
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "error"
+    assert refused.json()["error"]["type"] == "permission_error"
+    assert "claude-haiku-4-5" in refused.json()["error"]["message"]
+    allowed = httpx.post(
+        f"{gw.url}/v1/messages/count_tokens",
+        json={**body, "model": "gpt-4o-mini"},
+        headers=headers,
+        timeout=10,
+    )
+    assert allowed.status_code == 200, allowed.text
+    assert gw.upstreams["anthropic"].requests == []

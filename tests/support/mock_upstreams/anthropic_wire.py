@@ -182,6 +182,9 @@ class AnthropicWire:
         else:
             message["content"] = [{"type": "text", "text": ok.content}]
             message["stop_reason"] = "end_turn"
+        if ok.thinking:
+            block = {"type": "thinking", "thinking": ok.thinking, "signature": "sig-mock"}
+            message["content"].insert(0, block)
         message["usage"] = {**self._usage_start(ok), "output_tokens": ok.output_tokens}
         return json_reply(200, message, {"request-id": f"req_{uuid.uuid4().hex[:20]}"})
 
@@ -213,21 +216,28 @@ class AnthropicWire:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": piece} for piece in word_pieces(ok.content)]
             stop_reason = "end_turn"
+        thinking = getattr(ok, "thinking", "")
+        index = 1 if thinking else 0
+        if thinking:
+            frames += self._thinking_frames(thinking)
         frames.append(
             self._event(
                 "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": block},
+                {"type": "content_block_start", "index": index, "content_block": block},
             )
         )
         frames.append(self._event("ping", {"type": "ping"}))
         content_start = len(frames)
         frames += [
             self._event(
-                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
             )
             for delta in deltas
         ]
-        frames.append(self._event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        frames.append(
+            self._event("content_block_stop", {"type": "content_block_stop", "index": index})
+        )
         frames.append(
             self._event(
                 "message_delta",
@@ -240,6 +250,25 @@ class AnthropicWire:
         )
         frames.append(self._event("message_stop", {"type": "message_stop"}))
         return frames, content_start
+
+    def _thinking_frames(self, thinking: str) -> list[bytes]:
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": piece} for piece in word_pieces(thinking)]
+        deltas.append({"type": "signature_delta", "signature": "sig-mock"})
+        return [
+            self._event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": start},
+            ),
+            *(
+                self._event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+                for delta in deltas
+            ),
+            self._event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ]
 
     def malformed_stream(self, request: RecordedRequest) -> list[bytes]:
         frames, _ = self.stream(Ok(), request)

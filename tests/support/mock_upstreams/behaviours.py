@@ -24,6 +24,8 @@ class Ok:
     cache_write_tokens: int = 0  # cache writes (Anthropic), 5-minute and 1-hour together
     cache_write_1h_tokens: int = 0  # the 1-hour part of cache_write_tokens
     reasoning_tokens: int = 0  # thinking (OpenAI reasoning_tokens, Gemini thoughtsTokenCount)
+    thinking: str = ""  # thinking shown (Anthropic thinking block, Gemini thought summary part)
+    vectors: dict[str, list[float]] | None = None  # embeddings: input text -> vector returned
 
 
 @dataclass

@@ -197,6 +197,8 @@ class GeminiWire:
 
     def ok(self, ok: Ok, request: RecordedRequest) -> Reply:
         parts = [self._function_part(ok.tool_call)] if ok.tool_call else [{"text": ok.content}]
+        if ok.thinking:
+            parts.insert(0, {"text": ok.thinking, "thought": True})
         return json_reply(
             200, self._response(request, parts, "STOP", self._usage(ok, ok.output_tokens))
         )
@@ -217,6 +219,9 @@ class GeminiWire:
             ], 0
         pieces = word_pieces(ok.content)
         frames = []
+        if getattr(ok, "thinking", ""):
+            thought = [{"text": ok.thinking, "thought": True}]
+            frames.append(frame(self._response(request, thought, None, self._usage(ok, 0))))
         for number, piece in enumerate(pieces, start=1):
             last = number == len(pieces)
             tokens = round(ok.output_tokens * number / len(pieces))

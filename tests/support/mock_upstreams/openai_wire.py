@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+from tests.support.mock_upstreams import openai_responses_wire
 from tests.support.mock_upstreams.behaviours import Ok, RecordedRequest, TruncatedStream
 from tests.support.mock_upstreams.content import (
     arguments_text,
@@ -53,6 +54,8 @@ class OpenAIWire:
             return "chat"
         if method == "POST" and path == "/v1/embeddings":
             return "embeddings"
+        if method == "POST" and path == "/v1/responses":
+            return "responses"
         if method == "GET" and path == "/v1/models":
             return "models"
         return None
@@ -68,7 +71,21 @@ class OpenAIWire:
             return "you must provide a model parameter"
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return "Missing required parameter: 'messages'."
+        if "cache_control" in json.dumps([body["messages"], body.get("tools")]):
+            # Strict OpenAI-compatible vendors refuse Anthropic's prompt-caching markers.
+            return "messages: Extra inputs are not permitted (cache_control)"
         return None
+
+    def validate_responses(self, request: RecordedRequest) -> str | None:
+        return openai_responses_wire.validate(request)
+
+    def responses(self, ok: Ok, request: RecordedRequest) -> Reply:
+        return openai_responses_wire.ok_reply(ok, request)
+
+    def responses_stream(
+        self, ok: Ok | TruncatedStream, request: RecordedRequest
+    ) -> tuple[list[bytes], int]:
+        return openai_responses_wire.stream_frames(ok, request)
 
     def validate_embeddings(self, request: RecordedRequest) -> str | None:
         body = request.json
@@ -94,9 +111,10 @@ class OpenAIWire:
         dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
         data = []
         for index, item in enumerate(inputs):
-            vector: Any = embedding_vector(json.dumps(item), dimensions)
+            chosen = (ok.vectors or {}).get(item) if isinstance(item, str) else None
+            vector: Any = chosen or embedding_vector(json.dumps(item), dimensions)
             if body.get("encoding_format") == "base64":
-                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+                vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})
         usage = {"prompt_tokens": ok.input_tokens, "total_tokens": ok.input_tokens}
         return json_reply(

@@ -9,6 +9,7 @@ what the gateway sent, including which key and that nothing from the client leak
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import threading
@@ -79,6 +80,7 @@ class MockUpstream:
         self.wire_format = wire_format
         self._wire: Wire = WIRES[wire_format]()
         self.requests: list[RecordedRequest] = []
+        self.vectors: dict[str, list[float]] = {}  # embeddings: input text -> vector (tests set)
         self._queue: list[Behaviour] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -129,6 +131,7 @@ class MockUpstream:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.vectors.clear()
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -174,6 +177,8 @@ class MockUpstream:
         problem = (
             wire.validate_embeddings(request) if route == "embeddings" else wire.validate(request)
         )
+        if route == "responses":  # OpenAI only: the Responses API beside chat completions
+            problem = wire.validate_responses(request)
         if problem:
             return self._send(handler, wire.bad_request(problem))
         behaviour = self._next()
@@ -209,7 +214,8 @@ class MockUpstream:
             return self._send(handler, Reply(200, wire.malformed()))
         if isinstance(behaviour, TruncatedStream):
             if request.stream:
-                frames, start = wire.stream(behaviour, request)
+                streamer = wire.responses_stream if route == "responses" else wire.stream
+                frames, start = streamer(behaviour, request)
                 return self._stream(
                     handler, frames[: start + behaviour.after_chunks], complete=False
                 )
@@ -217,7 +223,14 @@ class MockUpstream:
             return self._send(handler, reply, truncate=True)
         assert isinstance(behaviour, Ok)
         if route == "embeddings":
+            if behaviour.vectors is None and self.vectors:
+                behaviour = dataclasses.replace(behaviour, vectors=dict(self.vectors))
             return self._send(handler, wire.embeddings(behaviour, request))
+        if route == "responses" and request.stream:
+            frames, _ = wire.responses_stream(behaviour, request)
+            return self._stream(handler, frames, complete=True, delay=behaviour.chunk_delay)
+        if route == "responses":
+            return self._send(handler, wire.responses(behaviour, request))
         if request.stream:
             frames, _ = wire.stream(behaviour, request)
             return self._stream(handler, frames, complete=True, delay=behaviour.chunk_delay)
