@@ -204,10 +204,11 @@ def _generate(export: BillingExport) -> None:
     )
     owner = export.tenant.slug if export.tenant_id else "_all"
     base = f"billing-exports/{owner}/{export.month}/{owner}-{export.month}-v{export.version}"
-    with tempfile.TemporaryFile() as raw, hashed_grouping():
-        summary, total, count = _write_rows(
-            raw, rows=rows, by_id={tenant.pk: tenant for tenant in tenants}, names=config_names
-        )
+    with tempfile.TemporaryFile() as raw:
+        with hashed_grouping():
+            summary, total, count = _write_rows(
+                raw, rows=rows, by_id={tenant.pk: tenant for tenant in tenants}, names=config_names
+            )
         raw.seek(0)
         checksum = _sha256(raw)
         raw.seek(0)

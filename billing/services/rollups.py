@@ -148,7 +148,8 @@ def rollups_refresh_tenant(
 
 
 def rollups_refresh_month(*, tenant: Tenant, month: str, now: datetime | None = None) -> int:
-    """Recompute every day of a month that has begun (for exports)."""
+    """Recompute every day of a month that has begun (a repair: final days are not re-rolled
+    otherwise, e.g. after a config was deleted; exports read the events and need none)."""
     window = month_window(month=month, tz=ZoneInfo(tenant.timezone))
     today = (now or timezone.now()).astimezone(ZoneInfo(tenant.timezone)).date()
     last = min(window.end_day - timedelta(days=1), today)
