@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 # A day is final (no more late events expected) this long after it ends in the tenant's zone.
 FINAL_AFTER = timedelta(minutes=15)
+# Final days the six-hourly run rolls again for usage that arrived after them (two days: the
+# statements' default grace window, after which late usage is an adjustment of its own).
+LATE_USAGE_DAYS = 2
 
 
 def rollup_day(*, tenant: Tenant, day: date) -> int:
@@ -165,10 +168,19 @@ def rollups_refresh_all(*, now: datetime | None = None) -> int:
 
 
 def rollups_recompute_months(*, now: datetime | None = None) -> int:
-    """Monthly rollups of the current and previous local month of every tenant."""
+    """Re-roll each tenant's last LATE_USAGE_DAYS final days, then the monthly rollups of the
+    current and previous local month of every tenant.
+
+    The ten-minute run never goes back past the watermark, so usage ingested after its day became
+    final (a worker backlog, a replayed stream) reached the rollups only by a repair; re-rolling
+    the last final days here brings it into the usage reads and dashboards within six hours.
+    An unchanged day writes nothing, so this costs one pass over those days' events."""
     written = 0
     now = now or timezone.now()
     for tenant in Tenant.objects.all().iterator():
+        final = final_through(tenant=tenant, now=now)
+        late_days = [final - timedelta(days=n) for n in range(LATE_USAGE_DAYS - 1, -1, -1)]
+        written += rollups_refresh_tenant(tenant=tenant, now=now, days=late_days)
         this_month = now.astimezone(ZoneInfo(tenant.timezone)).date().replace(day=1)
         previous = (this_month - timedelta(days=1)).replace(day=1)
         for first in (previous, this_month):

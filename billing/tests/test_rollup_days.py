@@ -128,3 +128,27 @@ def test_export_reads_late_events_and_purged_days_from_rollups(tenant):
         ("2026-10-20", "2", "0.6250000000"),
     ]
     assert export.total_cost_usd == Decimal("0.875")
+
+
+@pytest.mark.django_db
+def test_late_usage_for_a_final_day_reaches_the_rollups_in_the_six_hourly_run(tenant):
+    """The ten-minute run stops at the watermark; the six-hourly one re-rolls the last final
+    days, so an event ingested after its day became final is counted there (and in the month)."""
+    from billing.services.rollups import rollups_recompute_months
+
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    yesterday = now - timedelta(days=1)
+    make_event(tenant, at=yesterday, cost="0.0100")
+    rollups_refresh_tenant(tenant=tenant, now=now)
+    make_event(tenant, at=yesterday + timedelta(hours=1), cost="0.0025")  # arrives late
+
+    def rolled() -> Decimal:
+        rows = DailyRollup.objects.filter(tenant=tenant, day=yesterday.date())
+        return sum((row.cost_usd for row in rows), Decimal(0))
+
+    rollups_refresh_tenant(tenant=tenant, now=now)
+    assert rolled() == Decimal("0.0100")
+    rollups_recompute_months(now=now)
+    assert rolled() == Decimal("0.0125")
+    month = MonthlyRollup.objects.filter(tenant=tenant, month=yesterday.strftime("%Y-%m"))
+    assert sum((row.cost_usd for row in month), Decimal(0)) >= Decimal("0.0125")
