@@ -106,8 +106,11 @@ def anthropic_response(result: GatewayResponse, *, request_id: str) -> GatewayRe
         payload = {}
     if result.status >= 400 or "error" in payload:
         error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        code = error.get("code")
         body = anthropic_error(
-            status=result.status, message=str(error.get("message") or "Request failed.")
+            status=result.status,
+            message=str(error.get("message") or "Request failed."),
+            code=code if isinstance(code, str) else None,
         )
     else:
         body = completion_to_message(payload, request_id=request_id)

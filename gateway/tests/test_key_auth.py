@@ -58,7 +58,11 @@ OPENAI_401 = {
 }
 ANTHROPIC_401 = {  # /v1/messages answers in Anthropic's shape, with the same words
     "type": "error",
-    "error": {"type": "authentication_error", "message": API_KEY_INVALID_MESSAGE},
+    "error": {
+        "type": "authentication_error",
+        "message": API_KEY_INVALID_MESSAGE,
+        "code": "invalid_api_key",
+    },
 }
 APPS = {"bare": application, "django": django_application}
 

@@ -40,8 +40,13 @@ def error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
-def anthropic_error(*, status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type(status), "message": message}}
+def anthropic_error(*, status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """Anthropic's error shape; `code` is the contract's error code (e.g. `model_not_allowed`)
+    beside Anthropic's type, which the SDK ignores and a client can still branch on."""
+    error: dict[str, Any] = {"type": error_type(status), "message": message}
+    if code:
+        error["code"] = code
+    return {"type": "error", "error": error}
 
 
 def anthropic_usage(usage: Mapping[str, Any] | None) -> dict[str, int]:

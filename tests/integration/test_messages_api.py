@@ -266,7 +266,11 @@ def test_errors_are_in_anthropics_shape(gw):
     assert missing.status_code == 400
     assert missing.json() == {
         "type": "error",
-        "error": {"type": "invalid_request_error", "message": missing.json()["error"]["message"]},
+        "error": {
+            "type": "invalid_request_error",
+            "message": missing.json()["error"]["message"],
+            "code": "invalid_request",  # the contract's code beside Anthropic's type
+        },
     }
     assert "max_tokens" in missing.json()["error"]["message"]
     for upstream in gw.upstreams.values():

@@ -146,6 +146,7 @@ def test_count_tokens_refuses_a_model_the_key_may_not_use(gw):
     assert refused.status_code == 403, refused.text
     assert refused.json()["type"] == "error"
     assert refused.json()["error"]["type"] == "permission_error"
+    assert refused.json()["error"]["code"] == "model_not_allowed"
     assert "claude-haiku-4-5" in refused.json()["error"]["message"]
     allowed = httpx.post(
         f"{gw.url}/v1/messages/count_tokens",
@@ -154,4 +155,13 @@ def test_count_tokens_refuses_a_model_the_key_may_not_use(gw):
         timeout=10,
     )
     assert allowed.status_code == 200, allowed.text
+    created = httpx.post(
+        f"{gw.url}/v1/messages", json={**body, "max_tokens": 16}, headers=headers, timeout=10
+    )
+    assert created.status_code == 403, created.text
+    assert created.json()["error"] == {
+        "type": "permission_error",
+        "message": created.json()["error"]["message"],
+        "code": "model_not_allowed",
+    }
     assert gw.upstreams["anthropic"].requests == []
