@@ -11,12 +11,14 @@ from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.utils import parse_date_str
 
 from billing.models import (
+    AlertDelivery,
     BillingExport,
     Budget,
     BudgetAlert,
     DailyRollup,
     DailyTagRollup,
     DailyTagSetRollup,
+    DailyUserRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -118,6 +120,24 @@ class BudgetAlertAdmin(ReadOnlyScopedAdmin):
     list_select_related = ["tenant", "budget"]
 
 
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "at",
+        "tenant",
+        "alert",
+        "attempt",
+        "url_host",
+        "payload_format",
+        "outcome",
+        "status_code",
+        "duration_ms",
+    ]
+    list_filter = [("tenant", ScopedRelatedFilter), "outcome"]
+    list_select_related = ["tenant", "alert"]
+    search_fields = ["url_host"]
+
+
 # A rollup bucket's columns after its day or month.
 _BUCKET_COLUMNS = ["tenant", "model", "provider", "key_source", "status", "requests", "cost_usd"]
 
@@ -165,6 +185,24 @@ class DailyTagSetRollupAdmin(InternalTableAdmin):
     list_filter = [("tenant", ScopedRelatedFilter), "status"]
     list_select_related = ["tenant"]
     search_fields = ["model", "provider"]
+    date_hierarchy = "day"
+
+
+@admin.register(DailyUserRollup)
+class DailyUserRollupAdmin(InternalTableAdmin):
+    list_display = [
+        "day",
+        "tenant",
+        "end_user",
+        "model",
+        "provider",
+        "status",
+        "requests",
+        "cost_usd",
+    ]
+    list_filter = [("tenant", ScopedRelatedFilter), "status"]
+    list_select_related = ["tenant"]
+    search_fields = ["end_user", "model", "provider"]
     date_hierarchy = "day"
 
 

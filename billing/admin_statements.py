@@ -1,7 +1,7 @@
 """Admin for statements and credit notes: records the system issues, read-only for everyone,
 scoped per tenant. Operators finalize from the list (an action) and issue credit notes (the add
-page calls the service); everyone who may see a statement downloads it as JSON, CSV or PDF from
-its page."""
+page calls the service, for an amount or for lines); everyone who may see a statement downloads
+it as JSON, CSV or PDF from its page."""
 
 import json
 from decimal import Decimal
@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 
 from billing.models import CreditNote, CreditNoteLine, Statement, StatementLine
+from billing.selectors.statements import statement_lines_creditable
 from billing.services.credit_notes import credit_note_issue
 from billing.services.statement_documents import (
     statement_csv,
@@ -121,13 +122,58 @@ class CreditNoteLineInline(_ReadOnlyInline):
 
 
 class CreditNoteIssueForm(forms.Form):
+    """An amount, or lines of the chosen statement: a ticked line without an amount credits
+    all that is left on it. The service caps both and names the field it refuses."""
+
     statement = forms.ModelChoiceField(
         queryset=Statement.objects.filter(status=Statement.Status.FINALIZED).select_related(
             "tenant"
         )
     )
     reason = forms.CharField(max_length=500)
-    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
+    amount = forms.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="Or credit lines of the statement below.",
+    )
+
+    def __init__(self, *args, lines: list[tuple[StatementLine, Decimal]] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.line_rows = []
+        for line, remaining in lines:
+            pick, amount = f"line_{line.pk}", f"line_{line.pk}_amount"
+            self.fields[pick] = forms.BooleanField(
+                required=False, label=f"{line.position}. {line.description}"
+            )
+            self.fields[amount] = forms.DecimalField(
+                max_digits=18,
+                decimal_places=2,
+                min_value=Decimal("0.01"),
+                required=False,
+                label=f"Amount for line {line.position}",
+            )
+            self.line_rows.append((line, self[pick], self[amount], remaining))
+
+    def line_credits(self) -> tuple[list[dict], list[str]]:
+        """The picked lines as the service takes them, and each one's amount field name."""
+        credits, fields = [], []
+        for line, pick, amount, _remaining in self.line_rows:
+            value = self.cleaned_data.get(amount.name)
+            if self.cleaned_data.get(pick.name) or value is not None:
+                credits.append({"line": line.pk, "amount": value})
+                fields.append(amount.name)
+        return credits, fields
+
+    def add_service_error(self, exc: ApplicationError, line_fields: list[str]) -> None:
+        """Put the service's refusal on the field its `param` names (lines[n] -> line n's)."""
+        param = str(exc.extra.get("param", ""))
+        field = param if param in ("statement", "reason", "amount") else None
+        if param.startswith("lines["):
+            index = int(param[len("lines[") :].split("]", 1)[0])
+            field = line_fields[index] if index < len(line_fields) else None
+        self.add_error(field, exc.message)
 
 
 @admin.register(CreditNote)
@@ -147,20 +193,27 @@ class CreditNoteAdmin(TenantScopedAdminMixin, ModelAdmin):
         return is_operator(request)
 
     def add_view(self, request, form_url="", extra_context=None):
-        """Operators issue a credit note for an amount (the API also credits single lines)."""
+        """Operators issue a credit note for an amount or for lines of the statement (the
+        lines appear once a statement is chosen), through the service the API uses."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = CreditNoteIssueForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        statement = self._chosen_statement(request)
+        lines = statement_lines_creditable(statement=statement) if statement else []
+        issuing = request.method == "POST" and "_show_lines" not in request.POST
+        initial = {"statement": statement, "reason": request.POST.get("reason", "")}
+        form = CreditNoteIssueForm(request.POST if issuing else None, lines=lines, initial=initial)
+        if issuing and form.is_valid():
+            credits, line_fields = form.line_credits()
             try:
                 note = credit_note_issue(
                     statement_id=form.cleaned_data["statement"].pk,
                     reason=form.cleaned_data["reason"],
                     amount=form.cleaned_data["amount"],
+                    lines=credits or None,
                     user=request.user,
                 )
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
+                form.add_service_error(exc, line_fields)
             else:
                 self.message_user(request, f"Credit note {note.number} issued.")
                 return redirect(reverse("admin:billing_creditnote_change", args=[note.pk]))
@@ -168,6 +221,15 @@ class CreditNoteAdmin(TenantScopedAdminMixin, ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
+            "statement": statement,
             "title": "Issue a credit note",
         }
         return TemplateResponse(request, "admin/billing/creditnote/issue.html", context)
+
+    @staticmethod
+    def _chosen_statement(request) -> Statement | None:
+        chosen = (request.POST or request.GET).get("statement", "")
+        if not chosen.isdigit():
+            return None
+        queryset = CreditNoteIssueForm.base_fields["statement"].queryset
+        return queryset.filter(pk=int(chosen)).first()

@@ -77,6 +77,11 @@ UNFOLD = {
                         "link": "/admin/billing/budgetalert/",
                     },
                     {
+                        "title": "Alert deliveries",
+                        "icon": "outgoing_mail",
+                        "link": "/admin/billing/alertdelivery/",
+                    },
+                    {
                         "title": "Daily rollups",
                         "icon": "table",
                         "link": "/admin/billing/dailyrollup/",

@@ -24,6 +24,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import (
+    AlertDelivery,
     BillingExport,
     Budget,
     BudgetAlert,
@@ -31,6 +32,7 @@ from billing.models import (
     DailyRollup,
     DailyTagRollup,
     DailyTagSetRollup,
+    DailyUserRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -81,6 +83,9 @@ def _objects_of(tenant: Tenant, provider, model: str) -> dict[str, Model]:
         created_at=timezone.now() - timedelta(minutes=5),
     )
     totals = {"model": model, "provider": model.split("/")[0], "key_source": "platform"}
+    alert = BudgetAlert.objects.create(
+        budget=budget, tenant=tenant, period_key=month, threshold=50, used_pct=Decimal(51)
+    )
     return {
         "tenant": tenant,
         "config": config,
@@ -89,8 +94,13 @@ def _objects_of(tenant: Tenant, provider, model: str) -> dict[str, Model]:
         ),
         "key": key,
         "budget": budget,
-        "alert": BudgetAlert.objects.create(
-            budget=budget, tenant=tenant, period_key=month, threshold=50, used_pct=Decimal(51)
+        "alert": alert,
+        "delivery": AlertDelivery.objects.create(
+            alert=alert,
+            tenant=tenant,
+            attempt=1,
+            url_host=f"hooks.{slug}.example",
+            outcome="delivered",
         ),
         "event": event,
         "daily": DailyRollup.objects.create(tenant=tenant, day=today, **totals),
@@ -100,6 +110,9 @@ def _objects_of(tenant: Tenant, provider, model: str) -> dict[str, Model]:
         ),
         "tagset": DailyTagSetRollup.objects.create(
             tenant=tenant, day=today, tags=[f"tag-{slug}"], status="success", model=model
+        ),
+        "user_rollup": DailyUserRollup.objects.create(
+            tenant=tenant, day=today, end_user=f"user-{slug}", status="success", model=model
         ),
         "export": export_create(tenant=tenant, month=month),
         **_statement_of(tenant),
@@ -551,6 +564,8 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     "billing.usageevent": AdminModel("event"),
     "billing.budget": AdminModel("budget", _budget_form),
     "billing.budgetalert": AdminModel("alert"),
+    "billing.alertdelivery": AdminModel("delivery"),
+    "billing.dailyuserrollup": AdminModel("user_rollup"),
     "billing.dailyrollup": AdminModel("daily"),
     "billing.monthlyrollup": AdminModel("monthly"),
     "billing.dailytagrollup": AdminModel("tag"),

@@ -45,7 +45,10 @@ def _line_credits(statement: Statement, lines: list[dict]) -> list[CreditNoteLin
         amount = item.get("amount")
         amount = remaining if amount is None else _cents(amount, param=f"lines[{n}].amount")
         if amount <= 0 or amount > remaining:
-            raise Conflict(f"Line {line.position} has {remaining} left to credit.")
+            raise Conflict(
+                f"Line {line.position} has {remaining} left to credit.",
+                extra={"param": f"lines[{n}].amount"},
+            )
         out.append(CreditNoteLine(statement_line=line, description=line.description, amount=amount))
     return out
 
@@ -82,7 +85,10 @@ def credit_note_issue(
         total = sum((line.amount for line in credit_lines), ZERO)
         remaining = statement.total - _credited(credit_note__statement=statement)
         if total > remaining:
-            raise Conflict(f"The statement has {remaining} left to credit.")
+            raise Conflict(
+                f"The statement has {remaining} left to credit.",
+                extra={"param": "lines" if lines else "amount"},
+            )
         sequence = document_number_take(name="credit_note")
         now = timezone.now()
         note = CreditNote.objects.create(

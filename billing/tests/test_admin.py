@@ -10,12 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import (
+    AlertDelivery,
     BillingExport,
     Budget,
     BudgetAlert,
     DailyRollup,
     DailyTagRollup,
     DailyTagSetRollup,
+    DailyUserRollup,
     MonthlyRollup,
     UsageEvent,
 )
@@ -176,8 +178,12 @@ def everything(tenant, other_tenant, usage, owner):
     api_key_create(tenant=tenant, scopes=["inference"], name="smoke")
     RoutingConfig.objects.create(tenant=tenant, name="smoke", primary_model="openai/gpt-4o-mini")
     budget = Budget.objects.create(tenant=tenant, period="monthly", limit_usd=Decimal(10))
-    BudgetAlert.objects.create(
+    alert = BudgetAlert.objects.create(
         budget=budget, tenant=tenant, period_key="2026-11", threshold=80, used_pct=Decimal(81)
+    )
+    AlertDelivery.objects.create(alert=alert, tenant=tenant, attempt=1, outcome="delivered")
+    DailyUserRollup.objects.create(
+        tenant=tenant, day=timezone.localdate(), end_user="cust-1", status="success"
     )
     DailyRollup.objects.create(tenant=tenant, day=timezone.localdate(), key_source="platform")
     MonthlyRollup.objects.create(tenant=tenant, month="2026-11", key_source="platform")
@@ -234,3 +240,58 @@ def test_budget_form_takes_a_user_budget_and_names_a_missing_end_user(client, ow
     saved = client.post(url("billing_budget_add"), {**fields, "end_user": "*"})
     assert saved.status_code == 302, saved.context["adminform"].form.errors
     assert Budget.objects.get().scope_label == "each end user"
+
+
+@pytest.fixture
+def deliveries(tenant, other_tenant):
+    """An alert delivery and an end-user rollup row of each tenant."""
+    rows = {}
+    for who, owner_of in (("a", tenant), ("b", other_tenant)):
+        budget = Budget.objects.create(tenant=owner_of, period="monthly", limit_usd=Decimal(10))
+        alert = BudgetAlert.objects.create(
+            budget=budget, tenant=owner_of, period_key="2026-11", threshold=80, used_pct=Decimal(81)
+        )
+        rows[who] = AlertDelivery.objects.create(
+            alert=alert,
+            tenant=owner_of,
+            attempt=1,
+            url_host=f"hooks-{who}.example",
+            outcome="http_error",
+            status_code=503,
+        )
+        rows[f"user_{who}"] = DailyUserRollup.objects.create(
+            tenant=owner_of, day=timezone.localdate(), end_user=f"cust-{who}", status="success"
+        )
+    return rows
+
+
+def test_operator_sees_alert_deliveries_and_user_rollups(client, operator, deliveries):
+    client.force_login(operator)
+    listed = client.get(url("billing_alertdelivery_changelist"))
+    assert {obj.pk for obj in listed.context["cl"].queryset} == {
+        deliveries["a"].pk,
+        deliveries["b"].pk,
+    }
+    rollups = client.get(url("billing_dailyuserrollup_changelist"))
+    assert rollups.status_code == 200 and "cust-b" in rollups.content.decode()
+    page = client.get(url("billing_alertdelivery_change", deliveries["b"].pk))
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert client.get(url("billing_alertdelivery_add")).status_code == 403
+    index = client.get(url("index")).content.decode()
+    assert "/admin/billing/dailyuserrollup/" in index
+
+
+def test_tenant_admin_sees_own_alert_deliveries_and_no_user_rollups(client, owner, deliveries):
+    client.force_login(owner)
+    listed = client.get(url("billing_alertdelivery_changelist"))
+    assert [obj.pk for obj in listed.context["cl"].queryset] == [deliveries["a"].pk]
+    assert "hooks-b.example" not in listed.content.decode()
+    assert client.get(url("billing_alertdelivery_change", deliveries["a"].pk)).status_code == 200
+    assert client.get(url("billing_alertdelivery_change", deliveries["b"].pk)).status_code == 404
+    own, theirs = deliveries["user_a"].pk, deliveries["user_b"].pk
+    assert client.get(url("billing_dailyuserrollup_change", own)).status_code == 403
+    assert client.get(url("billing_dailyuserrollup_change", theirs)).status_code == 404
+    assert client.get(url("billing_dailyuserrollup_changelist")).status_code == 403
+    index = client.get(url("index")).content.decode()
+    assert "/admin/billing/dailyuserrollup/" not in index
+    assert "/admin/billing/alertdelivery/" in index
