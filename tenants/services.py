@@ -6,21 +6,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Model, Q, Value, When
 from django.utils import timezone
 
 from core.errors import InvalidRequest
 from core.ssrf import validate_upstream_base_url
 from tenants import crypto
 from tenants.models import Membership, ProviderCredential, Tenant, TenantApiKey
-
-if TYPE_CHECKING:  # tenants sits below llm: the catalog's Provider is a type here, not an import
-    from llm.models import Provider
 
 API_KEY_PREFIX = "tg_"
 _API_KEY_RANDOM_BYTES = 32  # 43 url-safe characters after the prefix
@@ -162,7 +158,7 @@ def _credential_aad(credential: ProviderCredential) -> bytes:
 def credential_set(
     *,
     tenant: Tenant,
-    provider: "Provider",
+    provider: Model,  # the catalog's llm Provider row: llm sits above tenants, so not named here
     api_key: str,
     base_url: str = "",
     user: AbstractBaseUser | None = None,

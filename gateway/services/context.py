@@ -18,7 +18,7 @@ from gateway.services.attempt_log import AttemptLog
 if TYPE_CHECKING:
     from billing.services.reservation import Reservation
     from gateway.services.idempotency import IdempotencyClaim
-    from gateway.services.similarity_cache import SimilarityProbe
+    from gateway.services.similarity_probe import SimilarityProbe
     from gateway.services.snapshots import KeyInfo, TenantSnapshot
     from llm.services.request_features import RequestFeatures
     from llm.services.router import RouteDecision

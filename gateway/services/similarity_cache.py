@@ -41,6 +41,7 @@ from gateway.services.metering import record_usage
 from gateway.services.response_cache import answer_shaping_fields
 from gateway.services.similarity_index import unit_vector
 from gateway.services.similarity_indexes import similarity_index_add, similarity_index_get
+from gateway.services.similarity_probe import SimilarityProbe
 from llm.services.request_features import RequestFeatures
 
 if TYPE_CHECKING:
@@ -51,18 +52,6 @@ if TYPE_CHECKING:
     from llm.similarity_settings import SimilaritySettings
 
 logger = logging.getLogger("tollgate.gateway")
-
-
-@dataclasses.dataclass(frozen=True)
-class SimilarityProbe:
-    """A request's embedded prompt, kept to store its answer after a miss."""
-
-    settings: SimilaritySettings
-    tenant_id: int
-    config_id: int
-    embedding_model: str
-    params_hash: str
-    vector: np.ndarray
 
 
 async def similarity_lookup(
