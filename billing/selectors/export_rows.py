@@ -50,21 +50,27 @@ def export_lines(*, tenant: Tenant, first: date) -> Iterator[dict]:
             yield {**row, "tenant_id": tenant.pk}
 
 
+def _line_sums(*, requests) -> dict:
+    """One CSV line's measures, from daily rollups or from events (only the request count
+    differs: a rollup's `requests` summed, or the events counted)."""
+    return {
+        "n": requests,
+        "inp": Sum("input_tokens"),
+        "out": Sum("output_tokens"),
+        "cached": Sum("cached_tokens"),
+        "cost": Sum("cost_usd"),
+        "write": Sum("cache_write_tokens"),
+        "reasoning": Sum("reasoning_tokens"),
+    }
+
+
 def _rollup_lines(*, tenant: Tenant, start: date, end: date) -> Iterator[dict]:
     if start >= end:
         return iter(())
     return (
         DailyRollup.objects.filter(tenant=tenant, day__gte=start, day__lt=end)
         .values(*LINE_KEYS)
-        .annotate(
-            n=Sum("requests"),
-            inp=Sum("input_tokens"),
-            out=Sum("output_tokens"),
-            cached=Sum("cached_tokens"),
-            cost=Sum("cost_usd"),
-            write=Sum("cache_write_tokens"),
-            reasoning=Sum("reasoning_tokens"),
-        )
+        .annotate(**_line_sums(requests=Sum("requests")))
         .order_by()
     )
 
@@ -91,14 +97,6 @@ def _event_query(*, tenant: Tenant, start: date, end: date) -> QuerySet:
             config_ref=Coalesce("config_id", Value(0)),
         )
         .values(*LINE_KEYS)
-        .annotate(
-            n=Count("id"),
-            inp=Sum("input_tokens"),
-            out=Sum("output_tokens"),
-            cached=Sum("cached_tokens"),
-            cost=Sum("cost_usd"),
-            write=Sum("cache_write_tokens"),
-            reasoning=Sum("reasoning_tokens"),
-        )
+        .annotate(**_line_sums(requests=Count("id")))
         .order_by()
     )

@@ -18,9 +18,6 @@ from decimal import Decimal
 
 from core.errors import (
     ApplicationError,
-    BudgetExceeded,
-    ModelNotAllowed,
-    RateLimited,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -28,8 +25,9 @@ from gateway.services.admission import admit, idempotency_claim, reserve_worst_c
 from gateway.services.background import spawn
 from gateway.services.cached_answers import cache_lookup, serve_cache_hit
 from gateway.services.context import RequestState
-from gateway.services.holds import claim_abort, release, settle
-from gateway.services.metering import log_request, record_usage
+from gateway.services.failure_metering import failure_settle_and_record
+from gateway.services.holds import claim_abort, release
+from gateway.services.metering import log_request
 from gateway.services.plain_call import run_plain
 from gateway.services.request_parsing import authenticate, parse_chat_body
 from gateway.services.responses import (
@@ -143,23 +141,9 @@ async def serve_chat(state: RequestState, *, headers: Mapping[str, str]) -> Gate
 
 
 async def _fail(state: RequestState, exc: ApplicationError) -> GatewayResponse:
-    billed = state.log.billed_failed_cost
-    if billed:  # the provider charged for a failed attempt: keep that spend
-        await settle(state, cost=billed, tokens=state.log.billed_failed_tokens)
-    else:
-        await release(state)
+    billed = await failure_settle_and_record(state, exc)
     await claim_abort(state)
-    rejected = isinstance(exc, BudgetExceeded | RateLimited | ModelNotAllowed)
     upstream = isinstance(exc, UpstreamError | UpstreamTimeout)
-    served = state.log.last
-    record_usage(  # one event per authenticated request, failures included
-        state,
-        status="rejected" if rejected else "error",
-        model=served.model if served else "",
-        provider=served.provider if served else "",
-        cost=billed,
-        error_code=exc.code,
-    )
     log_request(state, status=exc.status, model=state.model_hint)
     return error_response(exc, tollgate_headers(state, cost=billed if upstream else ZERO))
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from asgiref.sync import sync_to_async
 
-from core.errors import ApplicationError, BudgetExceeded, ModelNotAllowed, RateLimited
+from core.errors import ApplicationError
 from gateway.services import snapshots
 from gateway.services.background import spawn
 from gateway.services.context import ChatRequest, RequestState
@@ -36,8 +36,7 @@ from gateway.services.embedding_call import (
     embedding_serve,
 )
 from gateway.services.embedding_request import EmbeddingInput
-from gateway.services.holds import release, settle
-from gateway.services.metering import record_usage
+from gateway.services.failure_metering import failure_settle_and_record
 from gateway.services.response_cache import answer_shaping_fields
 from gateway.services.similarity_index import unit_vector
 from gateway.services.similarity_indexes import similarity_index_add, similarity_index_get
@@ -199,22 +198,8 @@ async def _embed(
 
 
 async def _embedding_failed(state: RequestState, exc: ApplicationError) -> None:
-    """Metered as a failed /v1/embeddings call is (chat_completions' failure path)."""
-    billed = state.log.billed_failed_cost
-    if billed:
-        await settle(state, cost=billed, tokens=state.log.billed_failed_tokens)
-    else:
-        await release(state)
-    served = state.log.last
-    rejected = isinstance(exc, BudgetExceeded | RateLimited | ModelNotAllowed)
-    record_usage(
-        state,
-        status="rejected" if rejected else "error",
-        model=served.model if served else "",
-        provider=served.provider if served else "",
-        cost=billed,
-        error_code=exc.code,
-    )
+    """Metered as a failed /v1/embeddings call is (the chat pipeline's failure path)."""
+    await failure_settle_and_record(state, exc)
     logger.warning(
         "similarity cache skipped: prompt embedding failed (%s) request_id=%s",
         exc.code,
