@@ -10,6 +10,8 @@ import os
 import pytest
 from django.conf import settings
 
+import config.celery  # noqa: F401  (the app the tasks bind to, as in the worker)
+
 # Each fixture is defined once, in the support module named for what it sets up.
 pytest_plugins = [
     "tests.support.tenancy",  # tenant, other_tenant, owner, member, outsider, operator

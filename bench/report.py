@@ -15,10 +15,11 @@ TARGET_NAMES = {
     "tollgate": "Tollgate (uvicorn)",
     "tollgate_lean": "Tollgate, /v1 without middleware (experiment)",
     "tollgate_nometrics": "Tollgate, metrics recording off",
+    "tollgate_granian": "Tollgate (granian)",
     "portkey": "Portkey gateway (Node, 1 process)",
     "litellm": "LiteLLM proxy",
 }
-GATEWAYS = ("tollgate", "tollgate_lean")
+GATEWAYS = ("tollgate", "tollgate_lean", "tollgate_granian")
 PEER_NAMES = {"portkey": "Portkey", "litellm": "LiteLLM"}
 WORKLOAD_ORDER = ("tiny", "rag", "conversation", "stream500")
 # Issue 16's targets.

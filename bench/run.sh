@@ -9,7 +9,8 @@
 #   BENCH_WORKLOADS="tiny rag conversation stream500"   request bodies (bench/workloads.py)
 #   BENCH_TARGETS="direct tollgate portkey litellm"  (also: tollgate_lean, see bench/lean_asgi.py;
 #                                        tollgate_nometrics: metrics recording off, README
-#                                        "Metrics on and off")
+#                                        "Metrics on and off"; tollgate_granian: the same app
+#                                        under granian, README "ASGI server")
 #   BENCH_PORTKEY_VERSION=1.15.2         @portkey-ai/gateway from npm, into bench/.portkey/
 #   BENCH_WORKERS=$(nproc)               gateway processes (uvicorn workers, LiteLLM workers: 2)
 #   BENCH_LITELLM_UPGRADE=1              upgrade LiteLLM to the latest release before running
@@ -217,8 +218,13 @@ start_tollgate() { # target, then uvicorn's app arguments
   KEY[$t]=$TOLLGATE_KEY
   MODEL[$t]=auto
   URL[$t]=http://127.0.0.1:$port/v1/chat/completions
-  $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
-    --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
+  if [ "$t" = tollgate_granian ]; then # the same app under granian (Rust HTTP server), measured
+    "$ROOT/.venv/bin/granian" --interface asgi --host 127.0.0.1 --port "$port" \
+      --workers "$WORKERS" --loop uvloop --no-ws --log-level warning "$@" >"$OUT/$t.log" 2>&1 9>&- &
+  else
+    $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
+      --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
+  fi
   PIDS+=($!)
   PROC_ROOT[$t]=$!
   if ! wait_http "http://127.0.0.1:$port/v1/models" 60 -H "Authorization: Bearer ${KEY[$t]}"; then
@@ -320,6 +326,9 @@ for t in $TARGETS; do
     tollgate_nometrics)
       TOLLGATE_METRICS_ENABLED=false start_tollgate tollgate_nometrics config.asgi:application ;;
     tollgate_lean) start_tollgate tollgate_lean lean_asgi:application --app-dir "$BENCH" ;;
+    tollgate_granian) # an experiment (README "ASGI server"): granian is not a project dependency
+      "$ROOT/.venv/bin/granian" --version >/dev/null 2>&1 || $PY -m pip install -q granian==2.8.9
+      start_tollgate tollgate_granian config.asgi:application ;;
     portkey) start_portkey ;;
     litellm) start_litellm ;;
     *) log "unknown target $t" && exit 2 ;;
@@ -423,7 +432,7 @@ done
 
 # --- Peak RSS of every server process (VmHWM is the high-water mark since start) ---------------
 : >"$OUT/rss.tsv"
-for t in tollgate tollgate_lean portkey litellm; do
+for t in tollgate tollgate_lean tollgate_granian portkey litellm; do
   root=${PROC_ROOT[$t]:-}
   [ -z "$root" ] && continue
   for pid in $root $(descendants "$root"); do
@@ -448,7 +457,7 @@ fi
 
 # --- Optional profile of the Tollgate workers under c=16, per workload ---------------------------
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
-  for t in tollgate tollgate_lean; do
+  for t in tollgate tollgate_lean tollgate_granian; do
     for w in ${BENCH_PROFILE_WORKLOADS:-rag conversation}; do
       # Plain when the workload has it (stream500 is streamed only).
       read -r mode _ <<<"$(workload_modes "$w" | tr '\n' ' ')"

@@ -14,8 +14,6 @@ import io
 from decimal import Decimal
 
 from django.template.loader import render_to_string
-from PIL import Image, ImageDraw
-from xhtml2pdf import pisa
 
 from billing.models import CreditNote, Statement, StatementLine
 from billing.services.exports import safe_cell
@@ -130,6 +128,8 @@ def statement_csv(*, document: dict) -> bytes:
 
 def daily_chart_png(*, days: list[dict], width: int = 900, height: int = 220) -> bytes:
     """Bars of each day's platform (dark) and BYOK (light) spend."""
+    from PIL import Image, ImageDraw  # loaded on first use: see statement_pdf
+
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     values = [(Decimal(day["platform_usd"]), Decimal(day["byok_usd"])) for day in days] or [
@@ -155,6 +155,11 @@ def daily_chart_png(*, days: list[dict], width: int = 900, height: int = 220) ->
 
 
 def statement_pdf(*, document: dict) -> bytes:
+    """Imported here, not at the top: xhtml2pdf, with reportlab, pypdf and Pillow, is ~28 MiB of
+    memory in every process that imports this module, the gateway's web workers included
+    (through the admin), which never render a PDF (bench/README.md, "RSS per worker")."""
+    from xhtml2pdf import pisa
+
     chart = base64.b64encode(daily_chart_png(days=document["daily_spend"])).decode()
     html = render_to_string(
         "billing/statement_pdf.html",

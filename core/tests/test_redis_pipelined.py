@@ -8,7 +8,13 @@ import pytest
 import redis.exceptions
 from django.conf import settings
 
-from core.redis_pipelined import LuaScript, PipelinedRedis, pack_command, parse_redis_url
+from core.redis_pipelined import (
+    LAZY_WRITE_SECONDS,
+    LuaScript,
+    PipelinedRedis,
+    pack_command,
+    parse_redis_url,
+)
 
 
 @pytest.fixture
@@ -63,6 +69,41 @@ async def test_concurrent_callers_each_get_their_own_reply(client):
     assert replies == [f"caller-{i}".encode() for i in range(500)]
     counts = await asyncio.gather(*(client.execute("INCR", "shared") for _ in range(300)))
     assert sorted(counts) == list(range(1, 301))
+
+
+async def test_commands_issued_in_one_loop_turn_share_one_write(client):
+    await client.execute("PING")  # connected
+    protocol = client._protocol
+    writes: list[bytes] = []
+    write = protocol.transport.write
+    protocol.transport.write = lambda data: (writes.append(data), write(data))[1]
+    replies = await asyncio.gather(*(client.execute("ECHO", f"turn-{i}") for i in range(50)))
+    assert replies == [f"turn-{i}".encode() for i in range(50)]
+    assert len(writes) == 1
+    assert writes[0].count(b"ECHO") == 50
+    assert await client.execute("ECHO", "alone") == b"alone"  # and a lone command still goes out
+    assert len(writes) == 2
+
+
+async def test_a_lazy_command_waits_for_company_but_not_forever(client):
+    await client.execute("PING")
+    protocol = client._protocol
+    writes: list[bytes] = []
+    write = protocol.transport.write
+    protocol.transport.write = lambda data: (writes.append(data), write(data))[1]
+    loop = asyncio.get_running_loop()
+    # Alone, it goes out after LAZY_WRITE_SECONDS.
+    started = loop.time()
+    assert await client.execute("ECHO", "alone", lazy=True) == b"alone"
+    assert loop.time() - started >= LAZY_WRITE_SECONDS * 0.9
+    assert len(writes) == 1
+    # An ordinary command issued meanwhile takes it along, in one write, in the order issued.
+    lazy = asyncio.ensure_future(client.execute("SET", "order", "lazy", lazy=True))
+    await asyncio.sleep(0)  # the lazy command is queued
+    assert len(writes) == 1
+    assert await client.execute("GET", "order") == b"lazy"
+    assert await lazy == b"OK"
+    assert len(writes) == 2 and writes[1].index(b"SET") < writes[1].index(b"GET")
 
 
 async def test_execute_many_is_one_write_with_replies_in_order(client, redis_client):

@@ -13,6 +13,9 @@ stream assembled as the exact cache assembles it) is stored in the background.
 Skipped without an embedding call: images, tools (unless allow_tools), a temperature other than
 0 or none given (the provider's default is not 0; unless allow_temperature), a last message that
 is not plain user text, or a prompt longer than the embedding model takes.
+
+The index modules (numpy: ~9 MiB per web worker) are imported by the first request that uses the
+cache, not at start-up: most deployments never turn it on (bench/README.md, "RSS per worker").
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ from gateway.services.embedding_call import (
 from gateway.services.embedding_request import EmbeddingInput
 from gateway.services.failure_metering import failure_settle_and_record
 from gateway.services.response_cache import answer_shaping_fields
-from gateway.services.similarity_index import unit_vector
-from gateway.services.similarity_indexes import similarity_index_add, similarity_index_get
 from gateway.services.similarity_probe import SimilarityProbe
 from llm.services.request_features import RequestFeatures
 
@@ -83,6 +84,8 @@ async def similarity_lookup(
         params_hash=params_hash(request),
         vector=vector,
     )
+    from gateway.services.similarity_indexes import similarity_index_get  # numpy: see the top
+
     index = similarity_index_get(
         scope=(probe.tenant_id, probe.config_id),
         embedding_model=probe.embedding_model,
@@ -194,6 +197,8 @@ async def _embed(
     except ApplicationError as exc:
         await _embedding_failed(state, exc)
         return None
+    from gateway.services.similarity_index import unit_vector  # numpy: see the top
+
     return unit_vector(answer.vectors[0]) if answer.vectors else None
 
 
@@ -209,6 +214,7 @@ async def _embedding_failed(state: RequestState, exc: ApplicationError) -> None:
 
 async def _store(probe: SimilarityProbe, entry: dict[str, Any]) -> None:
     # Django app loading: the request path imports this module before the models are ready.
+    from gateway.services.similarity_indexes import similarity_index_add
     from gateway.services.similarity_store import semantic_entry_create
 
     settings = probe.settings

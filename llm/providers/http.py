@@ -5,7 +5,8 @@ running loop (uvicorn runs one loop per worker process; tests may run several lo
 client's API is httpx's; TOLLGATE_HTTP_TRANSPORT picks what sends the bytes: `aiohttp` (the
 default: about half the CPU per request, see bench/README.md) or `httpx` (httpx's own).
 
-The calls: `upstream_call` sends a plain request and hands the answer to the adapter,
+The calls: `upstream_call` sends a plain request and hands the answer to the adapter (on the
+aiohttp transport, a trusted request skips httpx's objects: `AiohttpTransport.send_plain`),
 `upstream_stream_open` opens a streamed one; a transport failure (timeout, connection lost) of
 either becomes a ProviderError through `transport_error`, so the gateway sees one error type.
 
@@ -22,7 +23,7 @@ import httpx
 import orjson
 from django.conf import settings
 
-from llm.providers.aiohttp_transport import AiohttpTransport
+from llm.providers.aiohttp_transport import AiohttpTransport, PlainAnswer
 from llm.providers.contract import ChatResult, ProviderAdapter, ProviderError, UpstreamRequest
 from llm.providers.upstream_guard import (
     GUARD_EXTENSION,
@@ -33,6 +34,10 @@ from llm.providers.upstream_guard import (
 )
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+# The client's trusted aiohttp transport, per loop, for `upstream_call`'s direct path.
+_plain_senders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AiohttpTransport]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -50,24 +55,30 @@ _LIMITS = httpx.Limits(
 )
 
 
-def _transport() -> httpx.AsyncBaseTransport:
-    """The trusted and the guarded transport of the configured kind, behind the guard's switch."""
+def _transports() -> tuple[httpx.AsyncBaseTransport, AiohttpTransport | None]:
+    """The trusted and the guarded transport of the configured kind, behind the guard's switch;
+    and the trusted one if it is aiohttp's (the direct path of plain calls)."""
     if settings.TOLLGATE_HTTP_TRANSPORT == "aiohttp":
         options = {"max_connections": _MAX_CONNECTIONS, "keepalive_expiry": _KEEPALIVE_SECONDS}
-        trusted: httpx.AsyncBaseTransport = AiohttpTransport(**options)
+        direct = AiohttpTransport(**options)
         guarded: httpx.AsyncBaseTransport = AiohttpTransport(**options, resolver=GuardedResolver)
-    else:
-        trusted = httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=False)
-        guarded = GuardedHTTPTransport(limits=_LIMITS)
-    return SsrfGuardTransport(trusted=trusted, guarded=guarded)
+        return SsrfGuardTransport(trusted=direct, guarded=guarded), direct
+    trusted = httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=False)
+    guarded = GuardedHTTPTransport(limits=_LIMITS)
+    return SsrfGuardTransport(trusted=trusted, guarded=guarded), None
 
 
 def get_http_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
+        transport, direct = _transports()
+        if direct is None:
+            _plain_senders.pop(loop, None)
+        else:
+            _plain_senders[loop] = direct
         client = httpx.AsyncClient(
-            transport=_transport(),
+            transport=transport,
             timeout=httpx.Timeout(60.0, connect=5.0),
             follow_redirects=False,  # a redirect must not carry the key to another host
             trust_env=False,  # no proxy or .netrc from the environment
@@ -78,7 +89,9 @@ def get_http_client() -> httpx.AsyncClient:
 
 
 async def close_http_client() -> None:
-    client = _clients.pop(asyncio.get_running_loop(), None)
+    loop = asyncio.get_running_loop()
+    _plain_senders.pop(loop, None)
+    client = _clients.pop(loop, None)
     if client is not None:
         await client.aclose()
 
@@ -88,22 +101,13 @@ async def upstream_call(
 ) -> ChatResult:
     """Send one plain request: the adapter's parsed answer, or its ProviderError for a non-2xx
     status (a body that is not a JSON object is `malformed`, worth another attempt)."""
-    response = await get_http_client().request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        content=orjson.dumps(request.json),
-        timeout=timeout,
-        extensions=_extensions(request),
-    )
-    if 300 <= response.status_code < 400:
-        raise _redirect_error(response.status_code)
-    if response.status_code >= 300:
-        raise adapter.map_error(
-            status=response.status_code, body=response.content, headers=response.headers
-        )
+    answer = await _plain_exchange(request, timeout=timeout)
+    if 300 <= answer.status < 400:
+        raise _redirect_error(answer.status)
+    if answer.status >= 300:
+        raise adapter.map_error(status=answer.status, body=answer.body, headers=answer.headers)
     try:
-        payload = orjson.loads(response.content)
+        payload = orjson.loads(answer.body)
         if not isinstance(payload, dict):
             raise TypeError
         return adapter.parse_response(payload=payload, model=model_id)
@@ -112,10 +116,36 @@ async def upstream_call(
     except Exception:
         raise ProviderError(
             "malformed response body",
-            status=response.status_code,
+            status=answer.status,
             kind="malformed",
             retryable=True,
         ) from None
+
+
+async def _plain_exchange(request: UpstreamRequest, *, timeout: float) -> PlainAnswer:
+    """The whole answer to a plain request: straight through aiohttp when the request needs no
+    guard and the transport is aiohttp's, else through the httpx client."""
+    client = get_http_client()
+    extensions = _extensions(request)
+    direct = None if extensions else _plain_senders.get(asyncio.get_running_loop())
+    body = orjson.dumps(request.json)
+    if direct is not None:
+        return await direct.send_plain(
+            method=request.method,
+            url=request.url,
+            headers=request.headers,
+            body=body,
+            timeout=timeout,
+        )
+    response = await client.request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=body,
+        timeout=timeout,
+        extensions=extensions,
+    )
+    return PlainAnswer(status=response.status_code, headers=response.headers, body=response.content)
 
 
 async def upstream_stream_open(
