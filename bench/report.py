@@ -16,10 +16,11 @@ TARGET_NAMES = {
     "tollgate_lean": "Tollgate, /v1 without middleware (experiment)",
     "tollgate_nometrics": "Tollgate, metrics recording off",
     "tollgate_granian": "Tollgate (granian)",
+    "tollgate_base": "Tollgate, the base checkout (A/B)",
     "portkey": "Portkey gateway (Node, 1 process)",
     "litellm": "LiteLLM proxy",
 }
-GATEWAYS = ("tollgate", "tollgate_lean", "tollgate_granian")
+GATEWAYS = ("tollgate", "tollgate_base", "tollgate_lean", "tollgate_granian")
 PEER_NAMES = {"portkey": "Portkey", "litellm": "LiteLLM"}
 WORKLOAD_ORDER = ("tiny", "rag", "conversation", "stream500")
 # Issue 16's targets.
@@ -44,6 +45,14 @@ def parse_result(line: str) -> dict:
     rss = fields.get("rss_worker_kib", "-")
     out["rss_mib"] = int(rss) / 1024 if rss.isdigit() and int(rss) > 0 else float("nan")
     out["load1"] = float(fields.get("load1", "nan"))
+    # CPU time of the target's processes over the cell and until they were idle again, per
+    # answered request: what the load on a shared machine distorts least (run.sh, `cpu_ms`).
+    cpu = fields.get("cpu_ms", "")
+    out["cpu_ms_per_request"] = (
+        float(cpu) / out["requests"]
+        if cpu.replace(".", "", 1).isdigit() and out["requests"]
+        else float("nan")
+    )
     return out
 
 
@@ -171,8 +180,8 @@ def met_word(ok: bool | None) -> str:
 def cell_table(cells: dict, workload: str, modes: list[str], targets: list[str]) -> list[str]:
     out = [
         "| target | mode | c | req/s | p50 ms | p99 ms | p50 over direct | p99 over direct "
-        "| errors | peak RSS/worker MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| errors | peak RSS/worker MiB | CPU ms/request |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     concs = sorted({k[3] for k in cells if k[1] == workload})
     for mode in modes:
@@ -188,7 +197,8 @@ def cell_table(cells: dict, workload: str, modes: list[str], targets: list[str])
                 out.append(
                     f"| {TARGET_NAMES.get(target, target)} | {mode} | {conc} "
                     f"| {fmt(cell['rps'], 0)} | {fmt(cell['p50_ms'])} | {fmt(cell['p99_ms'])} "
-                    f"| {over50} | {over99} | {errors_of(cell)} | {fmt(cell['rss_mib'], 0)} |"
+                    f"| {over50} | {over99} | {errors_of(cell)} | {fmt(cell['rss_mib'], 0)} "
+                    f"| {fmt(cell['cpu_ms_per_request'], 3)} |"
                 )
     return [*out, ""]
 

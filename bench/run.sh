@@ -10,7 +10,9 @@
 #   BENCH_TARGETS="direct tollgate portkey litellm"  (also: tollgate_lean, see bench/lean_asgi.py;
 #                                        tollgate_nometrics: metrics recording off, README
 #                                        "Metrics on and off"; tollgate_granian: the same app
-#                                        under granian, README "ASGI server")
+#                                        under granian, README "ASGI server"; tollgate_base:
+#                                        the checkout at BENCH_BASE_DIR, cell by cell beside
+#                                        this one (an A/B in one run; same migrations))
 #   BENCH_PORTKEY_VERSION=1.15.2         @portkey-ai/gateway from npm, into bench/.portkey/
 #   BENCH_WORKERS=$(nproc)               gateway processes (uvicorn workers, LiteLLM workers: 2)
 #   BENCH_LITELLM_UPGRADE=1              upgrade LiteLLM to the latest release before running
@@ -326,6 +328,8 @@ for t in $TARGETS; do
     tollgate_nometrics)
       TOLLGATE_METRICS_ENABLED=false start_tollgate tollgate_nometrics config.asgi:application ;;
     tollgate_lean) start_tollgate tollgate_lean lean_asgi:application --app-dir "$BENCH" ;;
+    tollgate_base) # the same app from another checkout (BENCH_BASE_DIR, same migrations): A/B
+      start_tollgate tollgate_base config.asgi:application --app-dir "$BENCH_BASE_DIR" ;;
     tollgate_granian) # an experiment (README "ASGI server"): granian is not a project dependency
       "$ROOT/.venv/bin/granian" --version >/dev/null 2>&1 || $PY -m pip install -q granian==2.8.9
       start_tollgate tollgate_granian config.asgi:application ;;
@@ -401,6 +405,11 @@ settle() { # target label
   [ $((SECONDS - start)) -ge 2 ] && echo "$2 settled after $((SECONDS - start)) s" >>"$OUT/settle.txt"
   return 0
 }
+tree_ticks() { # target: CPU ticks so far of its processes (server and workers), or -
+  local root=${PROC_ROOT[$1]:-}
+  [ -z "$root" ] && { echo -; return; }
+  cpu_ticks "$root" $(descendants "$root")
+}
 worker_hwm() { # target: largest VmHWM (KiB) so far among its worker processes, or -
   local root=${PROC_ROOT[$1]:-} pid best=0 hwm
   [ -z "$root" ] && { echo -; return; }
@@ -419,12 +428,17 @@ for w in $WORKLOADS; do
         [ -n "${SMOKE[$t/$w/$mode]}" ] && continue
         run_wrk "$t" "$w" "$mode" "$c" "$WARMUP" "$t/$w/$mode/$c/warmup" | grep '^BENCH_RESULT' \
           >>"$OUT/warmup.txt" || true
+        ticks=$(tree_ticks "$t")
         line=$(run_wrk "$t" "$w" "$mode" "$c" "$DURATION" "$t/$w/$mode/$c" |
           grep '^BENCH_RESULT' || true)
         log "$t $w $mode c=$c: ${line#BENCH_RESULT }"
-        printf '%s\t%s\t%s\t%s\t%s rss_worker_kib=%s load1=%s\n' "$t" "$w" "$mode" "$c" "$line" \
-          "$(worker_hwm "$t")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
+        hwm=$(worker_hwm "$t") load1=$(cut -d' ' -f1 /proc/loadavg)
         settle "$t" "$t/$w/$mode/$c"
+        # The target's CPU time over the cell and until it was idle again (report: per request).
+        cpu=""
+        [ "$ticks" != - ] && cpu=" cpu_ms=$((($(tree_ticks "$t") - ticks) * 1000 / $(getconf CLK_TCK)))"
+        printf '%s\t%s\t%s\t%s\t%s rss_worker_kib=%s load1=%s%s\n' "$t" "$w" "$mode" "$c" "$line" \
+          "$hwm" "$load1" "$cpu" >>"$RESULTS"
       done
     done
   done
@@ -432,7 +446,7 @@ done
 
 # --- Peak RSS of every server process (VmHWM is the high-water mark since start) ---------------
 : >"$OUT/rss.tsv"
-for t in tollgate tollgate_lean tollgate_granian portkey litellm; do
+for t in tollgate tollgate_base tollgate_lean tollgate_granian portkey litellm; do
   root=${PROC_ROOT[$t]:-}
   [ -z "$root" ] && continue
   for pid in $root $(descendants "$root"); do

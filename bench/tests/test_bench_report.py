@@ -31,7 +31,13 @@ CELLS = [
     ("portkey", "rag", "plain", 1, result("p", 300, 2.1, 6.0)),
     ("litellm", "rag", "plain", 1, result("l", 70, 13.1, 20.0)),
     ("direct", "rag", "plain", 16, result("d", 120000, 0.2, 1.0)),
-    ("tollgate", "rag", "plain", 16, result("t", 1000, 15.0, 30.0) + " rss_worker_kib=153600"),
+    (
+        "tollgate",
+        "rag",
+        "plain",
+        16,
+        result("t", 1000, 15.0, 30.0) + " rss_worker_kib=153600 cpu_ms=25000",
+    ),
     ("portkey", "rag", "plain", 16, result("p", 400, 40.0, 90.0)),
     ("litellm", "rag", "plain", 16, result("l", 90, 90.0, 150.0)),
     ("tollgate", "rag", "plain", 64, result("t", 1300, 40.0, 95.0) + " load1=3.25"),
@@ -79,7 +85,9 @@ def test_overhead_is_measured_against_direct_in_the_same_cell(run_dir: Path):
     rag = section(report.build(run_dir), "rag")
     assert "| +1.00 ms | +3.60 ms |" in row(rag, "| Tollgate (uvicorn) | plain | 1 |")
     line = row(rag, "| Tollgate (uvicorn) | plain | 16 |")
-    assert line.endswith("| +14.80 ms | +29.00 ms | 0 | 150 |")
+    # CPU per answered request: 25,000 ms over the cell's 10,000 requests.
+    assert line.endswith("| +14.80 ms | +29.00 ms | 0 | 150 | 2.500 |")
+    assert row(rag, "| Tollgate (uvicorn) | plain | 1 |").endswith("| - |")  # not recorded
     # No direct cell at c=64: no overhead rather than a wrong one.
     assert "| - | - |" in row(rag, "| Tollgate (uvicorn) | plain | 64 |")
 

@@ -75,7 +75,7 @@ def _decoded(body: bytes, encoding: str | None) -> bytes:
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request):
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None):
         self._response = response
         self._request = request
 
@@ -88,6 +88,22 @@ class _ResponseStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._response.release()
+
+
+class StreamedAnswer:
+    """A 2xx upstream answer whose body is read as it arrives, on the direct path: what the
+    gateway reads of an httpx.Response for a stream (`aiter_raw`, `aclose`), and no more."""
+
+    def __init__(self, response: aiohttp.ClientResponse):
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self._body = _ResponseStream(response, None)
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        return self._body.__aiter__()
+
+    async def aclose(self) -> None:
+        await self._body.aclose()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -162,14 +178,50 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> PlainAnswer:
         """One request and its whole answer without httpx's Request and Response objects (the
-        plain upstream call: httpx's own objects were a third of its CPU, bench/README.md,
+        upstream call: httpx's own objects cost more CPU than aiohttp's work, bench/README.md,
         "Upstream call without httpx's objects"). The same headers, timeouts and errors as a
         request through the transport with `timeout` for every phase."""
+        response = await self._send(
+            method=method, url=url, headers=headers, body=body, timeout=timeout
+        )
+        try:
+            content = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _map_error(exc, None) from exc
+        finally:
+            response.release()
+        return PlainAnswer(
+            status=response.status,
+            headers=response.headers,
+            body=_decoded(content, response.headers.get("Content-Encoding")),
+        )
+
+    async def send_stream(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> StreamedAnswer | PlainAnswer:
+        """`send_plain` for a stream: a 2xx answer with its body unread (the caller reads and
+        closes it); any other status read whole."""
+        response = await self._send(
+            method=method, url=url, headers=headers, body=body, timeout=timeout
+        )
+        if response.status < 300:
+            return StreamedAnswer(response)
+        try:
+            content = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _map_error(exc, None) from exc
+        finally:
+            response.release()
+        return PlainAnswer(status=response.status, headers=response.headers, body=content)
+
+    async def _send(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> aiohttp.ClientResponse:
         request_headers = CIMultiDict(_CLIENT_HEADERS)
         request_headers.update(headers)
         client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         try:
-            async with self._get_session().request(
+            return await self._get_session().request(
                 method,
                 url,
                 headers=request_headers,
@@ -177,15 +229,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=client_timeout,
                 compress=None,
-            ) as response:
-                content = await response.read()
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _map_error(exc, None) from exc
-        return PlainAnswer(
-            status=response.status,
-            headers=response.headers,
-            body=_decoded(content, response.headers.get("Content-Encoding")),
-        )
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -5,10 +5,11 @@ running loop (uvicorn runs one loop per worker process; tests may run several lo
 client's API is httpx's; TOLLGATE_HTTP_TRANSPORT picks what sends the bytes: `aiohttp` (the
 default: about half the CPU per request, see bench/README.md) or `httpx` (httpx's own).
 
-The calls: `upstream_call` sends a plain request and hands the answer to the adapter (on the
-aiohttp transport, a trusted request skips httpx's objects: `AiohttpTransport.send_plain`),
-`upstream_stream_open` opens a streamed one; a transport failure (timeout, connection lost) of
-either becomes a ProviderError through `transport_error`, so the gateway sees one error type.
+The calls: `upstream_call` sends a plain request and hands the answer to the adapter,
+`upstream_stream_open` opens a streamed one (on the aiohttp transport a trusted request of
+either skips httpx's objects: `AiohttpTransport.send_plain`, `send_stream`); a transport failure
+(timeout, connection lost) of either becomes a ProviderError through `transport_error`, so the
+gateway sees one error type.
 
 A request to a tenant's own base URL (`UpstreamRequest.guarded`) goes through the SSRF guard
 (upstream_guard.py: resolve once, check every address, connect to a checked one) unless
@@ -23,7 +24,7 @@ import httpx
 import orjson
 from django.conf import settings
 
-from llm.providers.aiohttp_transport import AiohttpTransport, PlainAnswer
+from llm.providers.aiohttp_transport import AiohttpTransport, PlainAnswer, StreamedAnswer
 from llm.providers.contract import ChatResult, ProviderAdapter, ProviderError, UpstreamRequest
 from llm.providers.upstream_guard import (
     GUARD_EXTENSION,
@@ -127,7 +128,7 @@ async def _plain_exchange(request: UpstreamRequest, *, timeout: float) -> PlainA
     guard and the transport is aiohttp's, else through the httpx client."""
     client = get_http_client()
     extensions = _extensions(request)
-    direct = None if extensions else _plain_senders.get(asyncio.get_running_loop())
+    direct = _direct_sender(extensions)
     body = orjson.dumps(request.json)
     if direct is not None:
         return await direct.send_plain(
@@ -150,17 +151,34 @@ async def _plain_exchange(request: UpstreamRequest, *, timeout: float) -> PlainA
 
 async def upstream_stream_open(
     *, adapter: ProviderAdapter, request: UpstreamRequest, timeout: float
-) -> httpx.Response:
-    """Open a streamed request: the response with its body unread (the caller reads and closes
-    it), or the adapter's ProviderError for a non-2xx status (that response is closed here)."""
+) -> httpx.Response | StreamedAnswer:
+    """Open a streamed request: the response with its body unread (the caller reads it with
+    `aiter_raw` and closes it), or the adapter's ProviderError for a non-2xx status (that
+    response is closed here). Trusted requests on the aiohttp transport skip httpx's objects."""
     client = get_http_client()
+    extensions = _extensions(request)
+    direct = _direct_sender(extensions)
+    body = orjson.dumps(request.json)
+    if direct is not None:
+        answer = await direct.send_stream(
+            method=request.method,
+            url=request.url,
+            headers=request.headers,
+            body=body,
+            timeout=timeout,
+        )
+        if isinstance(answer, StreamedAnswer):
+            return answer
+        if answer.status < 400:
+            raise _redirect_error(answer.status)
+        raise adapter.map_error(status=answer.status, body=answer.body, headers=answer.headers)
     http_request = client.build_request(
         request.method,
         request.url,
         headers=request.headers,
-        content=orjson.dumps(request.json),
+        content=body,
         timeout=timeout,
-        extensions=_extensions(request),
+        extensions=extensions,
     )
     response = await client.send(http_request, stream=True)
     if response.status_code < 300:
@@ -172,6 +190,12 @@ async def upstream_stream_open(
         raise adapter.map_error(status=response.status_code, body=content, headers=response.headers)
     finally:
         await response.aclose()
+
+
+def _direct_sender(extensions: dict[str, bool]) -> AiohttpTransport | None:
+    """The loop's trusted aiohttp transport for a request that needs no guard (call after
+    get_http_client), else None: such a request goes through the httpx client."""
+    return None if extensions else _plain_senders.get(asyncio.get_running_loop())
 
 
 def _extensions(request: UpstreamRequest) -> dict[str, bool]:

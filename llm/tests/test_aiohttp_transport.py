@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from llm.providers.aiohttp_transport import AiohttpTransport, _decoded
+from llm.providers.aiohttp_transport import AiohttpTransport, PlainAnswer, StreamedAnswer, _decoded
 from tests.support.mock_upstreams import Ok, ServerError, Slow, TruncatedStream
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
@@ -154,3 +154,33 @@ def test_a_compressed_answer_is_decoded():
         _decoded(b"not gzip", "gzip")
     with pytest.raises(httpx.DecodingError):
         _decoded(text, "br")  # never asked for
+
+
+async def test_send_stream_reads_as_it_arrives_and_reads_errors_whole(openai_upstream):
+    transport = AiohttpTransport()
+    url = f"{openai_upstream.base_url}/chat/completions"
+    body = orjson.dumps({**BODY, "stream": True})
+    try:
+        openai_upstream.script(Ok(content="one two three four", chunk_delay=0.01))
+        answer = await transport.send_stream(
+            method="POST", url=url, headers={}, body=body, timeout=5.0
+        )
+        assert isinstance(answer, StreamedAnswer) and answer.status == 200
+        chunks = [chunk async for chunk in answer.aiter_raw()]
+        await answer.aclose()
+        assert len(chunks) > 1 and b"".join(chunks).rstrip().endswith(b"data: [DONE]")
+        openai_upstream.script(TruncatedStream(after_chunks=2))
+        answer = await transport.send_stream(
+            method="POST", url=url, headers={}, body=body, timeout=5.0
+        )
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            async for _ in answer.aiter_raw():
+                pass
+        await answer.aclose()
+        openai_upstream.script(ServerError(status=503))
+        error = await transport.send_stream(
+            method="POST", url=url, headers={}, body=body, timeout=5.0
+        )
+        assert isinstance(error, PlainAnswer) and error.status == 503 and b"error" in error.body
+    finally:
+        await transport.aclose()

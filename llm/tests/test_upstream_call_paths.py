@@ -51,3 +51,30 @@ async def test_a_trusted_plain_call_skips_httpx_only_on_aiohttp(
     assert result.body["choices"][0]["message"]["content"] == "either way"
     assert result.usage.input_tokens == 4 and result.usage.output_tokens == 2
     assert len(httpx_requests) == (0 if kind == "aiohttp" else 1)
+
+
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+async def test_a_trusted_stream_skips_httpx_only_on_aiohttp(kind, settings, openai_upstream):
+    settings.TOLLGATE_HTTP_TRANSPORT = kind
+    openai_upstream.script(Ok(content="streamed either way", chunk_delay=0.005))
+    request = UpstreamRequest(
+        method="POST",
+        url=f"{openai_upstream.base_url}/chat/completions",
+        headers={"Content-Type": "application/json"},
+        json={
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "stream": True,
+        },
+        guarded=False,
+    )
+    try:
+        response = await http.upstream_stream_open(
+            adapter=get_adapter("openai_chat"), request=request, timeout=5
+        )
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        await response.aclose()
+    finally:
+        await http.close_http_client()
+    assert isinstance(response, httpx.Response) == (kind == "httpx")
+    assert b"streamed" in raw and raw.rstrip().endswith(b"data: [DONE]")
