@@ -156,7 +156,7 @@ workload_modes() { # workload: the modes it is measured in, of those asked for
   done
 }
 
-declare -A URL KEY MODEL STATUS PROC_ROOT HEADERS
+declare -A URL KEY MODEL STATUS PROC_ROOT HEADERS APP_DIR
 URL[direct]=$MOCK_URL/chat/completions
 KEY[direct]=""
 MODEL[direct]=gpt-4o-mini
@@ -224,7 +224,10 @@ start_tollgate() { # target, then uvicorn's app arguments
     "$ROOT/.venv/bin/granian" --interface asgi --host 127.0.0.1 --port "$port" \
       --workers "$WORKERS" --loop uvloop --no-ws --log-level warning "$@" >"$OUT/$t.log" 2>&1 9>&- &
   else
-    $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
+    # From the served checkout: the workers import `config` from their working directory first
+    # (uvicorn's --app-dir alone left tollgate_base's workers on this checkout's code).
+    env -C "${APP_DIR[$t]:-$ROOT}" -u PYTHONPATH \
+      $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
       --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
   fi
   PIDS+=($!)
@@ -329,7 +332,8 @@ for t in $TARGETS; do
       TOLLGATE_METRICS_ENABLED=false start_tollgate tollgate_nometrics config.asgi:application ;;
     tollgate_lean) start_tollgate tollgate_lean lean_asgi:application --app-dir "$BENCH" ;;
     tollgate_base) # the same app from another checkout (BENCH_BASE_DIR, same migrations): A/B
-      start_tollgate tollgate_base config.asgi:application --app-dir "$BENCH_BASE_DIR" ;;
+      APP_DIR[tollgate_base]=$BENCH_BASE_DIR
+      start_tollgate tollgate_base config.asgi:application ;;
     tollgate_granian) # an experiment (README "ASGI server"): granian is not a project dependency
       "$ROOT/.venv/bin/granian" --version >/dev/null 2>&1 || $PY -m pip install -q granian==2.8.9
       start_tollgate tollgate_granian config.asgi:application ;;
