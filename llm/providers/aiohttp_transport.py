@@ -74,6 +74,21 @@ def _decoded(body: bytes, encoding: str | None) -> bytes:
     raise httpx.DecodingError(f"unrequested Content-Encoding {encoding!r}")
 
 
+async def _read_whole(response: aiohttp.ClientResponse) -> PlainAnswer:
+    """The answer read to its end and decoded; its connection goes back to the pool."""
+    try:
+        content = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _map_error(exc, None) from exc
+    finally:
+        response.release()
+    return PlainAnswer(
+        status=response.status,
+        headers=response.headers,
+        body=_decoded(content, response.headers.get("Content-Encoding")),
+    )
+
+
 class _ResponseStream(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None):
         self._response = response
@@ -184,17 +199,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         response = await self._send(
             method=method, url=url, headers=headers, body=body, timeout=timeout
         )
-        try:
-            content = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _map_error(exc, None) from exc
-        finally:
-            response.release()
-        return PlainAnswer(
-            status=response.status,
-            headers=response.headers,
-            body=_decoded(content, response.headers.get("Content-Encoding")),
-        )
+        return await _read_whole(response)
 
     async def send_stream(
         self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
@@ -206,13 +211,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         if response.status < 300:
             return StreamedAnswer(response)
-        try:
-            content = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _map_error(exc, None) from exc
-        finally:
-            response.release()
-        return PlainAnswer(status=response.status, headers=response.headers, body=content)
+        return await _read_whole(response)
 
     async def _send(
         self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
