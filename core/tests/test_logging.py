@@ -45,3 +45,22 @@ def test_every_record_is_redacted_as_it_is_made_for_every_handler(caplog):
     )
     assert "abcdefghijklmnop" not in caplog.text
     assert "abcdefghijklmnop" not in caplog.records[-1].getMessage()
+
+
+def test_a_structured_line_is_redacted_once_as_a_whole(monkeypatch):
+    from core import log_format
+
+    calls = []
+
+    def counting(text, **kwargs):
+        calls.append(text)
+        return redact(text, **kwargs)
+
+    monkeypatch.setattr(log_format, "redact", counting)
+    line = log_format.KeyValues(
+        {"request_id": "r-1", "tenant": "acme", "model": "sk-proj-abcdefghijklmnop", "cache": ""}
+    )
+    text = str(line)
+    assert text == "request_id=r-1 tenant=acme model=sk-*** cache=-"
+    assert str(line) is text  # kept: the record factory and each handler ask again
+    assert calls == ["request_id=r-1 tenant=acme model=sk-proj-abcdefghijklmnop cache=-"]
