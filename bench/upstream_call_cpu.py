@@ -45,7 +45,7 @@ async def batch_cpu_us(*, base_url: str, body: dict, direct: bool) -> float:
     adapter = get_adapter("openai_chat")
     http.get_http_client()
     if not direct:
-        http._plain_senders.clear()  # the client stays; the call goes through httpx's objects
+        http._direct_transports.clear()  # the client stays; the call goes through httpx's objects
     try:
         start = time.process_time()
         for _ in range(BATCH):

@@ -37,8 +37,8 @@ from llm.providers.upstream_guard import (
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
 )
-# The client's trusted aiohttp transport, per loop, for `upstream_call`'s direct path.
-_plain_senders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AiohttpTransport]" = (
+# The client's trusted aiohttp transport, per loop: the direct path of trusted calls.
+_direct_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AiohttpTransport]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -58,7 +58,7 @@ _LIMITS = httpx.Limits(
 
 def _transports() -> tuple[httpx.AsyncBaseTransport, AiohttpTransport | None]:
     """The trusted and the guarded transport of the configured kind, behind the guard's switch;
-    and the trusted one if it is aiohttp's (the direct path of plain calls)."""
+    and the trusted one if it is aiohttp's (the direct path of trusted calls)."""
     if settings.TOLLGATE_HTTP_TRANSPORT == "aiohttp":
         options = {"max_connections": _MAX_CONNECTIONS, "keepalive_expiry": _KEEPALIVE_SECONDS}
         direct = AiohttpTransport(**options)
@@ -75,9 +75,9 @@ def get_http_client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         transport, direct = _transports()
         if direct is None:
-            _plain_senders.pop(loop, None)
+            _direct_transports.pop(loop, None)
         else:
-            _plain_senders[loop] = direct
+            _direct_transports[loop] = direct
         client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(60.0, connect=5.0),
@@ -91,7 +91,7 @@ def get_http_client() -> httpx.AsyncClient:
 
 async def close_http_client() -> None:
     loop = asyncio.get_running_loop()
-    _plain_senders.pop(loop, None)
+    _direct_transports.pop(loop, None)
     client = _clients.pop(loop, None)
     if client is not None:
         await client.aclose()
@@ -195,7 +195,7 @@ async def upstream_stream_open(
 def _direct_sender(extensions: dict[str, bool]) -> AiohttpTransport | None:
     """The loop's trusted aiohttp transport for a request that needs no guard (call after
     get_http_client), else None: such a request goes through the httpx client."""
-    return None if extensions else _plain_senders.get(asyncio.get_running_loop())
+    return None if extensions else _direct_transports.get(asyncio.get_running_loop())
 
 
 def _extensions(request: UpstreamRequest) -> dict[str, bool]:

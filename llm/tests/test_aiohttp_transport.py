@@ -86,7 +86,7 @@ async def test_refused_connection_is_a_connect_error():
             await http.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=BODY)
 
 
-# The plain call's direct path: the same request on the wire, the same errors, no httpx objects.
+# The direct path: the same request on the wire, the same errors, no httpx objects.
 
 
 async def test_send_plain_sends_what_the_httpx_client_sends(openai_upstream):
