@@ -159,29 +159,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in request.headers.raw
             if name.lower() not in _SKIP_HEADERS
         ]
-        body = await request.aread()
-        try:
-            response = await self._get_session().request(
-                request.method,
-                str(request.url),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                timeout=timeout,
-                compress=None,
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _map_error(exc, request) from exc
+        response = await self._request(
+            method=request.method,
+            url=str(request.url),
+            headers=headers,
+            body=await request.aread(),
+            connect_timeout=timeouts.get("connect"),
+            read_timeout=timeouts.get("read"),
+            httpx_request=request,
+        )
         return httpx.Response(
             status_code=response.status,
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
@@ -216,21 +207,47 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def _send(
         self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> aiohttp.ClientResponse:
+        """The direct paths' request: httpx's client headers under the caller's, `timeout` for
+        connecting and for each read."""
         request_headers = CIMultiDict(_CLIENT_HEADERS)
         request_headers.update(headers)
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        return await self._request(
+            method=method,
+            url=url,
+            headers=request_headers,
+            body=body,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        )
+
+    async def _request(
+        self,
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | list[tuple[str, str]],
+        body: bytes,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        httpx_request: httpx.Request | None = None,
+    ) -> aiohttp.ClientResponse:
+        """The one aiohttp request of every path: no redirect followed, no compression, its
+        failures as httpx's exceptions."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
         try:
             return await self._get_session().request(
                 method,
                 url,
-                headers=request_headers,
+                headers=headers,
                 data=body or None,
                 allow_redirects=False,
-                timeout=client_timeout,
+                timeout=timeout,
                 compress=None,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _map_error(exc, None) from exc
+            raise _map_error(exc, httpx_request) from exc
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -103,10 +103,8 @@ async def upstream_call(
     """Send one plain request: the adapter's parsed answer, or its ProviderError for a non-2xx
     status (a body that is not a JSON object is `malformed`, worth another attempt)."""
     answer = await _plain_exchange(request, timeout=timeout)
-    if 300 <= answer.status < 400:
-        raise _redirect_error(answer.status)
     if answer.status >= 300:
-        raise adapter.map_error(status=answer.status, body=answer.body, headers=answer.headers)
+        raise _answer_error(adapter, answer)
     try:
         payload = orjson.loads(answer.body)
         if not isinstance(payload, dict):
@@ -169,9 +167,7 @@ async def upstream_stream_open(
         )
         if isinstance(answer, StreamedAnswer):
             return answer
-        if answer.status < 400:
-            raise _redirect_error(answer.status)
-        raise adapter.map_error(status=answer.status, body=answer.body, headers=answer.headers)
+        raise _answer_error(adapter, answer)
     http_request = client.build_request(
         request.method,
         request.url,
@@ -184,12 +180,12 @@ async def upstream_stream_open(
     if response.status_code < 300:
         return response
     try:
-        if response.status_code < 400:
-            raise _redirect_error(response.status_code)
-        content = await response.aread()
-        raise adapter.map_error(status=response.status_code, body=content, headers=response.headers)
+        content = b"" if response.status_code < 400 else await response.aread()
     finally:
         await response.aclose()
+    raise _answer_error(
+        adapter, PlainAnswer(status=response.status_code, headers=response.headers, body=content)
+    )
 
 
 def _direct_sender(extensions: dict[str, bool]) -> AiohttpTransport | None:
@@ -202,6 +198,14 @@ def _extensions(request: UpstreamRequest) -> dict[str, bool]:
     if request.guarded and not settings.TOLLGATE_ALLOW_PRIVATE_UPSTREAMS:
         return {GUARD_EXTENSION: True}
     return {}
+
+
+def _answer_error(adapter: ProviderAdapter, answer: PlainAnswer) -> ProviderError:
+    """What a non-2xx answer raises: a redirect is never followed, any other status is the
+    adapter's error."""
+    if answer.status < 400:
+        return _redirect_error(answer.status)
+    return adapter.map_error(status=answer.status, body=answer.body, headers=answer.headers)
 
 
 def _redirect_error(status: int) -> ProviderError:
