@@ -9,7 +9,7 @@ from celery import shared_task
 from billing.services import alerts, exports, rollups, statements
 from billing.services.budget_gauges import budget_gauges_refresh
 from billing.services.counters_rebuild import counters_rebuild
-from billing.services.usage import usage_events_ingest
+from billing.services.usage import usage_events_drain
 from core.metrics import task_success_mark
 from tenants.models import Tenant
 
@@ -17,10 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="billing.ingest_usage")
-def ingest_usage(max_events: int = 5000) -> int:
-    """Move the hot path's usage buffer into UsageEvent rows (idempotent by request id)."""
+def ingest_usage(batch_size: int = 5000) -> int:
+    """Move the hot path's usage buffer into UsageEvent rows (idempotent by request id), batch
+    after batch until the stream is drained or the run's time is up."""
 
-    count = usage_events_ingest(max_events=max_events)
+    count = usage_events_drain(batch_size=batch_size)
     task_success_mark(task="ingest_usage")
     return count
 

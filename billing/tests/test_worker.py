@@ -124,6 +124,37 @@ def test_worker_ingests_usage_and_rolls_up(tenant, worker_env, tmp_path):
     assert (row.requests, row.cost_usd) == (3, Decimal("0.0030000003"))
 
 
+def test_one_task_run_drains_more_than_a_batch(tenant, worker_env, tmp_path):
+    """One `ingest_usage` run stores everything waiting, batch after batch (not one batch per
+    scheduled run, which a gateway above 1,000 requests a second outran)."""
+    from billing.services.usage import STREAM_KEY, usage_event_enqueue
+    from billing.tasks import ingest_usage
+    from billing.usage_record import UsageRecord
+
+    for n in range(250):
+        usage_event_enqueue(
+            record=UsageRecord.from_dict(
+                {
+                    "request_id": f"d-{n}",
+                    "tenant_id": tenant.pk,
+                    "model": "gpt-4o-mini",
+                    "cost_usd": "0.0000010000",
+                    "status": "success",
+                    "created_at": datetime.now(UTC).isoformat(),
+                }
+            )
+        )
+    assert worker_env.xlen(STREAM_KEY) == 250
+    worker = _start_worker(tmp_path)
+    try:
+        ingest_usage.delay(batch_size=100)  # one run; no result backend to wait on
+        _wait(lambda: worker_env.xlen(STREAM_KEY) == 0, timeout=30, what="the stream drained")
+    finally:
+        _stop(worker)
+    assert UsageEvent.objects.filter(tenant=tenant).count() == 250
+    assert worker_env.xlen(STREAM_KEY) == 0
+
+
 def test_worker_killed_mid_rollup_loses_and_duplicates_nothing(tenant, worker_env, tmp_path):
     from billing.tasks import rollup_tenant
 

@@ -72,3 +72,14 @@ def test_burst_through_the_stream_is_ingested_exactly(tenant, settings, private_
     client = private_redis.client()
     assert client.xlen(usage.STREAM_KEY) == 0
     assert client.xpending(usage.STREAM_KEY, usage.GROUP)["pending"] == 0
+
+
+def test_one_drain_takes_a_burst_larger_than_a_batch(tenant, settings, private_redis):
+    """The scheduled task drains: one run per 5 s taking one batch capped ingestion at 1,000
+    events a second, which a busy gateway outran."""
+    settings.REDIS_URL = private_redis.url
+    asyncio.run(_burst(tenant.pk, BURST))
+    assert usage.usage_events_drain(max_seconds=0) == usage.INGEST_BATCH  # time up: one batch
+    assert usage.usage_events_drain(max_seconds=60) == BURST - usage.INGEST_BATCH
+    _assert_exactly(tenant, BURST)
+    assert private_redis.client().xlen(usage.STREAM_KEY) == 0

@@ -75,7 +75,7 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(
 
     def ingest(times: int) -> None:
         for _ in range(times):
-            tasks.send_task("billing.ingest_usage", kwargs={"max_events": BATCH})
+            tasks.send_task("billing.ingest_usage", kwargs={"batch_size": BATCH})
 
     worker = start_worker(env=env, log_dir=tmp_path)
     replacement = None
