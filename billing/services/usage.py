@@ -1,6 +1,6 @@
 """The usage buffer: the gateway records one event per request without a database round trip.
 
-The gateway hands over a `UsageRecord` (billing/usage_record.py); `_event_row` below is the one
+The gateway hands over a `UsageRecord` (billing/usage_record.py); `_event_values` below is the one
 place a record becomes a UsageEvent row.
 
 With REDIS_URL the events go to the Redis Stream `tollgate:usage` (batched XADD from a background
@@ -186,91 +186,94 @@ def usage_records_secure() -> int:
         raise
 
 
-def _event_row(record: UsageRecord) -> UsageEvent:
-    """The one mapping from a record to its row."""
-    return UsageEvent(
-        request_id=record.request_id,
-        tenant_id=record.tenant_id,
-        api_key_id=record.api_key_id,
-        config_id=record.config_id,
-        requested_model=record.requested_model,
-        model=record.model,
-        provider=record.provider,
-        key_source=record.key_source,
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cached_tokens=record.cached_tokens,
-        cache_write_tokens=record.cache_write_tokens,
-        reasoning_tokens=record.reasoning_tokens,
-        cost_usd=record.cost_usd,
-        saved_usd=record.saved_usd,
-        latency_ms=record.latency_ms,
-        status=record.status,
-        fallback=record.fallback,
-        attempts=list(record.attempts),
-        route_reason=record.route_reason,
-        tags=list(record.tags),
-        error_code=record.error_code,
-        end_user=record.end_user,
-        created_at=record.created_at,
-    )
+def _event_values(record: UsageRecord) -> dict:
+    """The one mapping from a record to its row's values (by attribute name)."""
+    return {
+        "request_id": record.request_id,
+        "tenant_id": record.tenant_id,
+        "api_key_id": record.api_key_id,
+        "config_id": record.config_id,
+        "requested_model": record.requested_model,
+        "model": record.model,
+        "provider": record.provider,
+        "key_source": record.key_source,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
+        "cost_usd": record.cost_usd,
+        "saved_usd": record.saved_usd,
+        "latency_ms": record.latency_ms,
+        "status": record.status,
+        "fallback": record.fallback,
+        "attempts": list(record.attempts),
+        "route_reason": record.route_reason,
+        "tags": list(record.tags),
+        "error_code": record.error_code,
+        "end_user": record.end_user,
+        "created_at": record.created_at,
+    }
 
 
 def _write_events(records: list[UsageRecord]) -> int:
     """Insert records idempotently (request_id is unique); references to deleted keys or configs
     are cleared rather than failing the batch."""
     connection_refresh()
-    rows = [_event_row(record) for record in records]
+    rows = [_event_values(record) for record in records]
     if not rows:
         return 0
-    tenant_ids = {row.tenant_id for row in rows}
+    tenant_ids = {row["tenant_id"] for row in rows}
     live_tenants = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
     if len(live_tenants) < len(tenant_ids):
         for row in rows:
-            if row.tenant_id not in live_tenants:
-                logger.error("usage event dropped: unknown tenant (request_id=%s)", row.request_id)
-        rows = [row for row in rows if row.tenant_id in live_tenants]
-    key_ids = {row.api_key_id for row in rows if row.api_key_id}
-    config_ids = {row.config_id for row in rows if row.config_id}
+            if row["tenant_id"] not in live_tenants:
+                logger.error(
+                    "usage event dropped: unknown tenant (request_id=%s)", row["request_id"]
+                )
+        rows = [row for row in rows if row["tenant_id"] in live_tenants]
+    key_ids = {row["api_key_id"] for row in rows if row["api_key_id"]}
+    config_ids = {row["config_id"] for row in rows if row["config_id"]}
     live_keys = set(TenantApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
     live_configs = set(RoutingConfig.objects.filter(pk__in=config_ids).values_list("pk", flat=True))
     for row in rows:
-        if row.api_key_id and row.api_key_id not in live_keys:
-            row.api_key_id = None
-        if row.config_id and row.config_id not in live_configs:
-            row.config_id = None
+        if row["api_key_id"] and row["api_key_id"] not in live_keys:
+            row["api_key_id"] = None
+        if row["config_id"] and row["config_id"] not in live_configs:
+            row["config_id"] = None
     with transaction.atomic():
         if connection.vendor == "postgresql":
             _copy_rows(rows)
         else:
-            UsageEvent.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+            events = [UsageEvent(**row) for row in rows]
+            UsageEvent.objects.bulk_create(events, batch_size=1000, ignore_conflicts=True)
     credential_health_note(records=records)
     return len(rows)
 
 
-def _copy_rows(rows: list) -> None:
+def _copy_rows(rows: list[dict]) -> None:
     """COPY into a scratch table, then one INSERT ... ON CONFLICT DO NOTHING: about a quarter of
     bulk_create's CPU for a batch (no per-row SQL compilation), so the ingestion bursts that
-    share a machine with the gateway stay short (bench/README.md)."""
+    share a machine with the gateway stay short (bench/README.md). The values go to COPY as
+    they are (no model instances; JSON as orjson's text): a third less CPU per event again
+    ("The ingestion cap")."""
     fields = [f for f in UsageEvent._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     table = quote(UsageEvent._meta.db_table)
+    names = [f.attname for f in fields]
+    json_names = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE usage_ingest ON COMMIT DROP AS "  # noqa: S608
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
-        # psycopg adapts plain values itself; only JSON needs Django's preparation.
-        json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
         with cursor.cursor.copy(f"COPY usage_ingest ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(
                     [
-                        f.get_db_prep_save(getattr(row, f.attname), connection)
-                        if f.attname in json_fields
-                        else getattr(row, f.attname)
-                        for f in fields
+                        orjson.dumps(row[name]).decode() if name in json_names else row[name]
+                        for name in names
                     ]
                 )
         cursor.execute(

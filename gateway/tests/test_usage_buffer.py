@@ -221,3 +221,21 @@ def test_lifespan_shutdown_waits_for_settlements_in_flight():
 
     asyncio.run(worker_stops())
     assert settled == [True]
+
+
+def test_every_column_of_the_row_comes_from_the_record(tenant):
+    """COPY writes `_event_values` as it is: a column it lacks would fail every batch."""
+    columns = {f.attname for f in UsageEvent._meta.concrete_fields if not f.primary_key}
+    assert set(usage._event_values(_event(tenant, "cols"))) == columns
+
+
+@pytest.mark.django_db(transaction=True)
+def test_json_text_survives_ingestion_exactly(tenant):
+    """Tags and attempts go to the database as JSON text (COPY on PostgreSQL): quotes,
+    backslashes, newlines and non-ASCII come back as they went in."""
+    tags = ['q"uote', "back\\slash", "new\nline", "café ✓", "tab\there"]
+    attempts = [{"model": "m", "status": "error", "error": 'say "hi"\\n\u00e9', "latency_ms": 3}]
+    usage.usage_event_enqueue(record=_event(tenant, "json-1", tags=tags, attempts=attempts))
+    _drain()
+    row = UsageEvent.objects.get(request_id="json-1")
+    assert (row.tags, row.attempts) == (tags, attempts)
