@@ -9,7 +9,7 @@ from celery import shared_task
 from billing.services import alerts, exports, rollups, statements
 from billing.services.budget_gauges import budget_gauges_refresh
 from billing.services.counters_rebuild import counters_rebuild
-from billing.services.usage import usage_events_drain
+from billing.services.usage import INGEST_BATCH, usage_events_drain
 from core.metrics import task_success_mark
 from tenants.models import Tenant
 
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="billing.ingest_usage")
-def ingest_usage(batch_size: int = 5000) -> int:
+def ingest_usage(batch_size: int = INGEST_BATCH) -> int:
     """Move the hot path's usage buffer into UsageEvent rows (idempotent by request id), batch
     after batch until the stream is drained or the run's time is up."""
 

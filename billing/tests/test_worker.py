@@ -83,29 +83,35 @@ def worker_env(redis_client):
     return redis_client
 
 
-def test_worker_ingests_usage_and_rolls_up(tenant, worker_env, tmp_path):
+def _enqueue_events(tenant, *, prefix: str, count: int, cost: str, at: datetime) -> None:
+    """`count` usage records through the gateway's buffer (the Redis stream here)."""
     from billing.services.usage import usage_event_enqueue
-    from billing.tasks import ingest_usage, rollup_tenant
     from billing.usage_record import UsageRecord
 
-    at = datetime.now(UTC) - timedelta(days=2)
-    for n in range(3):
+    for n in range(count):
         usage_event_enqueue(
             record=UsageRecord.from_dict(
                 {
-                    "request_id": f"w-{n}",
+                    "request_id": f"{prefix}-{n}",
                     "tenant_id": tenant.pk,
                     "model": "gpt-4o-mini",
                     "provider": "openai",
                     "key_source": "platform",
                     "input_tokens": 10,
                     "output_tokens": 5,
-                    "cost_usd": "0.0010000001",
+                    "cost_usd": cost,
                     "status": "success",
                     "created_at": at.isoformat(),
                 }
             )
         )
+
+
+def test_worker_ingests_usage_and_rolls_up(tenant, worker_env, tmp_path):
+    from billing.tasks import ingest_usage, rollup_tenant
+
+    at = datetime.now(UTC) - timedelta(days=2)
+    _enqueue_events(tenant, prefix="w", count=3, cost="0.0010000001", at=at)
     worker = _start_worker(tmp_path)
     try:
         ingest_usage.delay()
@@ -127,23 +133,10 @@ def test_worker_ingests_usage_and_rolls_up(tenant, worker_env, tmp_path):
 def test_one_task_run_drains_more_than_a_batch(tenant, worker_env, tmp_path):
     """One `ingest_usage` run stores everything waiting, batch after batch (not one batch per
     scheduled run, which a gateway above 1,000 requests a second outran)."""
-    from billing.services.usage import STREAM_KEY, usage_event_enqueue
+    from billing.services.usage import STREAM_KEY
     from billing.tasks import ingest_usage
-    from billing.usage_record import UsageRecord
 
-    for n in range(250):
-        usage_event_enqueue(
-            record=UsageRecord.from_dict(
-                {
-                    "request_id": f"d-{n}",
-                    "tenant_id": tenant.pk,
-                    "model": "gpt-4o-mini",
-                    "cost_usd": "0.0000010000",
-                    "status": "success",
-                    "created_at": datetime.now(UTC).isoformat(),
-                }
-            )
-        )
+    _enqueue_events(tenant, prefix="d", count=250, cost="0.0000010000", at=datetime.now(UTC))
     assert worker_env.xlen(STREAM_KEY) == 250
     worker = _start_worker(tmp_path)
     try:
