@@ -21,7 +21,7 @@ django_application = get_asgi_application()
 
 from asgiref.sync import sync_to_async  # noqa: E402
 
-from billing.services.usage import usage_buffer_flush  # noqa: E402
+from billing.services.usage import usage_records_secure  # noqa: E402
 from core.errors import InvalidRequest  # noqa: E402
 from core.hosts import asgi_host, host_allowed  # noqa: E402
 from core.redis import close_pipelined_redis  # noqa: E402
@@ -39,8 +39,9 @@ gc.freeze()
 
 async def lifespan(scope, receive, send) -> None:
     """On shutdown, while the worker's loop still runs: let settlements in flight finish, close
-    the pooled upstream client and the pipelined Redis connection, and write out the usage events
-    still buffered (nothing metered is lost on a graceful stop)."""
+    the pooled upstream client and the pipelined Redis connection, and write the usage events
+    still buffered, or on the stream and not confirmed ingested, to the database (nothing
+    metered is lost on a graceful stop, whatever Redis loses after it)."""
 
     while True:
         message = await receive()
@@ -50,7 +51,7 @@ async def lifespan(scope, receive, send) -> None:
             await background_wait(timeout=10)
             await close_http_client()
             close_pipelined_redis()
-            await sync_to_async(usage_buffer_flush, thread_sensitive=False)()
+            await sync_to_async(usage_records_secure, thread_sensitive=False)()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

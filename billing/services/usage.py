@@ -8,7 +8,8 @@ task of the worker's loop); `usage_events_ingest` (a Celery task in billing) mov
 UsageEvent rows with a consumer group: bulk insert idempotent on request_id, XACK only after the
 commit, and entries left pending by a dead consumer are reclaimed. On the embedded default the
 in-process batch is written straight to the database by the background task. Whatever is still
-buffered when the process stops is flushed at exit, so a graceful stop loses nothing.
+buffered when the process stops, or on the stream unconfirmed, is written to the database at
+shutdown, so a graceful stop loses nothing.
 
 A batch on the stream stays in this process's ledger (usage_ledger.py) until ingestion has it:
 a Redis that loses its data, or stays away, does not take the events with it. An ingestion run
@@ -71,9 +72,8 @@ def usage_event_enqueue(*, record: UsageRecord) -> None:
         _flushers[id(loop)] = loop.create_task(_flush_soon())
 
 
-def _stream_entry(record: UsageRecord, entry: bytes | None = None) -> tuple:
-    """The XADD of one record, for either client (the stream is capped, approximately)."""
-    entry = entry or orjson.dumps(record.to_dict())
+def _stream_entry(entry: bytes) -> tuple:
+    """The XADD of one record's JSON (the stream is capped, approximately)."""
     return ("XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*", "e", entry)
 
 
@@ -89,14 +89,13 @@ async def _write_in_transit(batch: list[UsageRecord]) -> None:
 async def _stream_batch(client, batch: list[UsageRecord]) -> None:
     """XADD a batch, and keep it in the ledger (usage_ledger.py) until ingestion has it."""
     entries = [orjson.dumps(record.to_dict()) for record in batch]
+    epoch = epoch_commands()
     _in_transit[id(batch)] = batch
     try:
-        replies = await client.execute_many(
-            [*epoch_commands(), *(_stream_entry(r, e) for r, e in zip(batch, entries, strict=True))]
-        )
+        replies = await client.execute_many([*epoch, *(_stream_entry(e) for e in entries)])
     finally:
         del _in_transit[id(batch)]
-    ids = replies[len(epoch_commands()) :]
+    ids = replies[len(epoch) :]
     ledger_track(
         epoch=replies[1],
         entries=list(zip(ids, entries, strict=True)),
@@ -145,22 +144,14 @@ async def _flush_soon() -> None:
 
 
 def usage_buffer_flush() -> int:
-    """Write everything buffered in this process now (sync): to the stream, or to the database."""
+    """Write everything buffered in this process to the database now (sync). Not to the stream:
+    a synchronous caller (shutdown, the ingestion task, tests) has no answer waiting on it, and
+    an entry it added there would have no ledger to keep it if Redis lost its data."""
     batch = _take()
     if not batch:
         return 0
     try:
-        client = get_redis()
-        if client is None:
-            _write_events(batch)
-        else:
-            try:
-                pipe = client.pipeline(transaction=False)
-                for record in batch:
-                    pipe.execute_command(*_stream_entry(record))
-                pipe.execute()
-            except redis.RedisError:
-                _write_events(batch)  # Redis down: straight to the database of record
+        _write_events(batch)
     except Exception:
         _put_back(batch)
         raise

@@ -3,8 +3,10 @@ kept until ingestion has taken them: a Redis that loses its data (a restart with
 persistence, a failover, a flush) must not lose them with it.
 
 Each flush to the stream learns the stream's epoch first (a random token under EPOCH_KEY, set
-by whoever finds it missing), in the same pipeline on the same connection, and the records are
-tracked with the epoch their entries went to. While any are tracked, a watcher task of the
+by whoever finds it missing; a new token each time, or a process that set the epoch before a
+loss would set the same one after it, and take the lost entries for ingested ones), in the same
+pipeline on the same connection, and the records are tracked with the epoch their entries went
+to. While any are tracked, a watcher task of the
 worker's loop looks once a second:
 - another epoch (Redis lost its data): those records are written to the database directly;
 - same epoch: entries older than the stream's oldest remaining one were ingested (ingestion
@@ -56,12 +58,11 @@ class _Entry:
 _lock = threading.Lock()
 _tracked: collections.deque[_Entry] = collections.deque()
 _watchers: dict[int, asyncio.Task] = {}
-_token = uuid.uuid4().hex.encode()
 
 
 def epoch_commands() -> list[tuple]:
     """Prepend to a flush's XADDs: the second reply is the epoch they go to."""
-    return [("SET", EPOCH_KEY, _token, "NX"), ("GET", EPOCH_KEY)]
+    return [("SET", EPOCH_KEY, uuid.uuid4().hex, "NX"), ("GET", EPOCH_KEY)]
 
 
 def _parse_id(entry_id: bytes) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 from django.conf import settings
@@ -83,35 +84,31 @@ def worker_env(redis_client):
     return redis_client
 
 
-def _enqueue_events(tenant, *, prefix: str, count: int, cost: str, at: datetime) -> None:
-    """`count` usage records through the gateway's buffer (the Redis stream here)."""
-    from billing.services.usage import usage_event_enqueue
-    from billing.usage_record import UsageRecord
+def _enqueue_events(client, tenant, *, prefix: str, count: int, cost: str, at: datetime) -> None:
+    """`count` usage records on the Redis stream, as a gateway's flush writes them."""
+    from billing.services.usage import STREAM_KEY
 
     for n in range(count):
-        usage_event_enqueue(
-            record=UsageRecord.from_dict(
-                {
-                    "request_id": f"{prefix}-{n}",
-                    "tenant_id": tenant.pk,
-                    "model": "gpt-4o-mini",
-                    "provider": "openai",
-                    "key_source": "platform",
-                    "input_tokens": 10,
-                    "output_tokens": 5,
-                    "cost_usd": cost,
-                    "status": "success",
-                    "created_at": at.isoformat(),
-                }
-            )
-        )
+        record = {
+            "request_id": f"{prefix}-{n}",
+            "tenant_id": tenant.pk,
+            "model": "gpt-4o-mini",
+            "provider": "openai",
+            "key_source": "platform",
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cost_usd": cost,
+            "status": "success",
+            "created_at": at.isoformat(),
+        }
+        client.xadd(STREAM_KEY, {"e": orjson.dumps(record)})
 
 
 def test_worker_ingests_usage_and_rolls_up(tenant, worker_env, tmp_path):
     from billing.tasks import ingest_usage, rollup_tenant
 
     at = datetime.now(UTC) - timedelta(days=2)
-    _enqueue_events(tenant, prefix="w", count=3, cost="0.0010000001", at=at)
+    _enqueue_events(worker_env, tenant, prefix="w", count=3, cost="0.0010000001", at=at)
     worker = _start_worker(tmp_path)
     try:
         ingest_usage.delay()
@@ -136,7 +133,9 @@ def test_one_task_run_drains_more_than_a_batch(tenant, worker_env, tmp_path):
     from billing.services.usage import STREAM_KEY
     from billing.tasks import ingest_usage
 
-    _enqueue_events(tenant, prefix="d", count=250, cost="0.0000010000", at=datetime.now(UTC))
+    _enqueue_events(
+        worker_env, tenant, prefix="d", count=250, cost="0.0000010000", at=datetime.now(UTC)
+    )
     assert worker_env.xlen(STREAM_KEY) == 250
     worker = _start_worker(tmp_path)
     try:

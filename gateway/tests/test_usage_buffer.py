@@ -98,8 +98,10 @@ def test_events_of_unknown_tenants_or_deleted_keys_do_not_block_the_batch(tenant
 def test_stream_ingest_acks_only_after_commit_and_reclaims_dead_consumers(
     tenant, redis_client, monkeypatch
 ):
-    usage.usage_event_enqueue(record=_event(tenant, "s1"))
-    usage.usage_event_enqueue(record=_event(tenant, "s2"))
+    for request_id in ("s1", "s2"):  # as a gateway's flush writes them
+        redis_client.xadd(
+            usage.STREAM_KEY, {"e": orjson.dumps(_event(tenant, request_id).to_dict())}
+        )
     assert redis_client.xlen(usage.STREAM_KEY) == 2
 
     # A consumer that dies between reading and committing leaves both entries pending.
@@ -127,7 +129,7 @@ def test_stream_ingest_acks_only_after_commit_and_reclaims_dead_consumers(
 @pytest.mark.django_db(transaction=True)
 def test_malformed_stream_entries_go_to_the_dead_letter_stream(tenant, redis_client):
     redis_client.xadd(usage.STREAM_KEY, {"e": b"{not json"})
-    usage.usage_event_enqueue(record=_event(tenant, "ok-1"))
+    redis_client.xadd(usage.STREAM_KEY, {"e": orjson.dumps(_event(tenant, "ok-1").to_dict())})
     assert usage.usage_events_ingest() == 2
     assert UsageEvent.objects.filter(request_id="ok-1").exists()
     assert redis_client.xlen(usage.DEAD_LETTER_KEY) == 1
