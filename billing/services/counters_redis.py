@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from billing.services.counter_plans import CounterPlan
 
+# How long a settled reservation that was not open stays known (SETTLE_LUA): longer than a
+# command can wait for its reply and a reconnect (core/redis_pipelined.py: 2 s each).
+TOMBSTONE_SECONDS = 30.0
+
 _GIVE_BACK_EXPIRED = """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
 for _, rid in ipairs(expired) do
@@ -82,11 +86,15 @@ return {'ok'}
 """
 )
 
-# KEYS: rz, rv, counters of the reservation...  ARGV: reservation id, micros, tokens. Gives back
-# what the reservation holds (its rv entry says where and how much) if it is still open (not
-# expired, not lost with a Redis that lost its data), and adds the actual spend to every seeded
-# counter. Returns {1 if it was open else 0, JSON list of the counters not seeded}: those did
-# not count the spend, and must be seeded and settled again (budgets.py).
+# KEYS: rz, rv, counters of the reservation...  ARGV: reservation id, micros, tokens, tombstone
+# expiry ms. Gives back what the reservation holds (its rv entry says where and how much) if it
+# is still open (not expired, not lost with a Redis that lost its data), and adds the actual
+# spend to every seeded counter. A reservation found not open leaves an empty entry (`[]`, given
+# back like any expired one at the tombstone's expiry): a re-hold of it that its process issued
+# before this settlement but that reached Redis after it (the counters seeded anew meanwhile,
+# budget_failover.py) then finds it known and holds nothing, where it would hold until the
+# reservation's expiry. Returns {1 if it was open else 0, JSON list of the counters not
+# seeded}: those did not count the spend, and must be seeded and settled again (budgets.py).
 SETTLE_LUA = """
 local held = redis.call('HGET', KEYS[2], ARGV[1])
 local open = 0
@@ -100,6 +108,9 @@ if held then
   end
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], '[]')
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 end
 local m, t = tonumber(ARGV[2]), tonumber(ARGV[3])
 local missing = {}
@@ -211,7 +222,7 @@ def held_amounts(*, plans: list[CounterPlan], micros: int, tokens: int) -> list[
 
 
 def settle_args(*, reservation_id: str, micros: int, tokens: int) -> list:
-    return [reservation_id, micros, tokens]
+    return [reservation_id, micros, tokens, int((time.time() + TOMBSTONE_SECONDS) * 1000)]
 
 
 def rehold_args(*, reservation_id: str, expires_at_ms: int, held: list[tuple[int, int]]) -> list:

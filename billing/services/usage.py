@@ -53,7 +53,7 @@ _FLUSH_DELAY_SECONDS = 0.02
 
 _lock = threading.Lock()
 _pending: list[UsageRecord] = []
-_in_transit: dict[int, list[UsageRecord]] = {}  # batches on their way to the stream
+_in_transit: dict[int, list[UsageRecord]] = {}  # taken from _pending, not stored yet (_take)
 _flushers: dict[int, asyncio.Task] = {}
 
 
@@ -77,24 +77,11 @@ def _stream_entry(entry: bytes) -> tuple:
     return ("XADD", STREAM_KEY, "MAXLEN", "~", STREAM_MAXLEN, "*", "e", entry)
 
 
-async def _write_in_transit(batch: list[UsageRecord]) -> None:
-    """Write a batch to the database directly, seen by usage_records_secure() meanwhile."""
-    _in_transit[id(batch)] = batch
-    try:
-        await sync_to_async(_write_events, thread_sensitive=False)(batch)
-    finally:
-        del _in_transit[id(batch)]
-
-
 async def _stream_batch(client, batch: list[UsageRecord]) -> None:
     """XADD a batch, and keep it in the ledger (usage_ledger.py) until ingestion has it."""
     entries = [orjson.dumps(record.to_dict()) for record in batch]
     epoch = epoch_commands()
-    _in_transit[id(batch)] = batch
-    try:
-        replies = await client.execute_many([*epoch, *(_stream_entry(e) for e in entries)])
-    finally:
-        del _in_transit[id(batch)]
+    replies = await client.execute_many([*epoch, *(_stream_entry(e) for e in entries)])
     ids = replies[len(epoch) :]
     ledger_track(
         epoch=replies[1],
@@ -105,10 +92,19 @@ async def _stream_batch(client, batch: list[UsageRecord]) -> None:
 
 
 def _take() -> list[UsageRecord]:
+    """Everything buffered, now in transit until `_arrived`: from the buffer to the stream's
+    ledger or the database, it is seen by usage_records_secure() all the way."""
     global _pending
     with _lock:
         batch, _pending = _pending, []
+        if batch:
+            _in_transit[id(batch)] = batch
     return batch
+
+
+def _arrived(batch: list[UsageRecord]) -> None:
+    with _lock:
+        _in_transit.pop(id(batch), None)
 
 
 def _put_back(batch: list[UsageRecord]) -> None:
@@ -124,23 +120,25 @@ async def _flush_soon() -> None:
         if not batch:
             return
         try:
-            client = get_pipelined_redis()
-            if client is None:
-                await sync_to_async(_write_events, thread_sensitive=False)(batch)
-            else:
-                await _stream_batch(client, batch)
+            await _flush_batch(batch)
             delay = _FLUSH_DELAY_SECONDS
         except Exception:
-            try:  # Redis down: the database is the record, write the batch there directly
-                if get_pipelined_redis() is None:
-                    raise
-                await _write_in_transit(batch)
-                logger.warning("usage stream unavailable; %d events written directly", len(batch))
-                continue
-            except Exception:
-                logger.exception("usage buffer flush failed; %d events kept for retry", len(batch))
+            logger.exception("usage buffer flush failed; %d events kept for retry", len(batch))
             _put_back(batch)
             delay = min(delay * 2 + 0.5, 10.0)
+        finally:
+            _arrived(batch)
+
+
+async def _flush_batch(batch: list[UsageRecord]) -> None:
+    client = get_pipelined_redis()
+    if client is not None:
+        try:
+            await _stream_batch(client, batch)
+            return
+        except Exception:  # Redis down: the database is the record, write the batch there
+            logger.warning("usage stream unavailable; %d events written directly", len(batch))
+    await sync_to_async(_write_events, thread_sensitive=False)(batch)
 
 
 def usage_buffer_flush() -> int:
@@ -155,26 +153,34 @@ def usage_buffer_flush() -> int:
     except Exception:
         _put_back(batch)
         raise
+    finally:
+        _arrived(batch)
     return len(batch)
 
 
 def usage_buffer_discard() -> int:
     """Drop what this process buffered (tests only: their database is gone)."""
-    return len(_take()) + len(ledger_take())
+    batch = _take()
+    _arrived(batch)
+    return len(batch) + len(ledger_take())
 
 
 def usage_records_secure() -> int:
-    """Write this process's records that may not be in the database yet (buffered, or on the
-    stream and not confirmed ingested) straight to it, idempotently: the budget counters about
-    to be seeded from the database then count them (budget_failover.py)."""
+    """Write this process's records that may not be in the database yet (buffered, on their way
+    to the stream or the database, or on the stream and not confirmed ingested) straight to it,
+    idempotently: the budget counters about to be seeded from the database then count them
+    (budget_failover.py)."""
     batch, tracked = _take(), ledger_take()
-    in_transit = [record for records in list(_in_transit.values()) for record in records]
+    with _lock:
+        in_transit = [record for records in _in_transit.values() for record in records]
     try:
-        return _write_events(batch + in_transit + [entry.record() for entry in tracked])
+        return _write_events(in_transit + [entry.record() for entry in tracked])
     except Exception:
         _put_back(batch)
         ledger_restore(tracked)
         raise
+    finally:
+        _arrived(batch)
 
 
 def _event_values(record: UsageRecord) -> dict:

@@ -9,6 +9,7 @@ import time_machine
 from asgiref.sync import sync_to_async
 
 from billing.models import BudgetHold
+from billing.services.budget_failover import _rehold
 from billing.services.budget_specs import tenant_budgets
 from billing.services.budgets import (
     budget_release,
@@ -26,6 +27,7 @@ from billing.tests.test_budget_support import (
     make_key,
 )
 from core.errors import BudgetExceeded
+from core.redis import get_pipelined_redis
 from tests.support.catalog import config_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_async_redis")]
@@ -317,3 +319,26 @@ async def test_a_counter_expires_after_its_period_but_never_at_once(tenant, redi
     assert held.backend == "redis"
     real_now = int(redis_client.time()[0])
     assert real_now + 86400 - 5 <= redis_client.expiretime(old.key) <= real_now + 86400
+
+
+async def test_a_rehold_that_arrives_after_its_settlement_holds_nothing(tenant, redis_client):
+    """Counters seeded anew get this process's open reservations held on them again
+    (budget_failover.py). A re-hold issued while its reservation was open can reach Redis after
+    the reservation's settlement (a reconnect or a script load reorders the two): it must then
+    hold nothing, not the worst case until the reservation's expiry."""
+    await sync_to_async(make_budget)(tenant, limit_usd="1.00")
+    with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
+        reservation = await _reserve(tenant, "0.30")
+        redis_client.flushdb()  # Redis lost the hold and the counters
+        await budget_settle(
+            reservation=reservation, actual_cost_usd=Decimal("0.10"), actual_tokens=1
+        )
+        await _rehold(get_pipelined_redis(), reservation)  # issued before, arriving now
+        key = await sync_to_async(_tenant_key)(tenant)
+        counter = _counter(redis_client, key)
+        assert (counter["sm"], counter.get("rm", 0)) == (100_000, 0)
+        rz = tenant_keys(tenant.pk)[0]
+        traveller.shift(timedelta(minutes=1))  # past the settled reservation's tombstone
+        await _reserve(tenant, "0.01")
+        assert reservation.id.encode() not in redis_client.zrange(rz, 0, -1)
+        assert redis_client.zcard(rz) == 1  # the new hold only
