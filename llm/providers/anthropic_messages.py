@@ -372,10 +372,10 @@ class AnthropicStreamParser(BaseStreamParser):
             if delta.get("type") == "thinking_delta" and delta.get("thinking"):
                 return [self._chunk({"reasoning_content": delta["thinking"]})]
             if delta.get("type") == "input_json_delta":
-                tool_index = self._tool_index.get(payload.get("index", 0))
-                if tool_index is None or not delta.get("partial_json"):
+                call_index = self._tool_index.get(payload.get("index", 0))
+                if call_index is None or not delta.get("partial_json"):
                     return []
-                call = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
+                call = {"index": call_index, "function": {"arguments": delta["partial_json"]}}
                 return [self._chunk({"tool_calls": [call]})]
             return []  # signature and citation deltas have no OpenAI counterpart
         if kind == "message_delta":
@@ -390,7 +390,7 @@ class AnthropicStreamParser(BaseStreamParser):
             return []
         if kind == "error":
             error = payload.get("error") or {}
-            status = STREAM_ERROR_STATUS.get(error.get("type"), 500)
+            status = STREAM_ERROR_STATUS.get(str(error.get("type")), 500)
             mapped = make_error(
                 status=status,
                 message=error.get("message"),

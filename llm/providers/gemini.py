@@ -257,7 +257,8 @@ class GeminiAdapter:
                 raise ProviderError(
                     "upstream response has no candidates", kind="malformed", retryable=True
                 )
-            text, calls, finish, thoughts = "", [], "content_filter", ""
+            calls: list[dict[str, Any]] = []
+            text, finish, thoughts = "", "content_filter", ""
         else:
             candidate = candidates[0]
             parts = (candidate.get("content") or {}).get("parts") or []

@@ -128,7 +128,7 @@ class OpenAIChatAdapter:
             body["system_fingerprint"] = payload["system_fingerprint"]
         return ChatResult(body=body, usage=usage)
 
-    def stream_parser(self, *, model: str, request_id: str) -> "OpenAIStreamParser":
+    def stream_parser(self, *, model: str, request_id: str) -> BaseStreamParser:
         return OpenAIStreamParser(model=model, request_id=request_id)
 
     def map_error(self, *, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:

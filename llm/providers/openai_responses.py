@@ -152,10 +152,10 @@ class ResponsesStreamParser(BaseStreamParser):
             }
             return [self._chunk({"tool_calls": [call]})]
         if kind == "response.function_call_arguments.delta":
-            index = self._tools.get(str(payload.get("item_id", "")))
-            if index is None or not payload.get("delta"):
+            call_index = self._tools.get(str(payload.get("item_id", "")))
+            if call_index is None or not payload.get("delta"):
                 return []
-            call = {"index": index, "function": {"arguments": str(payload["delta"])}}
+            call = {"index": call_index, "function": {"arguments": str(payload["delta"])}}
             return [self._chunk({"tool_calls": [call]})]
         if kind in _ENDS:
             response = payload.get("response") or {}
