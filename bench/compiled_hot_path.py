@@ -42,6 +42,7 @@ COMPILED_MODULES = (
     "llm/providers/anthropic_messages.py",
     "llm/providers/gemini.py",
     "llm/providers/openai_responses.py",
+    "llm/providers/anthropic_native.py",
 )
 STREAM = ROOT / "bench" / "mock" / "stream500.sse"
 READ_SIZE = 4096
