@@ -14,7 +14,10 @@ lack another's requests in flight):
   counters that were seeded anew (REHOLD_LUA: once per reservation);
 - database counters did not follow Redis: all are refreshed from the truth on their next use
   after Redis goes, and when it returns every counter the database used meanwhile raises its
-  Redis counter (never lowers it).
+  Redis counter (never lowers it);
+- a reservation settled on the database counters may still hold on Redis (held there before
+  the change, or held again on counters seeded anew just before it): when Redis returns its
+  hold there is given back (SETTLE_LUA with nothing spent), not left until its expiry.
 In database mode this process tries Redis again at most once every PROBE_SECONDS.
 """
 
@@ -42,10 +45,12 @@ from billing.services.counters_db import (
 from billing.services.counters_redis import (
     REHOLD_LUA,
     SEED_LUA,
+    SETTLE_LUA,
     rehold_args,
     seed_args,
     seed_lock_key,
     seeds_key,
+    settle_args,
     tenant_keys,
 )
 from billing.services.spend_truth import plan_truth
@@ -63,10 +68,13 @@ logger = logging.getLogger(__name__)
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 PROBE_SECONDS = 1.0
 SEED_WAIT_SECONDS = 2.0
+MAX_RELEASES = 100_000  # beyond this, holds left on Redis wait for their expiry
 
 _REHOLD = LuaScript(REHOLD_LUA)
 _SEED = LuaScript(SEED_LUA)
+_SETTLE = LuaScript(SETTLE_LUA)
 _open: dict[str, Reservation] = {}  # this process's reservations until settled or released
+_release_on_return: dict[str, Reservation] = {}  # settled on the database, maybe held on Redis
 _mode: dict = {"url": "", "since": None, "probe_at": 0.0}  # database mode for a REDIS_URL
 _probes: set[asyncio.Task] = set()
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -82,9 +90,17 @@ def reservation_closed(reservation: Reservation) -> None:
     _open.pop(reservation.id, None)
 
 
+def reservation_settled_on_database(reservation: Reservation) -> None:
+    """Settled on the database counters in database mode: its Redis hold, if it has one, is
+    given back when Redis returns (`_leave`)."""
+    if len(_release_on_return) < MAX_RELEASES:
+        _release_on_return[reservation.id] = reservation
+
+
 def failover_reset_local() -> None:
     """Forget this process's failover state (tests: each starts on its own services)."""
     _open.clear()
+    _release_on_return.clear()
     _mode.update(url="", since=None, probe_at=0.0)
 
 
@@ -205,6 +221,19 @@ async def _leave(client) -> None:
     for reservation in moving:
         reservation.backend = "redis"
     await sync_to_async(db_holds_drop)(reservation_ids=[r.id for r in moving])
+    settled = list(_release_on_return.values())
+    await asyncio.gather(*(_give_back(client, r) for r in settled))
+    for reservation in settled:
+        _release_on_return.pop(reservation.id, None)
+
+
+async def _give_back(client, reservation: Reservation) -> None:
+    rz, rv = tenant_keys(reservation.tenant_id)
+    await client.run_script(
+        _SETTLE,
+        keys=[rz, rv, *reservation.holds],
+        args=settle_args(reservation_id=reservation.id, micros=0, tokens=0),
+    )
 
 
 async def _rehold(client, reservation: Reservation) -> None:

@@ -39,6 +39,7 @@ from billing.services.budget_failover import (
     in_database_mode,
     reservation_closed,
     reservation_opened,
+    reservation_settled_on_database,
     still_database_mode,
 )
 from billing.services.budget_specs import cached_tenant_budgets, tenant_budgets
@@ -248,6 +249,7 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
             if in_database_mode():
                 await settle_db()
                 reservation_closed(reservation)
+                reservation_settled_on_database(reservation)
                 return
         # Redis came back while this waited, and _leave moved it onto Redis (it was open).
         if reservation.backend == "db":

@@ -9,7 +9,12 @@ import time_machine
 from asgiref.sync import sync_to_async
 
 from billing.models import BudgetHold
-from billing.services.budget_failover import _rehold
+from billing.services.budget_failover import (
+    _probe,
+    _rehold,
+    enter_database_mode,
+    in_database_mode,
+)
 from billing.services.budget_specs import tenant_budgets
 from billing.services.budgets import (
     budget_release,
@@ -342,3 +347,21 @@ async def test_a_rehold_that_arrives_after_its_settlement_holds_nothing(tenant, 
         await _reserve(tenant, "0.01")
         assert reservation.id.encode() not in redis_client.zrange(rz, 0, -1)
         assert redis_client.zcard(rz) == 1  # the new hold only
+
+
+async def test_a_redis_hold_of_a_reservation_settled_on_the_database_is_given_back(
+    tenant, redis_client
+):
+    """Database mode began while Redis still held a reservation (held there before the change,
+    or again on counters seeded anew just before it): settled on the database counters, its
+    Redis hold is given back when Redis returns, not kept until the reservation's expiry."""
+    await sync_to_async(make_budget)(tenant, limit_usd="1.00")
+    reservation = await _reserve(tenant, "0.30")
+    key = await sync_to_async(_tenant_key)(tenant)
+    await enter_database_mode()  # as when a Redis command failed
+    await budget_settle(reservation=reservation, actual_cost_usd=Decimal("0.10"), actual_tokens=1)
+    assert _counter(redis_client, key)["rm"] == 300_000  # Redis was not told
+    await _probe(get_pipelined_redis())  # Redis answers again: database mode ends
+    assert not in_database_mode()
+    counter = _counter(redis_client, key)
+    assert (counter["sm"], counter["rm"]) == (100_000, 0)
