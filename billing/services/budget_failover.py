@@ -72,7 +72,7 @@ MAX_RELEASES = 100_000  # beyond this, holds left on Redis wait for their expiry
 
 _REHOLD = LuaScript(REHOLD_LUA)
 _SEED = LuaScript(SEED_LUA)
-_SETTLE = LuaScript(SETTLE_LUA)
+SETTLE_SCRIPT = LuaScript(SETTLE_LUA)  # budgets.py settles with it too
 _open: dict[str, Reservation] = {}  # this process's reservations until settled or released
 _release_on_return: dict[str, Reservation] = {}  # settled on the database, maybe held on Redis
 _mode: dict = {"url": "", "since": None, "probe_at": 0.0}  # database mode for a REDIS_URL
@@ -230,7 +230,7 @@ async def _leave(client) -> None:
 async def _give_back(client, reservation: Reservation) -> None:
     rz, rv = tenant_keys(reservation.tenant_id)
     await client.run_script(
-        _SETTLE,
+        SETTLE_SCRIPT,
         keys=[rz, rv, *reservation.holds],
         args=settle_args(reservation_id=reservation.id, micros=0, tokens=0),
     )

@@ -32,6 +32,7 @@ from django.db import DatabaseError
 
 from billing.services.budget_failover import (
     REDIS_DOWN,
+    SETTLE_SCRIPT,
     counters_seed,
     enter_database_mode,
     failover_lock,
@@ -53,7 +54,6 @@ from billing.services.counters_db import (
 from billing.services.counters_rebuild import counter_values_sync
 from billing.services.counters_redis import (
     RESERVE_LUA,
-    SETTLE_LUA,
     held_amounts,
     new_reservation_id,
     reserve_args,
@@ -84,7 +84,6 @@ def reservation_ttl() -> float:
 
 
 _RESERVE = LuaScript(RESERVE_LUA)
-_SETTLE = LuaScript(SETTLE_LUA)
 
 
 async def _budgets(tenant_id: int) -> TenantBudgets:
@@ -267,7 +266,7 @@ async def _settle_redis(reservation: Reservation, *, micros: int, tokens: int) -
     keys, reservation_id = reservation.holds, reservation.id
     for _attempt in range(2):
         result = await client.run_script(
-            _SETTLE,
+            SETTLE_SCRIPT,
             keys=[rz, rv, *keys],
             args=settle_args(reservation_id=reservation_id, micros=micros, tokens=tokens),
             lazy=True,  # after the answer: it may wait ~2 ms to share the next request's write

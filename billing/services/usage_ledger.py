@@ -6,8 +6,7 @@ Each flush to the stream learns the stream's epoch first (a random token under E
 by whoever finds it missing; a new token each time, or a process that set the epoch before a
 loss would set the same one after it, and take the lost entries for ingested ones), in the same
 pipeline on the same connection, and the records are tracked with the epoch their entries went
-to. While any are tracked, a watcher task of the
-worker's loop looks once a second:
+to. While any are tracked, a watcher task of the worker's loop looks once a second:
 - another epoch (Redis lost its data): those records are written to the database directly;
 - same epoch: entries older than the stream's oldest remaining one were ingested (ingestion
   deletes what it has committed) and are forgotten;
