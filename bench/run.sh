@@ -228,7 +228,7 @@ start_tollgate() { # target, then uvicorn's app arguments
     # (uvicorn's --app-dir alone left tollgate_base's workers on this checkout's code).
     env -C "${APP_DIR[$t]:-$ROOT}" -u PYTHONPATH \
       $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
-      --loop uvloop --http httptools --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
+      --loop uvloop --http core.uvicorn_protocol:TurnBufferedHttpToolsProtocol --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
   fi
   PIDS+=($!)
   PROC_ROOT[$t]=$!

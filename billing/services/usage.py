@@ -84,10 +84,7 @@ async def _stream_batch(client, batch: list[UsageRecord]) -> None:
     replies = await client.execute_many([*epoch, *(_stream_entry(e) for e in entries)])
     ids = replies[len(epoch) :]
     ledger_track(
-        epoch=replies[1],
-        entries=list(zip(ids, entries, strict=True)),
-        stream_key=STREAM_KEY,
-        write=_write_events,
+        epoch=replies[1], ids=ids, payloads=entries, stream_key=STREAM_KEY, write=_write_events
     )
 
 
@@ -162,7 +159,7 @@ def usage_buffer_discard() -> int:
     """Drop what this process buffered (tests only: their database is gone)."""
     batch = _take()
     _arrived(batch)
-    return len(batch) + len(ledger_take())
+    return len(batch) + sum(tracked.count for tracked in ledger_take())
 
 
 def usage_records_secure() -> int:
@@ -174,7 +171,7 @@ def usage_records_secure() -> int:
     with _lock:
         in_transit = [record for records in _in_transit.values() for record in records]
     try:
-        return _write_events(in_transit + [entry.record() for entry in tracked])
+        return _write_events(in_transit + [r for batch in tracked for r in batch.records()])
     except Exception:
         _put_back(batch)
         ledger_restore(tracked)

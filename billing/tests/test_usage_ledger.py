@@ -128,3 +128,25 @@ def test_shutdown_writes_what_the_stream_holds_unconfirmed(tenant, settings, pri
     private_redis.client().flushall()
     assert _stored() == {"streamed-0", "streamed-1", "streamed-2"}
     assert usage_ledger.ledger_size() == 0
+
+
+def test_past_the_cap_the_oldest_batches_are_written_directly_and_the_rest_kept(
+    tenant, settings, private_redis, monkeypatch
+):
+    """MAX_TRACKED counts records, not batches: two batches of three past a cap of four write
+    the older batch (the one that takes the ledger over the cap) and keep the newer."""
+    settings.REDIS_URL = private_redis.url
+    monkeypatch.setattr(usage_ledger, "CHECK_SECONDS", 3600)
+    monkeypatch.setattr(usage_ledger, "MAX_TRACKED", 4)
+
+    async def run() -> None:
+        await _flush(tenant.pk, "older", 3)
+        await _flush(tenant.pk, "newer", 3)
+        assert usage_ledger.ledger_size() == 6
+        await usage_ledger._check(usage.STREAM_KEY, usage._write_events)
+
+    asyncio.run(run())
+    assert _stored() == {"older-0", "older-1", "older-2"}
+    assert usage_ledger.ledger_size() == 3
+    assert usage.usage_events_ingest() == 6  # all six were on the stream; the older idempotently
+    assert _stored() == {f"{prefix}-{n}" for prefix in ("older", "newer") for n in range(3)}

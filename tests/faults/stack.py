@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from celery import Celery
 
+from core.uvicorn_protocol import HTTP_PROTOCOL
 from tests.support.private_services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,7 @@ def gateway(
     port = port or free_port()
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "on", "--no-access-log"]
+    command += ["--http", HTTP_PROTOCOL]
     if workers > 1:
         command += ["--workers", str(workers)]
     process = subprocess.Popen(

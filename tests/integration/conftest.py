@@ -17,6 +17,8 @@ import uvicorn
 from django.conf import settings
 from django.db import OperationalError
 
+from core.uvicorn_protocol import HTTP_PROTOCOL
+
 PLATFORM_KEYS = {
     "OPENAI_API_KEY": "sk-platform-openai-0123456789abcdef",
     "ANTHROPIC_API_KEY": "sk-ant-platform-0123456789abcdef",
@@ -61,7 +63,9 @@ def _serve(app):
     from config.asgi import application  # noqa: F401  (Django set up before serving)
 
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=HTTP_PROTOCOL, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
+from core.uvicorn_protocol import HTTP_PROTOCOL
 from tests.integration.conftest import PLATFORM_KEYS, _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ def gateway_processes(
             log = open(log_dir / f"gateway-{index}.log", "w")  # noqa: SIM115
             command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
             command += ["--host", "127.0.0.1", "--port", str(port), *uvicorn_args]
-            command += ["--no-access-log"]
+            command += ["--no-access-log", "--http", HTTP_PROTOCOL]
             processes.append(
                 subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             )
