@@ -7,5 +7,5 @@ COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput --verbosity 0
 EXPOSE 8000
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--loop", "uvloop", "--http", "core.uvicorn_protocol:TurnBufferedHttpToolsProtocol", \
+     "--loop", "uvloop", "--http", "core.uvicorn_protocol:JoinedHeadHttpToolsProtocol", \
      "--no-access-log", "--lifespan", "on"]

@@ -226,9 +226,13 @@ start_tollgate() { # target, then uvicorn's app arguments
   else
     # From the served checkout: the workers import `config` from their working directory first
     # (uvicorn's --app-dir alone left tollgate_base's workers on this checkout's code).
+    # bin/serve's HTTP protocol; a base checkout older than core/uvicorn_protocol.py: httptools.
+    local http=httptools
+    [ -f "${APP_DIR[$t]:-$ROOT}/core/uvicorn_protocol.py" ] &&
+      http=core.uvicorn_protocol:JoinedHeadHttpToolsProtocol
     env -C "${APP_DIR[$t]:-$ROOT}" -u PYTHONPATH \
       $PY -m uvicorn "$@" --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
-      --loop uvloop --http core.uvicorn_protocol:TurnBufferedHttpToolsProtocol --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
+      --loop uvloop --http "$http" --no-access-log --lifespan on >"$OUT/$t.log" 2>&1 9>&- &
   fi
   PIDS+=($!)
   PROC_ROOT[$t]=$!

@@ -1,48 +1,54 @@
-"""uvicorn's httptools protocol with one socket write per loop turn.
+"""uvicorn's httptools protocol with a response's head and its first body bytes in one write.
 
 uvicorn writes a response's status line and headers when `http.response.start` arrives and its
-body when `http.response.body` does: two `send` system calls for every plain answer, which were
-the largest single item of a gateway worker's CPU profile (bench/README.md, "One write per
-response"). Here the connection's transport keeps what is written during one turn of the event
-loop and hands it to the socket in one write at the end of that turn (`loop.call_soon`): a plain
-answer's headers and body leave together, and stream chunks written in one turn share a write.
-Nothing waits longer than the turn it was written in, and order is kept.
+body when `http.response.body` does: two `send` system calls for every plain answer, the largest
+single item of a gateway worker's CPU profile (bench/README.md, "One write per answer"). Here
+the connection's transport holds a response head (a write that starts with the status line)
+until the next write, which takes it along, or until the end of the loop turn it was written
+in (`loop.call_soon`), whichever comes first. A plain answer's head and body leave together;
+every other write goes straight to the socket as before, so a stream's chunks pay nothing
+extra. Order is kept, and nothing waits past its turn.
 
-Served with `uvicorn --http core.uvicorn_protocol:TurnBufferedHttpToolsProtocol`.
+Served with `uvicorn --http core.uvicorn_protocol:JoinedHeadHttpToolsProtocol`.
 """
 
 import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+_RESPONSE_HEAD = b"HTTP/1."
 
-class TurnBufferedTransport:
-    """A transport whose writes of one loop turn reach the wrapped transport as one write.
-    Everything but writing and closing is the wrapped transport's own."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+class HeadHoldingTransport:
+    """A transport that holds a response head for the next write of the same turn. Everything
+    but writing and closing is the wrapped transport's own."""
+
+    __slots__ = ("_head", "_loop", "_transport")
 
     def __init__(self, *, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] = []
+        self._head: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        if not self._pending:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+        elif data.startswith(_RESPONSE_HEAD):
+            self._head = bytes(data)
             self._loop.call_soon(self.flush)
-        self._pending.append(data)
+        else:
+            self._transport.write(data)
 
     def writelines(self, list_of_data) -> None:
         for data in list_of_data:
             self.write(data)
 
     def flush(self) -> None:
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = []
-        if not self._transport.is_closing():  # the peer went away during the turn
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():  # the peer may have gone
+            self._transport.write(head)
 
     def close(self) -> None:
         self.flush()
@@ -53,20 +59,21 @@ class TurnBufferedTransport:
         self._transport.write_eof()
 
     def abort(self) -> None:
-        self._pending = []
+        self._head = None
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        held = len(self._head) if self._head is not None else 0
+        return self._transport.get_write_buffer_size() + held
 
     def __getattr__(self, name: str):
         return getattr(self._transport, name)
 
 
-class TurnBufferedHttpToolsProtocol(HttpToolsProtocol):
+class JoinedHeadHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(TurnBufferedTransport(transport=transport, loop=self.loop))
+        super().connection_made(HeadHoldingTransport(transport=transport, loop=self.loop))
 
 
 # What `uvicorn --http` takes to serve with it (bin/serve, the Dockerfile, the tests' servers).
-HTTP_PROTOCOL = f"{__name__}:{TurnBufferedHttpToolsProtocol.__name__}"
+HTTP_PROTOCOL = f"{__name__}:{JoinedHeadHttpToolsProtocol.__name__}"

@@ -1,5 +1,5 @@
-"""One socket write per loop turn: what a turn writes reaches the socket once, in order, and
-nothing is held past its turn, lost on close or written to a connection the peer has left."""
+"""A response's head leaves with its first body bytes: one socket write per plain answer, in
+order, nothing held past its turn, lost on close or written to a connection the peer has left."""
 
 import asyncio
 import socket
@@ -10,7 +10,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from core.uvicorn_protocol import TurnBufferedHttpToolsProtocol, TurnBufferedTransport
+from core.uvicorn_protocol import HeadHoldingTransport, JoinedHeadHttpToolsProtocol
 
 
 class RecordingTransport:
@@ -48,58 +48,67 @@ async def _next_turn() -> None:
     await asyncio.sleep(0)
 
 
-async def test_the_writes_of_one_turn_reach_the_socket_as_one_write_in_order():
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n"
+
+
+def _transport(inner: RecordingTransport, loop=None) -> HeadHoldingTransport:
+    return HeadHoldingTransport(transport=inner, loop=loop or asyncio.get_running_loop())
+
+
+async def test_a_response_head_leaves_with_the_next_write_and_that_write_is_not_held():
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=asyncio.get_running_loop())
-    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.write(b'{"a":')
-    transport.writelines([b"1", b"}"])
+    transport = _transport(inner)
+    transport.write(HEAD)
     assert inner.writes == []
-    assert transport.get_write_buffer_size() == 7 + 19 + 5 + 2
-    await _next_turn()
-    assert inner.writes == [b'HTTP/1.1 200 OK\r\n\r\n{"a":1}']
-    transport.write(b"next")
-    await _next_turn()
-    assert inner.writes[1:] == [b"next"]
+    assert transport.get_write_buffer_size() == 7 + len(HEAD)
+    transport.write(b'{"a":1}')
+    assert inner.writes == [HEAD + b'{"a":1}']  # at once, not at the end of the turn
+    await _next_turn()  # the scheduled flush finds nothing held
+    assert inner.writes == [HEAD + b'{"a":1}']
 
 
-async def test_writes_of_different_turns_are_not_held_for_each_other():
+async def test_a_head_alone_goes_out_at_the_end_of_its_turn():
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=asyncio.get_running_loop())
-    for chunk in (b"data: 1\n\n", b"data: 2\n\n"):
-        transport.write(chunk)
-        await _next_turn()
+    transport = _transport(inner)
+    transport.write(HEAD)  # a stream's head; its first chunk comes later
+    await _next_turn()
+    assert inner.writes == [HEAD]
+
+
+async def test_writes_that_are_not_a_head_go_straight_to_the_socket_in_order():
+    inner = RecordingTransport()
+    transport = _transport(inner)
+    transport.writelines([b"data: 1\n\n", b"data: 2\n\n"])
     assert inner.writes == [b"data: 1\n\n", b"data: 2\n\n"]
 
 
-async def test_close_and_write_eof_send_what_is_pending_first_and_abort_drops_it():
-    loop = asyncio.get_running_loop()
+async def test_close_and_write_eof_send_a_held_head_first_and_abort_drops_it():
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=loop)
-    transport.write(b"last words")
+    transport = _transport(inner)
+    transport.write(HEAD)
     transport.close()
-    assert inner.calls == ["write", "close"] and inner.writes == [b"last words"]
-    await _next_turn()  # the scheduled flush finds nothing left to send
+    assert inner.calls == ["write", "close"] and inner.writes == [HEAD]
+    await _next_turn()
     assert inner.calls == ["write", "close"]
 
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=loop)
-    transport.write(b"half")
+    transport = _transport(inner)
+    transport.write(HEAD)
     transport.write_eof()
     assert inner.calls == ["write", "write_eof"]
 
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=loop)
-    transport.write(b"never")
+    transport = _transport(inner)
+    transport.write(HEAD)
     transport.abort()
     await _next_turn()
     assert inner.calls == ["abort"]
 
 
-async def test_nothing_is_written_to_a_connection_that_closed_during_the_turn():
+async def test_a_head_is_not_written_to_a_connection_that_closed_during_the_turn():
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=asyncio.get_running_loop())
-    transport.write(b"too late")
+    transport = _transport(inner)
+    transport.write(HEAD)
     inner.closing = True  # the peer reset the connection before the turn ended
     await _next_turn()
     assert inner.writes == []
@@ -107,7 +116,7 @@ async def test_nothing_is_written_to_a_connection_that_closed_during_the_turn():
 
 def test_everything_else_is_the_wrapped_transports():
     inner = RecordingTransport()
-    transport = TurnBufferedTransport(transport=inner, loop=asyncio.new_event_loop())
+    transport = HeadHoldingTransport(transport=inner, loop=asyncio.new_event_loop())
     assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
     assert transport.is_closing() is False
 
@@ -160,7 +169,7 @@ class CountingTransport:
         return getattr(self._transport, name)
 
 
-class CountedTurnBuffered(TurnBufferedHttpToolsProtocol):
+class CountedJoinedHead(JoinedHeadHttpToolsProtocol):
     def connection_made(self, transport) -> None:
         super().connection_made(CountingTransport(transport))
 
@@ -198,7 +207,7 @@ def _serve(protocol_class):
 
 @pytest.fixture
 def server_port():
-    yield from _serve(CountedTurnBuffered)
+    yield from _serve(CountedJoinedHead)
 
 
 @pytest.fixture
@@ -241,4 +250,7 @@ def test_a_stream_is_written_as_it_comes_and_ends_with_its_last_chunk(server_por
         assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in head
         rest = _read_response(conn, until=b"0\r\n\r\n")
         assert b"data: 1\n\n" in rest and b"data: 2\n\n" in rest
-    assert len(SOCKET_WRITES) >= 4  # the chunks came apart in time, each written in its turn
+    assert SOCKET_WRITES[0].startswith(b"HTTP/1.1 200 OK") and SOCKET_WRITES[0].endswith(
+        b"data: 0\n\n\r\n"
+    )
+    assert len(SOCKET_WRITES) == 4  # head with the first chunk, two chunks, the last chunk
