@@ -15,6 +15,18 @@ from billing.services.budget_specs import budget_cache_invalidate
 from billing.tests.test_budget_support import make_budget, make_event
 
 
+@pytest.fixture(autouse=True)
+def _no_counters_of_earlier_tests(settings):
+    """With Redis and SQLite, a tenant and budget of this test reuse an earlier test's ids (the
+    rollback frees them) and would read that test's budget counters left in Redis: flushed."""
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.flushdb()
+        client.close()
+
+
 class _Hook:
     """A webhook receiver on 127.0.0.1 answering with the queued statuses, then 200."""
 
