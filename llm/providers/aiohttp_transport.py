@@ -9,26 +9,16 @@ to httpx's exception classes, so callers cannot tell the transports apart. With 
 
 import asyncio
 import ssl
-import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 
 import aiohttp
 import httpx
 from aiohttp.abc import AbstractResolver
-from multidict import CIMultiDict
 
 from llm.providers.upstream_guard import AddressRefused, UpstreamAddressRefused
 
 # aiohttp computes these from the body and URL; passing httpx's copies would duplicate them.
 _SKIP_HEADERS = {b"host", b"content-length", b"transfer-encoding", b"connection"}
-
-# What httpx's client adds to every request, so `send_plain` looks the same on the wire.
-_CLIENT_HEADERS = {
-    "Accept": "*/*",
-    "Accept-Encoding": "gzip, deflate",
-    "User-Agent": f"python-httpx/{httpx.__version__}",
-}
 
 
 def _map_error(exc: BaseException, request: httpx.Request | None) -> Exception:
@@ -47,48 +37,6 @@ def _map_error(exc: BaseException, request: httpx.Request | None) -> Exception:
     return httpx.TransportError(f"{type(exc).__name__}: {exc}", request=request)
 
 
-@dataclass(frozen=True)
-class PlainAnswer:
-    """A whole upstream answer: status, headers (case-insensitive) and the decoded body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-def _decoded(body: bytes, encoding: str | None) -> bytes:
-    """The body without the Content-Encoding `send_plain` asked for (gzip, deflate)."""
-    encoding = (encoding or "").strip().lower()
-    try:
-        if encoding == "gzip":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        if encoding == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:  # raw deflate, without the zlib header
-                return zlib.decompress(body, -zlib.MAX_WBITS)
-    except zlib.error as exc:
-        raise httpx.DecodingError(f"{encoding} body could not be decoded: {exc}") from exc
-    if encoding in ("", "identity"):
-        return body
-    raise httpx.DecodingError(f"unrequested Content-Encoding {encoding!r}")
-
-
-async def _read_whole(response: aiohttp.ClientResponse) -> PlainAnswer:
-    """The answer read to its end and decoded; its connection goes back to the pool."""
-    try:
-        content = await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise _map_error(exc, None) from exc
-    finally:
-        response.release()
-    return PlainAnswer(
-        status=response.status,
-        headers=response.headers,
-        body=_decoded(content, response.headers.get("Content-Encoding")),
-    )
-
-
 class _ResponseStream(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None):
         self._response = response
@@ -103,22 +51,6 @@ class _ResponseStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._response.release()
-
-
-class StreamedAnswer:
-    """A 2xx upstream answer whose body is read as it arrives, on the direct path: what the
-    gateway reads of an httpx.Response for a stream (`aiter_raw`, `aclose`), and no more."""
-
-    def __init__(self, response: aiohttp.ClientResponse):
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-        self._body = _ResponseStream(response, None)
-
-    def aiter_raw(self) -> AsyncIterator[bytes]:
-        return self._body.__aiter__()
-
-    async def aclose(self) -> None:
-        await self._body.aclose()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -178,46 +110,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
             stream=_ResponseStream(response, request),
             extensions={"http_version": b"HTTP/1.1"},
-        )
-
-    async def send_plain(
-        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> PlainAnswer:
-        """One request and its whole answer without httpx's Request and Response objects (the
-        upstream call: httpx's own objects cost more CPU than aiohttp's work, bench/README.md,
-        "Upstream call without httpx's objects"). The same headers, timeouts and errors as a
-        request through the transport with `timeout` for every phase."""
-        response = await self._send(
-            method=method, url=url, headers=headers, body=body, timeout=timeout
-        )
-        return await _read_whole(response)
-
-    async def send_stream(
-        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> StreamedAnswer | PlainAnswer:
-        """`send_plain` for a stream: a 2xx answer with its body unread (the caller reads and
-        closes it); any other status read whole."""
-        response = await self._send(
-            method=method, url=url, headers=headers, body=body, timeout=timeout
-        )
-        if response.status < 300:
-            return StreamedAnswer(response)
-        return await _read_whole(response)
-
-    async def _send(
-        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> aiohttp.ClientResponse:
-        """The direct paths' request: httpx's client headers under the caller's, `timeout` for
-        connecting and for each read."""
-        request_headers = CIMultiDict(_CLIENT_HEADERS)
-        request_headers.update(headers)
-        return await self._request(
-            method=method,
-            url=url,
-            headers=request_headers,
-            body=body,
-            connect_timeout=timeout,
-            read_timeout=timeout,
         )
 
     async def _request(

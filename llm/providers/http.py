@@ -6,10 +6,11 @@ client's API is httpx's; TOLLGATE_HTTP_TRANSPORT picks what sends the bytes: `ai
 default: about half the CPU per request, see bench/README.md) or `httpx` (httpx's own).
 
 The calls: `upstream_call` sends a plain request and hands the answer to the adapter,
-`upstream_stream_open` opens a streamed one (on the aiohttp transport a trusted request of
-either skips httpx's objects: `AiohttpTransport.send_plain`, `send_stream`); a transport failure
-(timeout, connection lost) of either becomes a ProviderError through `transport_error`, so the
-gateway sees one error type.
+`upstream_stream_open` opens a streamed one; on the `aiohttp` setting a trusted request of
+either goes through Tollgate's own HTTP/1.1 client instead (http11_client.py, a third of
+aiohttp's CPU per call), with no httpx objects. A transport failure (timeout, connection lost)
+of any path becomes a ProviderError through `transport_error`, so the gateway sees one error
+type.
 
 A request to a tenant's own base URL (`UpstreamRequest.guarded`) goes through the SSRF guard
 (upstream_guard.py: resolve once, check every address, connect to a checked one) unless
@@ -24,8 +25,9 @@ import httpx
 import orjson
 from django.conf import settings
 
-from llm.providers.aiohttp_transport import AiohttpTransport, PlainAnswer, StreamedAnswer
+from llm.providers.aiohttp_transport import AiohttpTransport
 from llm.providers.contract import ChatResult, ProviderAdapter, ProviderError, UpstreamRequest
+from llm.providers.http11_client import Http11Client, PlainAnswer, StreamedAnswer
 from llm.providers.upstream_guard import (
     GUARD_EXTENSION,
     GuardedHTTPTransport,
@@ -37,8 +39,8 @@ from llm.providers.upstream_guard import (
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
 )
-# The client's trusted aiohttp transport, per loop: the direct path of trusted calls.
-_direct_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AiohttpTransport]" = (
+# The direct path of trusted calls, per loop (on the `aiohttp` setting).
+_direct_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Http11Client]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -56,14 +58,14 @@ _LIMITS = httpx.Limits(
 )
 
 
-def _transports() -> tuple[httpx.AsyncBaseTransport, AiohttpTransport | None]:
+def _transports() -> tuple[httpx.AsyncBaseTransport, Http11Client | None]:
     """The trusted and the guarded transport of the configured kind, behind the guard's switch;
-    and the trusted one if it is aiohttp's (the direct path of trusted calls)."""
+    and, on the `aiohttp` setting, the direct path of trusted calls."""
     if settings.TOLLGATE_HTTP_TRANSPORT == "aiohttp":
         options = {"max_connections": _MAX_CONNECTIONS, "keepalive_expiry": _KEEPALIVE_SECONDS}
-        direct = AiohttpTransport(**options)
+        trusted: httpx.AsyncBaseTransport = AiohttpTransport(**options)
         guarded: httpx.AsyncBaseTransport = AiohttpTransport(**options, resolver=GuardedResolver)
-        return SsrfGuardTransport(trusted=direct, guarded=guarded), direct
+        return SsrfGuardTransport(trusted=trusted, guarded=guarded), Http11Client(**options)
     trusted = httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=False)
     guarded = GuardedHTTPTransport(limits=_LIMITS)
     return SsrfGuardTransport(trusted=trusted, guarded=guarded), None
@@ -75,9 +77,9 @@ def get_http_client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         transport, direct = _transports()
         if direct is None:
-            _direct_transports.pop(loop, None)
+            _direct_clients.pop(loop, None)
         else:
-            _direct_transports[loop] = direct
+            _direct_clients[loop] = direct
         client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(60.0, connect=5.0),
@@ -91,7 +93,9 @@ def get_http_client() -> httpx.AsyncClient:
 
 async def close_http_client() -> None:
     loop = asyncio.get_running_loop()
-    _direct_transports.pop(loop, None)
+    direct = _direct_clients.pop(loop, None)
+    if direct is not None:
+        await direct.aclose()
     client = _clients.pop(loop, None)
     if client is not None:
         await client.aclose()
@@ -122,8 +126,8 @@ async def upstream_call(
 
 
 async def _plain_exchange(request: UpstreamRequest, *, timeout: float) -> PlainAnswer:
-    """The whole answer to a plain request: straight through aiohttp when the request needs no
-    guard and the transport is aiohttp's, else through the httpx client."""
+    """The whole answer to a plain request: through the direct client when the request needs no
+    guard and the setting is `aiohttp`, else through the httpx client."""
     client = get_http_client()
     extensions = _extensions(request)
     direct = _direct_sender(extensions)
@@ -152,7 +156,7 @@ async def upstream_stream_open(
 ) -> httpx.Response | StreamedAnswer:
     """Open a streamed request: the response with its body unread (the caller reads it with
     `aiter_raw` and closes it), or the adapter's ProviderError for a non-2xx status (that
-    response is closed here). Trusted requests on the aiohttp transport skip httpx's objects."""
+    response is closed here). Trusted requests on the `aiohttp` setting skip httpx's objects."""
     client = get_http_client()
     extensions = _extensions(request)
     direct = _direct_sender(extensions)
@@ -188,10 +192,10 @@ async def upstream_stream_open(
     )
 
 
-def _direct_sender(extensions: dict[str, bool]) -> AiohttpTransport | None:
-    """The loop's trusted aiohttp transport for a request that needs no guard (call after
-    get_http_client), else None: such a request goes through the httpx client."""
-    return None if extensions else _direct_transports.get(asyncio.get_running_loop())
+def _direct_sender(extensions: dict[str, bool]) -> Http11Client | None:
+    """The loop's direct client for a request that needs no guard (call after get_http_client),
+    else None: such a request goes through the httpx client."""
+    return None if extensions else _direct_clients.get(asyncio.get_running_loop())
 
 
 def _extensions(request: UpstreamRequest) -> dict[str, bool]:
