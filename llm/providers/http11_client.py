@@ -337,6 +337,19 @@ class StreamedAnswer:
             self._connection.close()
 
 
+async def _read_whole(exchange: _Exchange) -> PlainAnswer:
+    while not exchange.complete:
+        exchange.raise_failure()
+        await exchange.wait()
+    headers = exchange.headers()
+    content = exchange.parts[0] if len(exchange.parts) == 1 else b"".join(exchange.parts)
+    return PlainAnswer(
+        status=exchange.status,
+        headers=headers,
+        body=decoded_body(content, headers.get("Content-Encoding")),
+    )
+
+
 class Http11Client:
     """One pool of keep-alive connections per origin; create it inside the event loop that uses
     it. `ssl_context` replaces the system's certificates (tests with their own CA)."""
@@ -366,16 +379,7 @@ class Http11Client:
         _connection, exchange = await self._exchange(
             method=method, url=url, headers=headers, body=body, timeout=timeout
         )
-        while not exchange.complete:
-            exchange.raise_failure()
-            await exchange.wait()
-        headers_read = exchange.headers()
-        content = exchange.parts[0] if len(exchange.parts) == 1 else b"".join(exchange.parts)
-        return PlainAnswer(
-            status=exchange.status,
-            headers=headers_read,
-            body=decoded_body(content, headers_read.get("Content-Encoding")),
-        )
+        return await _read_whole(exchange)
 
     async def send_stream(
         self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
@@ -390,15 +394,7 @@ class Http11Client:
             await exchange.wait()
         if exchange.status < 300:
             return StreamedAnswer(connection, exchange)
-        while not exchange.complete:
-            exchange.raise_failure()
-            await exchange.wait()
-        headers_read = exchange.headers()
-        return PlainAnswer(
-            status=exchange.status,
-            headers=headers_read,
-            body=decoded_body(b"".join(exchange.parts), headers_read.get("Content-Encoding")),
-        )
+        return await _read_whole(exchange)
 
     async def aclose(self) -> None:
         for connection in list(self._connections):
