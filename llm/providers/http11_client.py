@@ -237,6 +237,8 @@ class _Connection(asyncio.Protocol):
         exchange.status = self._parser.get_status_code()
         if exchange.status in (204, 304) or 100 <= exchange.status < 200:
             exchange.until_close = False
+        if 100 <= exchange.status < 200:  # informational (100 Continue): the answer follows it
+            return
         exchange.head_done = True
         exchange.wake()
 
@@ -253,6 +255,9 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         exchange = self.exchange
         assert exchange is not None
+        if not exchange.head_done:  # the end of an informational answer: wait for the real one
+            exchange.status, exchange.raw_headers, exchange.until_close = 0, [], True
+            return
         self.exchange = None
         self._stop_timer()
         exchange.complete = True

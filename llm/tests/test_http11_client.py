@@ -255,6 +255,21 @@ async def test_chunked_and_close_delimited_answers_are_read_whole():
         assert server.connections == 1  # the chunked answer left the connection reusable
 
 
+async def test_an_informational_answer_is_skipped_for_the_one_that_follows():
+    async with raw_server() as server:
+        client = Http11Client()
+        try:
+            server.script(b"HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n" + answer(b'{"real": 1}'))
+            server.script(answer())
+            first = await send(client, server.url)
+            assert first.status == 200 and first.body == b'{"real": 1}'
+            assert "x-early" not in first.headers
+            assert (await send(client, server.url)).body == OK_JSON
+            assert server.connections == 1
+        finally:
+            await client.aclose()
+
+
 async def test_a_connection_the_server_closed_while_idle_is_not_used_again():
     async with raw_server() as server:
         client = Http11Client()
