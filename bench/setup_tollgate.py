@@ -2,8 +2,10 @@
 
 Gives the tenant `bench` every hot-path feature: a default routing config with rules and a
 fallback chain (requests use `"model": "auto"`, so the router evaluates the rules, including the
-budget-state rule), and strict daily and monthly budgets large enough never to block. Prints one
-line per thing it set up; a missing feature is reported, not silently skipped.
+budget-state rule), strict daily and monthly budgets large enough never to block, and request
+and token rate limits on the benchmark's API key, as large (every request is checked and
+counted, none refused). Prints one line per thing it set up; a missing feature is reported, not
+silently skipped.
 """
 
 from decimal import Decimal
@@ -11,7 +13,7 @@ from decimal import Decimal
 from django.apps import apps
 
 from llm.models import RoutingConfig
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantApiKey
 
 tenant = Tenant.objects.get(slug="bench")
 
@@ -62,3 +64,9 @@ else:
         budget.full_clean()
         budget.save()
         print(f"SETUP budget={period} strict limit_usd=1000000 id={budget.pk}")
+
+# Up to 2**31 - 1 (the fields' type): far above what a benchmark run sends in a minute.
+RPM_LIMIT, TPM_LIMIT = 100_000_000, 2_000_000_000
+keys = TenantApiKey.objects.filter(tenant=tenant)
+keys.update(rpm_limit=RPM_LIMIT, tpm_limit=TPM_LIMIT)
+print(f"SETUP rate_limits keys={keys.count()} rpm_limit={RPM_LIMIT} tpm_limit={TPM_LIMIT}")

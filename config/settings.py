@@ -211,7 +211,7 @@ LOGGING = {
     },
     "handlers": {
         "console": {
-            "class": "logging.StreamHandler",
+            "class": "core.log_handler.TurnBufferedStreamHandler",  # one write per loop turn
             "formatter": TOLLGATE_LOG_FORMAT,
             "filters": ["redact_secrets"],
         }

@@ -201,6 +201,22 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(error)
 
 
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved: no "exception was never retrieved" warning
+
+
+def _copy_outcome(source: asyncio.Future, target: asyncio.Future) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
 class PipelinedRedis:
     """One connection per client (make one client per event loop); connects on first use and
     again after the connection is lost."""
@@ -239,6 +255,39 @@ class PipelinedRedis:
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args, lazy=lazy)
         except redis.exceptions.NoScriptError:
             return await self.execute("EVAL", script.source, len(keys), *keys, *args, lazy=lazy)
+
+    def script_soon(self, script: LuaScript, *, keys, args, lazy: bool = False) -> asyncio.Future:
+        """run_script for a caller with more to do before it needs the reply: the command is
+        queued now (it goes out with the commands of this turn) and the future of its reply is
+        returned, no task made. Its exception, if nobody awaits it, is dropped silently.
+        Not connected yet: a task connects and sends."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            reply = asyncio.ensure_future(self.run_script(script, keys=keys, args=args, lazy=lazy))
+            reply.add_done_callback(_retrieved)
+            return reply
+        if self._watchdog is None:
+            self._arm_watchdog()
+        reply = asyncio.get_running_loop().create_future()
+        reply.add_done_callback(_retrieved)
+        sent = protocol.send(
+            pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)), lazy=lazy
+        )
+
+        def relay(sent: asyncio.Future) -> None:
+            if reply.done():  # cancelled by its caller
+                return
+            error = sent.exception()
+            if isinstance(error, redis.exceptions.NoScriptError):  # load it with EVAL, once
+                retry = asyncio.ensure_future(
+                    self.execute("EVAL", script.source, len(keys), *keys, *args, lazy=lazy)
+                )
+                retry.add_done_callback(lambda done: _copy_outcome(done, reply))
+            else:
+                _copy_outcome(sent, reply)
+
+        sent.add_done_callback(relay)
+        return reply
 
     def close(self) -> None:
         if self._watchdog is not None:

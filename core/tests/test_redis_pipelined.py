@@ -146,6 +146,30 @@ async def test_script_loads_itself_once_then_runs_by_sha(client, redis_client):
     assert "cmdstat_eval" not in stats
 
 
+async def test_script_soon_goes_out_with_the_turns_commands_and_loads_an_unknown_script(
+    client, redis_client
+):
+    script = LuaScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    first = client.script_soon(script, keys=["soon"], args=[2])  # not connected yet: a task
+    assert await first == 2
+    protocol = client._protocol
+    writes: list[bytes] = []
+    write = protocol.transport.write
+    protocol.transport.write = lambda data: (writes.append(data), write(data))[1]
+    soon = client.script_soon(script, keys=["soon"], args=[3])
+    assert not soon.done()
+    assert await client.execute("GET", "soon") == b"5"  # sent after it, in the same write
+    assert await soon == 5
+    assert len(writes) == 1 and writes[0].index(b"EVALSHA") < writes[0].index(b"GET")
+    redis_client.script_flush()  # NOSCRIPT: loaded once with EVAL, the reply still arrives
+    assert await client.script_soon(script, keys=["soon"], args=[4]) == 9
+    assert redis_client.script_exists(script.sha) == [True]
+    failing = client.script_soon(LuaScript("return redis.call('NOPE')"), keys=[], args=[])
+    with pytest.raises(redis.exceptions.ResponseError):
+        await failing
+    assert await client.execute("PING") == b"PONG"
+
+
 async def test_a_script_error_is_a_response_error(client):
     with pytest.raises(redis.exceptions.ResponseError):
         await client.run_script(LuaScript("return redis.call('NOPE')"), keys=[], args=[])

@@ -4,6 +4,14 @@ In order (the use case in chat_completions runs them): the Idempotency-Key claim
 stored answer to replay), the key's rate limit, the tenant's snapshot and the routing
 decision (the request's `RequestInput`), and the budget reservation of the worst case.
 
+The rate limit and the reservation are two Redis commands; the limit's verdict is not needed
+before the reservation is, so its command is sent first and awaited last (`RateCheck`): both go
+out in one write and come back in one read, a round trip saved per request. Its verdict still
+comes first: a refused limit answers 429 whatever routing or the budget said (as when it was
+checked before them), and a hold already taken is given back. A key this process saw refused
+in the current window is checked before routing instead, so that a client hammering past its
+limit takes no budget holds (gateway/services/ratelimit.py).
+
 Budget reservation: the worst case is reserved once, as the maximum over *all* candidates of
 (estimated input + max output) at that candidate's price (every input token at its dearest
 class, a cache write), so a fallback to a pricier model never needs a second reservation that
@@ -21,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from billing.services.budgets import budget_reserve, budget_used_pct
-from core.errors import RateLimited
+from billing.services.budgets import budget_release, budget_reserve, budget_used_pct
+from core.errors import ApplicationError, RateLimited
 from gateway.services import snapshots
 from gateway.services.context import RequestInput
 from gateway.services.idempotency import idempotency_begin
-from gateway.services.ratelimit import rate_limit_admit
+from gateway.services.ratelimit import rate_limit_refused_lately, rate_limit_start
 from gateway.services.response_cache import cache_key
 from llm.services.latency import latency_by_model
 from llm.services.request_features import with_complexity
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
     from billing.services.reservation import Reservation
     from gateway.services.context import ChatRequest, RequestState
     from gateway.services.idempotency import IdempotencyClaim
+    from gateway.services.ratelimit import PendingAdmission
     from gateway.services.snapshots import KeyInfo
     from llm.services.request_features import RequestFeatures
     from llm.services.routing_hints import RoutingHints
@@ -82,9 +91,26 @@ async def admit(
     chat: ChatRequest,
     hints: RoutingHints,
     features: RequestFeatures,
+) -> tuple[RequestInput, RateCheck]:
+    """The route, the key's rate limit checked alongside (module doc): the request as it will
+    be served, and the limit's verdict to take before serving it (reserve_worst_case)."""
+    rate_check = await rate_check_start(key, features)
+    try:
+        request = await _route(state, key=key, chat=chat, hints=hints, features=features)
+    except ApplicationError:
+        await rate_check.verdict()  # a refused limit answers first
+        raise
+    return request, rate_check
+
+
+async def _route(
+    state: RequestState,
+    *,
+    key: KeyInfo,
+    chat: ChatRequest,
+    hints: RoutingHints,
+    features: RequestFeatures,
 ) -> RequestInput:
-    """The key's rate limit, then the route: the request as it will be served."""
-    await rate_limit_check(key, features)
     catalog = await snapshots.catalog_get()
     snapshot = await snapshots.tenant_snapshot_get(tenant_id=key.tenant_id)
     if any(config.reads_complexity for config in snapshot.configs):
@@ -123,12 +149,46 @@ async def admit(
 
 async def rate_limit_check(key: KeyInfo, features: RequestFeatures) -> None:
     """The key's requests and tokens per minute: RateLimited (429, Retry-After) when spent."""
-    retry_after = await rate_limit_admit(
+    await RateCheck(_rate_limit_start(key, features)).verdict()
+
+
+class RateCheck:
+    """A rate-limit check whose command is out: `verdict()` awaits the answer and raises
+    RateLimited when the limit is spent (module doc)."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: PendingAdmission) -> None:
+        self._pending = pending
+
+    async def verdict(self) -> None:
+        _raise_if_refused(await self._pending.retry_after())
+
+
+async def rate_check_start(key: KeyInfo, features: RequestFeatures) -> RateCheck:
+    """Send the key's rate-limit command and return at once. A verdict known already (the
+    embedded default's file), or a key refused lately in this process, is taken here: raises
+    when refused, before any hold is taken."""
+    refused_lately = bool(key.rpm_limit or key.tpm_limit) and rate_limit_refused_lately(
+        key_id=key.key_id
+    )
+    pending = _rate_limit_start(key, features)
+    check = RateCheck(pending)
+    if refused_lately or pending.decided:
+        await check.verdict()
+    return check
+
+
+def _rate_limit_start(key: KeyInfo, features: RequestFeatures) -> PendingAdmission:
+    return rate_limit_start(
         key_id=key.key_id,
         rpm_limit=key.rpm_limit,
         tpm_limit=key.tpm_limit,
         tokens=features.estimated_input_tokens,
     )
+
+
+def _raise_if_refused(retry_after: int | None) -> None:
     if retry_after is not None:
         raise RateLimited(
             f"Rate limit of this API key reached; retry after {retry_after} s.",
@@ -146,8 +206,24 @@ async def _budget_used_pct(
     return await budget_used_pct(tenant_id=key.tenant_id, config_id=governing.pk)
 
 
-async def reserve_worst_case(request: RequestInput) -> Reservation:
-    """Hold the dearest candidate's worst case against every budget (module doc)."""
+async def reserve_worst_case(request: RequestInput, *, rate_check: RateCheck) -> Reservation:
+    """Hold the dearest candidate's worst case against every budget (module doc), then take
+    the rate limit's verdict: a refusal gives the hold back and raises RateLimited, also in
+    place of a BudgetExceeded."""
+    try:
+        reservation = await _reserve(request)
+    except ApplicationError:
+        await rate_check.verdict()
+        raise
+    try:
+        await rate_check.verdict()
+    except RateLimited:
+        await budget_release(reservation=reservation)
+        raise
+    return reservation
+
+
+async def _reserve(request: RequestInput) -> Reservation:
     worst_cost, worst_tokens = ZERO, 0
     estimated_input = request.features.estimated_input_tokens
     for model in request.decision.candidates:

@@ -126,15 +126,16 @@ async def serve_chat(state: RequestState, *, headers: Mapping[str, str]) -> Gate
     )
     if stored is not None:
         return replay(stored)
-    request = await admit(state, key=key, chat=chat, hints=hints, features=features)
+    request, rate_check = await admit(state, key=key, chat=chat, hints=hints, features=features)
     state.admitted = request
     hit = await cache_lookup(request)
     if hit is None:
         request, hit = await similarity_lookup(request, state)
         state.admitted = request
     if hit is not None:
+        await rate_check.verdict()
         return await serve_cache_hit(request, state, hit)
-    state.reservation = await reserve_worst_case(request)
+    state.reservation = await reserve_worst_case(request, rate_check=rate_check)
     if request.chat.stream:
         return await run_stream(request, state)
     return await run_plain(request, state)

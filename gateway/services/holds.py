@@ -39,10 +39,10 @@ async def settle(state: RequestState, *, cost: Decimal, tokens: int) -> None:
 async def settle_and_count(
     request: RequestInput, state: RequestState, *, cost: Decimal, tokens: int
 ) -> None:
-    """After an answer: the key's token rate counts it, the budget settles at its actual cost.
-    The settlement comes last: the caller records the usage right after it, with nothing in
+    """After an answer: the key's token rate counts it, the budget settles at its actual cost,
+    both commands in one write. The caller records the usage right after, with nothing in
     between (billing/services/budget_failover.py)."""
-    await rate_limit_add_tokens(
+    rate_limit_add_tokens(
         key_id=request.key.key_id,
         tpm_limit=request.key.tpm_limit,
         tokens=tokens - request.features.estimated_input_tokens,

@@ -5,8 +5,17 @@ actual tokens are added when the response is known, so the next requests see the
 A single request larger than the whole token limit is let through only into an empty window.
 On the embedded default the same counters live in the file every process shares
 (core/shared_state.py), checked and counted in one transaction like the script.
+
+`rate_limit_start` sends the check-and-count and returns at once (`PendingAdmission`), so the
+chat pipeline's budget reservation goes out in the same write and both replies come back in
+one read. Each process remembers which keys it saw refused in the current window
+(`rate_limit_refused_lately`): the chat pipeline checks a key's limit alongside its budget
+reservation (gateway/services/admission.py), and a key being refused is checked first instead,
+so that its refused requests take no budget hold. The memory only picks that order; Redis (or
+the shared file) decides every request.
 """
 
+import asyncio
 import math
 import time
 
@@ -15,6 +24,8 @@ from core.redis_pipelined import LuaScript
 from core.shared_state import get_shared_state
 
 _COUNTER_TTL_SECONDS = 120  # a window's counters outlive it, as the scripts' EXPIRE 120
+_REFUSALS_KEPT = 10_000  # keys remembered as refused (per process) before the memory starts over
+_refused_in_window: dict[int, int] = {}  # key id -> the window it was last refused in
 
 _ADMIT = LuaScript(
     """
@@ -53,28 +64,93 @@ def _keys(key_id: int, window: int) -> tuple[str, str]:
     return f"tollgate:rl:{key_id}:{window}:r", f"tollgate:rl:{key_id}:{window}:t"
 
 
-async def rate_limit_admit(
+class PendingAdmission:
+    """A key's check-and-count with its command sent: `await retry_after()` for the verdict."""
+
+    __slots__ = ("_key_id", "_refused", "_reply", "_retry_after", "_window")
+
+    def __init__(
+        self,
+        *,
+        key_id: int,
+        window: int,
+        retry_after: int,
+        reply: asyncio.Future | None = None,
+        refused: bool = False,
+    ) -> None:
+        self._key_id, self._window, self._retry_after = key_id, window, retry_after
+        self._reply, self._refused = reply, refused
+        if refused:
+            _remember_refusal(key_id, window)
+
+    @property
+    def decided(self) -> bool:
+        """The verdict is known (no limit, or the embedded default's file answered at once)."""
+        return self._reply is None
+
+    async def retry_after(self) -> int | None:
+        """None when admitted, else the Retry-After seconds (until the window ends)."""
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            try:
+                self._refused = int(await reply) != 0
+            except Exception:  # Redis trouble: admit rather than fail every request (budgets hold)
+                self._refused = False
+            if self._refused:
+                _remember_refusal(self._key_id, self._window)
+        return self._retry_after if self._refused else None
+
+
+_NO_LIMIT = PendingAdmission(key_id=0, window=0, retry_after=0)  # always admitted
+
+
+def rate_limit_start(
     *, key_id: int, rpm_limit: int | None, tpm_limit: int | None, tokens: int
-) -> int | None:
-    """None when admitted, else the Retry-After seconds (until the window ends)."""
+) -> PendingAdmission:
+    """Send the key's check-and-count now (it goes out with this turn's other Redis commands);
+    the verdict is awaited later (PendingAdmission.retry_after)."""
     if not rpm_limit and not tpm_limit:
-        return None
+        return _NO_LIMIT
     window, retry_after = _window()
+    pending = PendingAdmission(key_id=key_id, window=window, retry_after=retry_after)
     rkey, tkey = _keys(key_id, window)
     client = get_pipelined_redis()
     if client is None:
-        return _admit_shared(rkey, tkey, rpm_limit or 0, tpm_limit or 0, tokens, retry_after)
-    try:
-        verdict = await client.run_script(
-            _ADMIT, keys=(rkey, tkey), args=(rpm_limit or 0, tpm_limit or 0, tokens)
+        refused = _admit_shared(rkey, tkey, rpm_limit or 0, tpm_limit or 0, tokens)
+        return PendingAdmission(
+            key_id=key_id, window=window, retry_after=retry_after, refused=refused
         )
-    except Exception:  # Redis trouble: admit rather than fail every request (budgets still hold)
-        return None
-    return None if int(verdict) == 0 else retry_after
+    pending._reply = client.script_soon(
+        _ADMIT, keys=(rkey, tkey), args=(rpm_limit or 0, tpm_limit or 0, tokens)
+    )
+    return pending
 
 
-async def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: int) -> None:
-    """Add tokens learnt after the call (output, and input beyond the estimate)."""
+async def rate_limit_admit(
+    *, key_id: int, rpm_limit: int | None, tpm_limit: int | None, tokens: int
+) -> int | None:
+    """Check and count at once: None when admitted, else the Retry-After seconds."""
+    pending = rate_limit_start(
+        key_id=key_id, rpm_limit=rpm_limit, tpm_limit=tpm_limit, tokens=tokens
+    )
+    return await pending.retry_after()
+
+
+def rate_limit_refused_lately(*, key_id: int) -> bool:
+    """Whether this process saw the key refused in the current window (module doc)."""
+    return _refused_in_window.get(key_id) == _window()[0]
+
+
+def _remember_refusal(key_id: int, window: int) -> None:
+    if len(_refused_in_window) >= _REFUSALS_KEPT:
+        _refused_in_window.clear()
+    _refused_in_window[key_id] = window
+
+
+def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: int) -> None:
+    """Add tokens learnt after the call (output, and input beyond the estimate). Sent lazily and
+    not awaited: the answer has gone out, so the command waits to go out with the budget
+    settlement's write; a failure only leaves the window's count lower."""
     if not tpm_limit or tokens <= 0:
         return
     window, _ = _window()
@@ -83,21 +159,16 @@ async def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: i
     if client is None:
         get_shared_state().incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
         return
-    try:
-        await client.run_script(_ADD_TOKENS, keys=(tkey,), args=(tokens,))
-    except Exception:
-        return
+    client.script_soon(_ADD_TOKENS, keys=(tkey,), args=(tokens,), lazy=True)
 
 
-def _admit_shared(
-    rkey: str, tkey: str, rpm: int, tpm: int, tokens: int, retry_after: int
-) -> int | None:
-    """The _ADMIT script's check-and-count on the embedded default's shared file."""
+def _admit_shared(rkey: str, tkey: str, rpm: int, tpm: int, tokens: int) -> bool:
+    """The _ADMIT script's check-and-count on the embedded default's shared file: refused?"""
     store = get_shared_state()
     with store.atomic():
         r, t = int(store.get(rkey) or 0), int(store.get(tkey) or 0)
         if (rpm and r + 1 > rpm) or (tpm and t > 0 and t + tokens > tpm):
-            return retry_after
+            return True
         store.incr(rkey, 1, ttl=_COUNTER_TTL_SECONDS)
         store.incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
-    return None
+    return False

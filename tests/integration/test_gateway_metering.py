@@ -154,6 +154,87 @@ def test_tokens_per_minute_limit(gw):
     assert "retry-after" in limited.headers
 
 
+def test_refused_rate_limit_answers_before_the_budget(gw):
+    """The limit's verdict arrives after the reservation's (one round trip for both), yet a
+    refused limit still answers 429 where the budget would have answered 402."""
+    from billing.models import Budget
+
+    _inside_one_window()
+    gw.key.rpm_limit = 1
+    gw.key.save()
+    Budget.objects.create(
+        tenant=gw.tenant, scope="tenant", period="daily", limit_usd=Decimal("0.000001")
+    )
+    assert gw.post(BODY).status_code == 402  # admitted by the limit, refused by the budget
+    limited = gw.post(BODY)
+    assert limited.status_code == 429, limited.text
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert gw.upstreams["openai"].requests == []
+
+
+def test_refused_rate_limit_gives_the_budget_hold_back(gw, monkeypatch):
+    """A strict token budget with room for one worst case beside the tokens spent: the hold a
+    rate-limited request took while its verdict was on the way is given back at once, so another
+    key's request still fits; a key refused lately is checked first and takes no hold at all."""
+    from django.conf import settings
+
+    from billing.models import Budget
+    from gateway.services import admission
+    from tenants.services import api_key_create
+
+    _inside_one_window()
+    gw.set_config(fallback_models=[])  # one candidate: the worst case is its input + max_tokens
+    body = {**BODY, "max_tokens": 1000}
+    Budget.objects.create(
+        tenant=gw.tenant, scope="tenant", period="daily", limit_usd=None, limit_tokens=1500
+    )
+    gw.key.rpm_limit = 1
+    gw.key.save()
+    other, other_secret = api_key_create(tenant=gw.tenant, scopes=["inference"])
+    reserved = []
+    real_reserve = admission.budget_reserve
+
+    async def counting_reserve(**kwargs):
+        reserved.append(kwargs["api_key_id"])
+        return await real_reserve(**kwargs)
+
+    monkeypatch.setattr(admission, "budget_reserve", counting_reserve)
+    assert gw.post(body).status_code == 200
+    assert gw.post(body).status_code == 429  # on Redis: held ~1,000 tokens, then gave them back
+    assert gw.post(body, secret=other_secret).status_code == 200, "the hold was not given back"
+    assert gw.post(body).status_code == 429
+    if settings.REDIS_URL:  # the verdict came with the reservation's reply
+        assert reserved == [gw.key.pk, gw.key.pk, other.pk]
+    else:  # the shared file answers at once: refused before any hold
+        assert reserved == [gw.key.pk, other.pk]
+    assert len(gw.upstreams["openai"].requests) == 2
+
+
+def test_rate_limit_and_reservation_go_to_redis_in_one_write(gw, redis_client, monkeypatch):
+    from billing.models import Budget
+    from billing.services import budgets
+    from core import redis_pipelined
+    from gateway.services import ratelimit
+
+    gw.key.rpm_limit = 1000
+    gw.key.save()
+    Budget.objects.create(tenant=gw.tenant, scope="tenant", period="daily", limit_usd=Decimal(5))
+    writes = []
+    real_flush = redis_pipelined._Protocol._flush
+
+    def recording_flush(self):
+        writes.append(b"".join(self._outgoing))
+        real_flush(self)
+
+    monkeypatch.setattr(redis_pipelined._Protocol, "_flush", recording_flush)
+    assert gw.post(BODY).status_code == 200  # warms the budget counters (seeded on first use)
+    writes.clear()
+    assert gw.post(BODY).status_code == 200
+    limit_sha, reserve_sha = ratelimit._ADMIT.sha.encode(), budgets._RESERVE.sha.encode()
+    together = [w for w in writes if limit_sha in w and reserve_sha in w]
+    assert len(together) == 1, [w[:80] for w in writes]
+
+
 def test_rate_limit_holds_across_processes(gw, redis_client):
     """Another process (its own loop and Redis connection) spends the same key's window."""
     from gateway.services.ratelimit import rate_limit_admit
