@@ -36,12 +36,34 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Every pattern above matches only text holding one of these (case-folded): text with none of
+# them is returned as it is, without the seven regular-expression passes (the request log line,
+# every request, has none; the passes were ~2% of a worker's CPU).
+_MARKERS = (
+    "key",
+    "token",
+    "secret",
+    "bearer",
+    "sk-",
+    "aiza",
+    "tg_",
+    *(
+        f"{prefix}{sep}"
+        for prefix in ("gsk", "xai", "pplx", "fw", "csk", "hf", "r8", "nvapi")
+        for sep in "-_"
+    ),
+)
+
+
 def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
     """`text` without anything shaped like a key, nor any of `secrets` (known values, such as
     the key an upstream call was made with: a self-hosted model's key may have any shape)."""
     for secret in secrets:
         if secret and len(secret) >= _MIN_KNOWN_SECRET:
             text = text.replace(secret, MASK)
+    folded = text.casefold()  # as the patterns' (?i): the Kelvin sign is k, the long s is s
+    if not any(marker in folded for marker in _MARKERS):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -50,19 +50,14 @@ class LuaScript:
 
 
 def pack_command(args) -> bytes:
-    """One command in RESP: an array of bulk strings (str, bytes, int and float arguments)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int | float) and not isinstance(arg, bool):
-            data = repr(arg).encode()
-        else:
-            raise redis.exceptions.DataError(f"Invalid Redis argument of type {type(arg).__name__}")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """One command in RESP: an array of bulk strings (str, bytes, int and float arguments).
+    hiredis packs it in C (the Python loop was ~3% of a worker's CPU: every request sends four
+    scripts with a dozen arguments each); the same bytes, ints and floats as their repr."""
+    try:
+        return hiredis.pack_command(tuple(args))
+    except TypeError:
+        kinds = ", ".join(sorted({type(arg).__name__ for arg in args}))
+        raise redis.exceptions.DataError(f"Invalid Redis argument among types: {kinds}") from None
 
 
 @dataclass(frozen=True)

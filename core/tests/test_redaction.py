@@ -57,3 +57,54 @@ def test_ordinary_text_is_left_alone(harmless):
 def test_redaction_is_idempotent():
     once = redact("sk-abcdefghijk Bearer abcdefghijkl ?key=AIzaXXXXXXXX x-api-key: foo-bar-baz")
     assert redact(once) == once
+
+
+def test_text_with_no_marker_of_any_pattern_is_left_as_it_is_and_the_markers_miss_nothing():
+    import random
+    import re as regex
+
+    from core import redaction
+
+    line = "request_id=4f3d tenant=bench model=openai/gpt-4o-mini status=200 cache=miss"
+    assert redact(line) is line
+    # Labels spelt with the letters the patterns' case-insensitive matching takes for k and s.
+    assert "abcd1234" not in redact("client_\u017fecret=abcd1234")
+    assert "abcd1234" not in redact("api\u212aey: abcd1234")
+
+    def every_pattern(text: str) -> str:
+        for pattern, replacement in redaction._PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    pieces = [
+        *redaction._MARKERS,
+        "KEY",
+        "Token",
+        "SECRET",
+        "Bearer ",
+        "x-api-key: ",
+        "?key=",
+        "&token=",
+        "sk-",
+        "AIza",
+        "tg_",
+        "gsk_",
+        "=",
+        ": ",
+        '"',
+        " ",
+        "-",
+        "_",
+        "abcdefgh",
+        "12345678",
+        "é",
+        "\u212a",
+        "\u017f",
+        "/",
+        "?",
+        "&",
+    ]
+    rng = random.Random(7)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert redact(text) == every_pattern(text), regex.escape(text)
