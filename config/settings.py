@@ -234,6 +234,14 @@ TOLLGATE_ALLOW_PRIVATE_UPSTREAMS = env.bool("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", 
 TOLLGATE_HTTP_TRANSPORT = env.str("TOLLGATE_HTTP_TRANSPORT", default="aiohttp")  # or "httpx"
 TOLLGATE_UPSTREAM_TIMEOUT_SECONDS = env.float("TOLLGATE_UPSTREAM_TIMEOUT_SECONDS", default=60.0)
 TOLLGATE_REQUEST_DEADLINE_SECONDS = env.float("TOLLGATE_REQUEST_DEADLINE_SECONDS", default=120.0)
+# Read on every request: a body larger than this is refused (413); upstream retries on the same
+# model, their backoff and the longest Retry-After honoured; the circuit breaker.
+TOLLGATE_MAX_BODY_BYTES = 20 * 1024 * 1024
+TOLLGATE_MAX_RETRIES = 1
+TOLLGATE_RETRY_BASE_SECONDS = 0.2
+TOLLGATE_MAX_RETRY_AFTER_SECONDS = 10.0
+TOLLGATE_BREAKER_THRESHOLD = 5
+TOLLGATE_BREAKER_COOLDOWN_SECONDS = 30.0
 TOLLGATE_CATALOG_FILE = BASE_DIR / "llm" / "catalog" / "catalog.json"
 TOLLGATE_USAGE_RETENTION_DAYS = env.int("TOLLGATE_USAGE_RETENTION_DAYS", default=400)
 # Monthly statements (docs/billing.md): late-usage grace window after a tenant's month ends,

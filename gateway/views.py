@@ -20,8 +20,6 @@ from gateway.services.models_list import models_list
 from gateway.services.responses import GatewayResponse, error_response, new_request_id
 from gateway.services.responses_api import responses_create
 
-_DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
-
 
 def _render(result: GatewayResponse):
     if result.stream is not None:
@@ -39,7 +37,7 @@ def _render(result: GatewayResponse):
 
 async def _post(request, use_case):
     request_id = new_request_id()
-    limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
+    limit = settings.TOLLGATE_MAX_BODY_BYTES
     raw = request.read(limit + 1)  # not request.body: images can exceed Django's form limit
     if len(raw) > limit:
         error = InvalidRequest(f"The request body exceeds {limit} bytes.")
@@ -174,7 +172,7 @@ async def _asgi_post(path: str, method: str, headers: dict, receive, request_id:
         error = InvalidRequest(f"Use POST for {path}.")
         error.status = 405
         return error_response(error, {"X-Tollgate-Request-Id": request_id})
-    limit = getattr(settings, "TOLLGATE_MAX_BODY_BYTES", _DEFAULT_MAX_BODY_BYTES)
+    limit = settings.TOLLGATE_MAX_BODY_BYTES
     raw = await _read_body(receive, limit)
     if raw is None:
         error = InvalidRequest(f"The request body exceeds {limit} bytes.")

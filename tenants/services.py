@@ -1,5 +1,6 @@
 """Writes for tenants, memberships, API keys and BYOK credentials."""
 
+import functools
 import hashlib
 import hmac
 import re
@@ -36,8 +37,13 @@ def api_key_well_formed(secret: str) -> bool:
 
 def api_key_hash(secret: str) -> str:
     """Keyed hash (HMAC-SHA256) of an API key secret; the key is derived from SECRET_KEY."""
-    hash_key = hashlib.sha256(b"tollgate-api-key-hash:" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(hash_key, secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_hash_key(settings.SECRET_KEY), secret.encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _hash_key(secret_key: str) -> bytes:
+    """Derived once per SECRET_KEY (every request hashes the key it presents)."""
+    return hashlib.sha256(b"tollgate-api-key-hash:" + secret_key.encode()).digest()
 
 
 def tenant_create(*, slug: str, name: str, timezone_name: str = "UTC") -> Tenant:

@@ -105,7 +105,8 @@ def failover_reset_local() -> None:
 
 
 def in_database_mode() -> bool:
-    return bool(settings.REDIS_URL) and _mode["url"] == settings.REDIS_URL
+    url = _mode["url"]  # "" unless in database mode: no settings read on the hot path
+    return bool(url) and url == settings.REDIS_URL
 
 
 def _lock() -> asyncio.Lock:

@@ -80,7 +80,7 @@ _used_pct: dict[tuple[int, int | None], tuple[float, Decimal | None]] = {}
 
 def reservation_ttl() -> float:
     """How long a hold outlives its request: the request deadline plus a margin."""
-    return float(getattr(settings, "TOLLGATE_REQUEST_DEADLINE_SECONDS", 120)) + 60.0
+    return float(settings.TOLLGATE_REQUEST_DEADLINE_SECONDS) + 60.0
 
 
 _RESERVE = LuaScript(RESERVE_LUA)

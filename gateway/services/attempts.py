@@ -101,7 +101,7 @@ def upstream_request(
 def backoff(tries: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return max(0.0, retry_after) + random.uniform(0, 0.05)
-    base = float(getattr(settings, "TOLLGATE_RETRY_BASE_SECONDS", 0.2))
+    base = float(settings.TOLLGATE_RETRY_BASE_SECONDS)
     delay = min(base * (2 ** (tries - 1)), 8.0)
     return random.uniform(delay / 2, delay)
 
@@ -128,7 +128,7 @@ def _max_retries(params: Mapping[str, Any]) -> int:
     value = params.get("max_retries")
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return min(value, 5)
-    return int(getattr(settings, "TOLLGATE_MAX_RETRIES", 1))
+    return int(settings.TOLLGATE_MAX_RETRIES)
 
 
 async def _candidates(
@@ -259,7 +259,7 @@ async def _wait_to_retry(
 ) -> bool:
     """Sleep the backoff before the next try; False (noted) when it would not fit the deadline."""
     delay = backoff(tries, failure.retry_after)
-    max_wait = float(getattr(settings, "TOLLGATE_MAX_RETRY_AFTER_SECONDS", 10.0))
+    max_wait = float(settings.TOLLGATE_MAX_RETRY_AFTER_SECONDS)
     if delay > max_wait or time.monotonic() + delay >= request.deadline:
         attempt.note = (attempt.note + "; " if attempt.note else "") + (
             f"retry after {delay:.1f} s exceeds the remaining deadline: next model"

@@ -40,11 +40,11 @@ return failures
 
 
 def _threshold() -> int:
-    return int(getattr(settings, "TOLLGATE_BREAKER_THRESHOLD", 5))
+    return int(settings.TOLLGATE_BREAKER_THRESHOLD)
 
 
 def _cooldown() -> float:
-    return float(getattr(settings, "TOLLGATE_BREAKER_COOLDOWN_SECONDS", 30.0))
+    return float(settings.TOLLGATE_BREAKER_COOLDOWN_SECONDS)
 
 
 _healthy_until: dict[tuple[str, str], float] = {}  # monotonic time; no state was stored
