@@ -9,11 +9,12 @@ alive in one pool per origin.
 
 It handles: Content-Length, chunked and close-delimited answers; the gzip or deflate encoding it
 asks for; a connect timeout and a read timeout (no byte for `timeout` seconds, as aiohttp's
-`sock_read`); TLS with the system's certificates; at most `max_connections` open (more requests
-wait for one). Not: proxies, redirects (a 3xx is the caller's answer), HTTP/2, or retries (a POST
-is never sent twice; an idle connection the server closes is dropped as soon as that is seen).
-Its failures are httpx's exception classes, as with the other transports, so `transport_error`
-classifies them all.
+`sock_read`); TLS with the system's certificates; at most `max_connections` open (past it an
+idle connection of another origin is closed to make room, else requests wait for one). Not:
+proxies, redirects (a 3xx is the caller's answer), HTTP/2, or retries (a POST is never sent
+twice; an idle connection the server closes is dropped as soon as that is seen). Its failures
+are httpx's exception classes, as with the other transports, so `transport_error` classifies
+them all.
 """
 
 import asyncio
@@ -434,11 +435,15 @@ class Http11Client:
         return None
 
     async def _connect(self, origin: tuple[str, str, int], *, timeout: float) -> _Connection:
-        """A new connection; at the limit, the first one of this origin to come free instead."""
+        """A new connection; at the limit, the longest idle connection of another origin makes
+        room (else idle connections of one provider would keep another's requests waiting),
+        or the first one of this origin to come free is taken instead."""
         scheme, host, port = origin
         try:
             async with asyncio.timeout(timeout):
                 while len(self._connections) + self._opening >= self._max_connections:
+                    if self._close_longest_idle():
+                        continue
                     waiter = self.loop.create_future()
                     self._slot_waiters.append(waiter)
                     await waiter
@@ -486,6 +491,20 @@ class Http11Client:
         if idle and connection in idle:
             idle.remove(connection)
         self._wake_slot_waiter()
+
+    def _close_longest_idle(self) -> bool:
+        """Close the idle connection that has waited longest (any origin); its slot is free at
+        once. False when none is idle."""
+        oldest: _Connection | None = None
+        for idle in self._idle.values():
+            if idle and (oldest is None or idle[0].idle_since < oldest.idle_since):
+                oldest = idle[0]  # each list is oldest first
+        if oldest is None:
+            return False
+        self._idle[oldest.origin].remove(oldest)
+        self._connections.discard(oldest)
+        oldest.close()
+        return True
 
     def _wake_slot_waiter(self) -> None:
         while self._slot_waiters:

@@ -313,6 +313,26 @@ async def test_at_the_connection_limit_a_request_waits_for_a_free_connection():
             await client.aclose()
 
 
+async def test_at_the_limit_an_idle_connection_of_another_origin_makes_room():
+    """Idle keep-alive connections to one provider must not keep another's requests waiting
+    until they expire."""
+    async with raw_server() as first, raw_server() as second:
+        client = Http11Client(max_connections=2, keepalive_expiry=60)
+        try:
+            for _ in range(2):
+                first.script(answer())
+            await asyncio.gather(send(client, first.url), send(client, first.url))
+            assert first.connections == 2  # both idle now, the limit reached
+            second.script(answer(b'{"n": 2}'))
+            answered = await asyncio.wait_for(send(client, second.url), timeout=2)
+            assert orjson.loads(answered.body) == {"n": 2}
+            first.script(answer(b'{"n": 3}'))  # the other idle connection is still reused
+            assert orjson.loads((await send(client, first.url)).body) == {"n": 3}
+            assert first.connections == 2 and second.connections == 1
+        finally:
+            await client.aclose()
+
+
 @pytest.mark.parametrize(
     "headers",
     [{"X-Evil": "yes\r\nX-Injected: 1"}, {"X-Evil\r\nX-Injected": "1"}, {"X-Name": "caf\u20ac"}],
