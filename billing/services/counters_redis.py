@@ -17,11 +17,12 @@ open reservations), seeded (marker: set once per counter by the one seeding writ
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
 import uuid
 from typing import TYPE_CHECKING
+
+import orjson
 
 if TYPE_CHECKING:
     from billing.services.counter_plans import CounterPlan
@@ -200,7 +201,7 @@ def reserve_args(
     """`held`: held_amounts() of the same plans, kept on the reservation for its settlement."""
     rz, rv = tenant_keys(plans[0].tenant_id)
     now_ms = int(time.time() * 1000)
-    holds = json.dumps([[plan.key, *amounts] for plan, amounts in zip(plans, held, strict=True)])
+    holds = orjson.dumps([[plan.key, *amounts] for plan, amounts in zip(plans, held, strict=True)])
     args: list = [now_ms, now_ms + int(ttl_seconds * 1000), reservation_id, holds, micros, tokens]
     for plan in plans:
         args += [

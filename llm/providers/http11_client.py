@@ -38,6 +38,9 @@ CLIENT_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
     "User-Agent": f"python-httpx/{httpx.__version__}",
 }
+_CLIENT_HEADERS_BY_LOWER_NAME = {
+    name.lower(): (name, value) for name, value in CLIENT_HEADERS.items()
+}
 # Set from the request itself; a caller's copy would contradict it.
 _FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 # A streamed answer's bytes held unread before the socket stops being read.
@@ -99,7 +102,7 @@ def _request_head(*, method: str, target: _Target, headers: Mapping[str, str], s
     """The request line and headers: httpx's client headers under the caller's (names compared
     without case), the framing headers from the request. A name or value that would end its
     line early (CR, LF) is refused: it would let a value inject headers."""
-    merged = {name.lower(): (name, value) for name, value in CLIENT_HEADERS.items()}
+    merged = dict(_CLIENT_HEADERS_BY_LOWER_NAME)
     for name, value in headers.items():
         lowered = name.lower()
         if lowered not in _FRAMING_HEADERS:
