@@ -169,12 +169,9 @@ async def rate_check_start(key: KeyInfo, features: RequestFeatures) -> RateCheck
     """Send the key's rate-limit command and return at once. A verdict known already (the
     embedded default's file), or a key refused lately in this process, is taken here: raises
     when refused, before any hold is taken."""
-    refused_lately = bool(key.rpm_limit or key.tpm_limit) and rate_limit_refused_lately(
-        key_id=key.key_id
-    )
     pending = _rate_limit_start(key, features)
     check = RateCheck(pending)
-    if refused_lately or pending.decided:
+    if pending.decided or rate_limit_refused_lately(key_id=key.key_id):
         await check.verdict()
     return check
 

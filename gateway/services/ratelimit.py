@@ -112,7 +112,6 @@ def rate_limit_start(
     if not rpm_limit and not tpm_limit:
         return _NO_LIMIT
     window, retry_after = _window()
-    pending = PendingAdmission(key_id=key_id, window=window, retry_after=retry_after)
     rkey, tkey = _keys(key_id, window)
     client = get_pipelined_redis()
     if client is None:
@@ -120,10 +119,10 @@ def rate_limit_start(
         return PendingAdmission(
             key_id=key_id, window=window, retry_after=retry_after, refused=refused
         )
-    pending._reply = client.script_soon(
+    reply = client.script_soon(
         _ADMIT, keys=(rkey, tkey), args=(rpm_limit or 0, tpm_limit or 0, tokens)
     )
-    return pending
+    return PendingAdmission(key_id=key_id, window=window, retry_after=retry_after, reply=reply)
 
 
 async def rate_limit_admit(
