@@ -5,6 +5,7 @@ Every cost column stores 10 decimal places (`MONEY_FIELD`), so a cost is rounded
 """
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import overload
 
 COST_QUANTUM = Decimal("0.0000000001")
 MONEY_FIELD = {"max_digits": 20, "decimal_places": 10}
@@ -20,6 +21,10 @@ def money_quantize(value: Decimal | int | str | None) -> Decimal:
     return value.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+@overload
+def money_text(value: Decimal, *, min_places: int | None = None) -> str: ...
+@overload
+def money_text(value: None, *, min_places: int | None = None) -> None: ...
 def money_text(value: Decimal | None, *, min_places: int | None = None) -> str | None:
     """Exact decimal text, never an exponent. With `min_places` trailing zeros are trimmed down
     to that many places ("0.50", "0.001234"); without, the places are the Decimal's own."""

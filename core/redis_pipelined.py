@@ -177,8 +177,9 @@ class _Protocol(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_at, self._flush_is_soon = None, False
         outgoing, self._outgoing = self._outgoing, []
-        if not self.closed and outgoing:
-            self.transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
+        transport = self.transport
+        if not self.closed and outgoing and transport is not None:
+            transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
 
     def abort(self, error: Exception) -> None:
         self.closed = True
@@ -206,8 +207,8 @@ def _copy_outcome(source: asyncio.Future, target: asyncio.Future) -> None:
         return
     if source.cancelled():
         target.cancel()
-    elif source.exception() is not None:
-        target.set_exception(source.exception())
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
     else:
         target.set_result(source.result())
 
@@ -258,9 +259,11 @@ class PipelinedRedis:
         Not connected yet: a task connects and sends."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
-            reply = asyncio.ensure_future(self.run_script(script, keys=keys, args=args, lazy=lazy))
-            reply.add_done_callback(_retrieved)
-            return reply
+            connecting = asyncio.ensure_future(
+                self.run_script(script, keys=keys, args=args, lazy=lazy)
+            )
+            connecting.add_done_callback(_retrieved)
+            return connecting
         if self._watchdog is None:
             self._arm_watchdog()
         reply = asyncio.get_running_loop().create_future()
@@ -291,7 +294,8 @@ class PipelinedRedis:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and not protocol.closed:
             protocol.closed = True
-            protocol.transport.close()
+            if protocol.transport is not None:
+                protocol.transport.close()
 
     async def _ready(self) -> _Protocol:
         """The open connection (connecting first if needed), with the timeout watchdog armed."""

@@ -137,6 +137,12 @@ def get_shared_state() -> SharedState | None:
     """The embedded default's shared store, or None when Redis holds this state."""
     if settings.REDIS_URL:
         return None
+    return embedded_shared_state()
+
+
+def embedded_shared_state() -> SharedState:
+    """The shared store, for a caller that already knows there is no Redis (it found no
+    pipelined client)."""
     return _store(str(settings.TOLLGATE_SHARED_STATE_FILE))
 
 

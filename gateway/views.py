@@ -132,12 +132,13 @@ async def _send_result(result: GatewayResponse, receive, send) -> None:
     await send(
         {"type": "http.response.start", "status": result.status, "headers": _raw_headers(result)}
     )
-    if result.stream is None:
+    stream = result.stream
+    if stream is None:
         await send({"type": "http.response.body", "body": result.body})
         return
 
     async def pump() -> None:
-        async for part in result.stream:
+        async for part in stream:
             await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
@@ -154,7 +155,7 @@ async def _send_result(result: GatewayResponse, receive, send) -> None:
             if not task.done():
                 task.cancel()
         await asyncio.gather(sending, watching, return_exceptions=True)
-        await result.stream.aclose()  # runs the stream's clean-up (billing continues)
+        await stream.aclose()  # runs the stream's clean-up (billing continues)
 
 
 # POST endpoints of /v1: path -> the use case serving it (same keyword arguments for all).

@@ -64,7 +64,7 @@ from billing.services.micros import to_micros
 from billing.services.reservation import Reservation
 from core.errors import BudgetExceeded, ServiceUnavailable
 from core.redis import get_pipelined_redis
-from core.redis_pipelined import LuaScript
+from core.redis_pipelined import LuaScript, PipelinedRedis
 
 if TYPE_CHECKING:
     from billing.services.budget_specs import TenantBudgets
@@ -228,14 +228,15 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
             keys=reservation.holds, reservation_id=reservation.id, micros=micros, tokens=tokens
         )
 
-    if get_pipelined_redis() is None:
+    client = get_pipelined_redis()
+    if client is None:
         await settle_db()
         return
     for _attempt in range(3):
         if reservation.backend == "redis" and not in_database_mode():
             reservation_closed(reservation)
             try:
-                await _settle_redis(reservation, micros=micros, tokens=tokens)
+                await _settle_redis(client, reservation, micros=micros, tokens=tokens)
                 if not in_database_mode():
                     return
                 # Database mode began meanwhile: its counters must count this spend too (Redis
@@ -258,10 +259,11 @@ async def _finish(reservation: Reservation, *, micros: int, tokens: int) -> None
     logger.warning("budget settlement not counted: Redis keeps coming and going")
 
 
-async def _settle_redis(reservation: Reservation, *, micros: int, tokens: int) -> None:
+async def _settle_redis(
+    client: PipelinedRedis, reservation: Reservation, *, micros: int, tokens: int
+) -> None:
     """SETTLE_LUA; counters it found unseeded (Redis lost them) are seeded, then given the
     spend (the record of this request is made after its settlement: the truth lacks it)."""
-    client = get_pipelined_redis()
     rz, rv = tenant_keys(reservation.tenant_id)
     keys, reservation_id = reservation.holds, reservation.id
     for _attempt in range(2):

@@ -241,12 +241,15 @@ def seed_args(*, plans: list[CounterPlan], values: list[tuple[int, int]], mode: 
     return [*(plan.key for plan in plans), seeds_key(plans[0].tenant_id)], args
 
 
-_id_state = {"pid": 0, "prefix": "", "seq": itertools.count()}
+class _IdState:
+    pid = 0
+    prefix = ""
+    seq = itertools.count()
 
 
 def new_reservation_id() -> str:
     """Unique per reservation: a random per-process prefix (renewed after a fork) + a sequence."""
     pid = os.getpid()
-    if _id_state["pid"] != pid:
-        _id_state.update(pid=pid, prefix=uuid.uuid4().hex[:16], seq=itertools.count())
-    return f"{_id_state['prefix']}{next(_id_state['seq']):x}"
+    if _IdState.pid != pid:
+        _IdState.pid, _IdState.prefix, _IdState.seq = pid, uuid.uuid4().hex[:16], itertools.count()
+    return f"{_IdState.prefix}{next(_IdState.seq):x}"

@@ -21,7 +21,7 @@ import time
 
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
-from core.shared_state import get_shared_state
+from core.shared_state import embedded_shared_state
 
 _COUNTER_TTL_SECONDS = 120  # a window's counters outlive it, as the scripts' EXPIRE 120
 _REFUSALS_KEPT = 10_000  # keys remembered as refused (per process) before the memory starts over
@@ -156,14 +156,14 @@ def rate_limit_add_tokens(*, key_id: int, tpm_limit: int | None, tokens: int) ->
     _, tkey = _keys(key_id, window)
     client = get_pipelined_redis()
     if client is None:
-        get_shared_state().incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
+        embedded_shared_state().incr(tkey, tokens, ttl=_COUNTER_TTL_SECONDS)
         return
     client.script_soon(_ADD_TOKENS, keys=(tkey,), args=(tokens,), lazy=True)
 
 
 def _admit_shared(rkey: str, tkey: str, rpm: int, tpm: int, tokens: int) -> bool:
     """The _ADMIT script's check-and-count on the embedded default's shared file: refused?"""
-    store = get_shared_state()
+    store = embedded_shared_state()
     with store.atomic():
         r, t = int(store.get(rkey) or 0), int(store.get(tkey) or 0)
         if (rpm and r + 1 > rpm) or (tpm and t > 0 and t + tokens > tpm):

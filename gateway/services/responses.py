@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ class GatewayResponse:
     headers: dict[str, str]
     body: bytes = b""
     content_type: str = "application/json"
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncGenerator[bytes, None] | None = None
     abandon: Callable[[], None] | None = None  # called when the client left before it was sent
 
 
@@ -75,7 +75,7 @@ def sse_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-async def _in_one_write(body: bytes) -> AsyncIterator[bytes]:
+async def _in_one_write(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 

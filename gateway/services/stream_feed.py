@@ -3,7 +3,7 @@ response body drains in bursts, a copy of what was sent (the transcript an Idemp
 replays), and the switch that stops feeding a client that went away."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 MAX_STORED_STREAM_BYTES = 2 * 1024 * 1024  # a longer stream is neither replayed nor cached
 
@@ -15,7 +15,7 @@ class ClientFeed:
         self.transcript: list[bytes] | None = [] if keep_transcript else None
         self.transcript_size = 0
 
-    async def client_iter(self) -> AsyncIterator[bytes]:
+    async def client_iter(self) -> AsyncGenerator[bytes, None]:
         """Events already queued go out in one write: a burst from upstream costs the client
         one send, while an event that arrives alone is still sent at once."""
         finished = False

@@ -10,7 +10,7 @@ import orjson
 from llm.providers.sse import SSEDecoder
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 
 class ChatEventWriter(Protocol):
@@ -23,7 +23,7 @@ class ChatEventWriter(Protocol):
 
 async def translated_stream(
     stream: AsyncIterator[bytes], *, writer: ChatEventWriter
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The pipeline's chat stream (chunks, then `[DONE]` or an error chunk) in the writer's
     events; closing this closes the pipeline's stream (its clean-up bills what was made)."""
     decoder = SSEDecoder()

@@ -62,10 +62,16 @@ def _transports() -> tuple[httpx.AsyncBaseTransport, Http11Client | None]:
     """The trusted and the guarded transport of the configured kind, behind the guard's switch;
     and, on the `aiohttp` setting, the direct path of trusted calls."""
     if settings.TOLLGATE_HTTP_TRANSPORT == "aiohttp":
-        options = {"max_connections": _MAX_CONNECTIONS, "keepalive_expiry": _KEEPALIVE_SECONDS}
-        trusted: httpx.AsyncBaseTransport = AiohttpTransport(**options)
-        guarded: httpx.AsyncBaseTransport = AiohttpTransport(**options, resolver=GuardedResolver)
-        return SsrfGuardTransport(trusted=trusted, guarded=guarded), Http11Client(**options)
+        trusted: httpx.AsyncBaseTransport = AiohttpTransport(
+            max_connections=_MAX_CONNECTIONS, keepalive_expiry=_KEEPALIVE_SECONDS
+        )
+        guarded: httpx.AsyncBaseTransport = AiohttpTransport(
+            max_connections=_MAX_CONNECTIONS,
+            keepalive_expiry=_KEEPALIVE_SECONDS,
+            resolver=GuardedResolver,
+        )
+        direct = Http11Client(max_connections=_MAX_CONNECTIONS, keepalive_expiry=_KEEPALIVE_SECONDS)
+        return SsrfGuardTransport(trusted=trusted, guarded=guarded), direct
     trusted = httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=False)
     guarded = GuardedHTTPTransport(limits=_LIMITS)
     return SsrfGuardTransport(trusted=trusted, guarded=guarded), None

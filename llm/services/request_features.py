@@ -85,12 +85,13 @@ def _cues(text: str) -> dict[str, set[str]]:
     one scan per kind would find, in one pass."""
     found: dict[str, set[str]] = {"strong": set(), "mild": set(), "code": set()}
     for match in _CUES.finditer(text):
-        kind = match.lastgroup.split("_")[0]
+        kind = str(match.lastgroup).split("_")[0]  # every alternative of _CUES is a named group
         token = match.group().lower()
         found[kind].add(token)
         call = _CALL_AFTER.match(text, match.end())
-        if call is not None and kind != "code":
-            found["code"].add(_LAST_WORD.search(token).group() + call.group().lower())
+        last_word = _LAST_WORD.search(token) if call is not None and kind != "code" else None
+        if call is not None and last_word is not None:
+            found["code"].add(last_word.group() + call.group().lower())
     return found
 
 

@@ -276,6 +276,8 @@ def _route_by_priority_hint(
 ) -> RouteDecision | None:
     """`auto` with a priority hint and no matching rule: the priority's pick leads, else None."""
     priority = request.hints.priority
+    if priority is None:
+        return None
     pool = rank_models(
         config_allowed_models(config, request.catalog, request.access),
         priority,

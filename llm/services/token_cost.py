@@ -30,12 +30,10 @@ def estimate_cost(
     and writes to the input price, one-hour writes to the cache-write price. The result is
     quantized to 10 decimal places (ROUND_HALF_UP), the precision usage events store, so sums of
     stored costs are exact."""
-    if not model.is_priced:
-        raise ValueError(f"{model.qualified_id} has no price.")
+    input_price, output_price = _prices(model)
     counts = (input_tokens, output_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens)
     if min(counts) < 0:
         raise ValueError("Token counts cannot be negative.")
-    input_price = model.input_price_per_1m
     cached_price = _or(model.cached_input_price_per_1m, input_price)
     write_price = _or(model.cache_write_price_per_1m, input_price)
     write_1h_price = _or(model.cache_write_1h_price_per_1m, write_price)
@@ -48,7 +46,7 @@ def estimate_cost(
             + cached_tokens * cached_price
             + (cache_write_tokens - write_1h) * write_price
             + write_1h * write_1h_price
-            + output_tokens * model.output_price_per_1m
+            + output_tokens * output_price
         ) / _PER_MILLION
         return money_quantize(total)
 
@@ -56,9 +54,7 @@ def estimate_cost(
 def worst_case_cost(*, model: "ModelInfo", input_tokens: int, output_tokens: int) -> Decimal:
     """The most `input_tokens` in and `output_tokens` out can cost on `model`: every input token
     at the dearest input class (a cache write costs more than plain input), for budget holds."""
-    if not model.is_priced:
-        raise ValueError(f"{model.qualified_id} has no price.")
-    input_price = model.input_price_per_1m
+    input_price, output_price = _prices(model)
     dearest = max(
         input_price,
         model.cache_write_price_per_1m or input_price,
@@ -66,8 +62,16 @@ def worst_case_cost(*, model: "ModelInfo", input_tokens: int, output_tokens: int
     )
     with localcontext() as ctx:
         ctx.prec = 50
-        total = (input_tokens * dearest + output_tokens * model.output_price_per_1m) / _PER_MILLION
+        total = (input_tokens * dearest + output_tokens * output_price) / _PER_MILLION
         return money_quantize(total)
+
+
+def _prices(model: "ModelInfo") -> tuple[Decimal, Decimal]:
+    """The model's input and output prices per 1M tokens; ValueError if it has none."""
+    input_price, output_price = model.input_price_per_1m, model.output_price_per_1m
+    if input_price is None or output_price is None:
+        raise ValueError(f"{model.qualified_id} has no price.")
+    return input_price, output_price
 
 
 def _or(price: Decimal | None, fallback: Decimal) -> Decimal:
