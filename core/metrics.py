@@ -45,18 +45,18 @@ from core.periodic_flush import PeriodicFlush
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # classic names only: every Prometheus reads it
 
+# A process's name in the metrics: the pid, and in multiprocess mode the host too (several
+# hosts may share the directory's volume).
+_HOST = (socket.gethostname().replace("_", "-") or "host") if MULTIPROC_DIR else ""
+
+
+def process_identity() -> str:
+    return f"{_HOST}-{os.getpid()}" if _HOST else str(os.getpid())
+
+
 if MULTIPROC_DIR:
     os.makedirs(MULTIPROC_DIR, exist_ok=True)
-    _HOST = socket.gethostname().replace("_", "-") or "host"
-
-    def process_identity() -> str:
-        return f"{_HOST}-{os.getpid()}"
-
     values.ValueClass = values.MultiProcessValue(process_identifier=process_identity)
-else:
-
-    def process_identity() -> str:
-        return str(os.getpid())
 
 
 disable_created_metrics()  # `_created` series: absent in multiprocess mode, so never shown

@@ -20,7 +20,8 @@ import itertools
 import os
 import time
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 
@@ -242,9 +243,9 @@ def seed_args(*, plans: list[CounterPlan], values: list[tuple[int, int]], mode: 
 
 
 class _IdState:
-    pid = 0
-    prefix = ""
-    seq = itertools.count()
+    pid: ClassVar[int] = 0
+    prefix: ClassVar[str] = ""
+    seq: ClassVar[Iterator[int]] = itertools.count()
 
 
 def new_reservation_id() -> str:
