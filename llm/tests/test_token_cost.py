@@ -1,10 +1,11 @@
 """The cost formula: cached input, rounding, exactness, refusals."""
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
 
-from llm.services.token_cost import estimate_cost
+from llm.services.token_cost import estimate_cost, worst_case_cost
 from llm.tests.routing_support import MINI, MYSTERY, NANO, SONNET, mi
 
 
@@ -37,3 +38,22 @@ def test_estimate_cost_refuses_nonsense():
         estimate_cost(model=MYSTERY, input_tokens=1, output_tokens=1)
     with pytest.raises(ValueError):
         estimate_cost(model=MINI, input_tokens=-1, output_tokens=1)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [MYSTERY, mi("x/no-output-price", outp=None), mi("x/no-input-price", inp=None)],
+    ids=["unpriced", "no output price", "no input price"],
+)
+def test_a_model_missing_either_price_has_no_cost_and_no_worst_case(model):
+    with pytest.raises(ValueError, match="has no price"):
+        estimate_cost(model=model, input_tokens=1, output_tokens=1)
+    with pytest.raises(ValueError, match="has no price"):
+        worst_case_cost(model=model, input_tokens=1, output_tokens=1)
+
+
+def test_worst_case_prices_every_input_token_at_the_dearest_input_class():
+    # cache writes at 1.25 per 1M beat input at 1: (1000 * 1.25 + 10 * 2) / 1M
+    model = mi("x/writes", inp="1", outp="2")
+    model = dataclasses.replace(model, cache_write_price_per_1m=Decimal("1.25"))
+    assert worst_case_cost(model=model, input_tokens=1000, output_tokens=10) == Decimal("0.00127")
