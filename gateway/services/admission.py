@@ -9,8 +9,8 @@ before the reservation is, so its command is sent first and awaited last (`RateC
 out in one write and come back in one read, a round trip saved per request. Its verdict still
 comes first: a refused limit answers 429 whatever routing or the budget said (as when it was
 checked before them), and a hold already taken is given back. A key this process saw refused
-in the current window is checked before routing instead, so that a client hammering past its
-limit takes no budget holds (gateway/services/ratelimit.py).
+(until that refusal's Retry-After) is checked before routing instead, so that a client
+hammering past its limit takes no budget holds (gateway/services/ratelimit.py).
 
 Budget reservation: the worst case is reserved once, as the maximum over *all* candidates of
 (estimated input + max output) at that candidate's price (every input token at its dearest
