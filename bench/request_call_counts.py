@@ -79,7 +79,6 @@ def _bench_key() -> str:
 
 
 async def _run(*, secret: str, requests: int, concurrency: int, sort: str, cpu_only: bool) -> None:
-    passes: list[float] = []
     loop = asyncio.get_running_loop()
     server = await loop.create_server(_Upstream, "127.0.0.1", 0)
     os.environ["TOLLGATE_OPENAI_BASE_URL"] = (
@@ -127,6 +126,7 @@ async def _run(*, secret: str, requests: int, concurrency: int, sort: str, cpu_o
     rounds = max(requests // concurrency, 1)
     served = rounds * concurrency
     if cpu_only:
+        passes: list[float] = []
         for _ in range(5):  # five timed passes, unprofiled: the fastest is the least disturbed
             started = time.process_time()
             for _ in range(rounds):

@@ -21,7 +21,7 @@ from django.conf import settings
 from core.breaker_state import breaker_keys
 from core.redis import get_pipelined_redis
 from core.redis_pipelined import LuaScript
-from core.shared_state import get_shared_state, shared_state_clear
+from core.shared_state import embedded_shared_state, shared_state_clear
 
 FAILURE_KINDS = frozenset({"server", "timeout", "connection", "malformed", "quota"})
 STATE_TTL_SECONDS = 1.0
@@ -72,7 +72,7 @@ async def breaker_allow(*, provider: str, credential: str) -> tuple[bool, bool]:
         if now < float(open_until):
             return False, True
         if client is None:
-            return get_shared_state().set(probe, b"1", ttl=_cooldown(), nx=True), True
+            return embedded_shared_state().set(probe, b"1", ttl=_cooldown(), nx=True), True
         probe_ms = int(_cooldown() * 1000)
         return bool(await client.execute("SET", probe, b"1", "NX", "PX", probe_ms)), True
     except Exception:  # Redis trouble must not stop traffic
@@ -104,7 +104,7 @@ async def breaker_record(
 
 def _shared_read(key: str) -> tuple[int | None, float | None]:
     """HMGET failures open_until, on the embedded default's shared file."""
-    raw = get_shared_state().get(key)
+    raw = embedded_shared_state().get(key)
     if raw is None:
         return None, None
     state = orjson.loads(raw)
@@ -113,7 +113,7 @@ def _shared_read(key: str) -> tuple[int | None, float | None]:
 
 def _shared_record(key: str, probe: str, *, ok: bool, open_until: float) -> None:
     """The _RECORD_FAILURE script (or DEL on success) on the embedded default's shared file."""
-    store = get_shared_state()
+    store = embedded_shared_state()
     if ok:
         store.delete(key, probe)
         return

@@ -17,7 +17,7 @@ import orjson
 
 from core.errors import Conflict, InvalidRequest
 from core.redis import get_pipelined_redis
-from core.shared_state import get_shared_state
+from core.shared_state import embedded_shared_state
 
 RESULT_TTL_SECONDS = 24 * 3600
 _POLL_SECONDS = 0.05
@@ -40,14 +40,14 @@ def _hash_body(body: dict) -> str:
 
 async def _get(key: str) -> dict | None:
     client = get_pipelined_redis()
-    raw = get_shared_state().get(key) if client is None else await client.execute("GET", key)
+    raw = embedded_shared_state().get(key) if client is None else await client.execute("GET", key)
     return orjson.loads(raw) if raw else None
 
 
 async def _set(key: str, value: dict, ttl: float, *, nx: bool) -> bool:
     client = get_pipelined_redis()
     if client is None:
-        return get_shared_state().set(key, orjson.dumps(value), ttl=ttl, nx=nx)
+        return embedded_shared_state().set(key, orjson.dumps(value), ttl=ttl, nx=nx)
     command = ["SET", key, orjson.dumps(value), "EX", max(1, int(ttl))]
     if nx:
         command.append("NX")
@@ -103,7 +103,7 @@ async def idempotency_abort(*, claim: IdempotencyClaim) -> None:
     client = get_pipelined_redis()
     try:
         if client is None:
-            get_shared_state().delete(claim.key)
+            embedded_shared_state().delete(claim.key)
         else:
             await client.execute("DEL", claim.key)
     except Exception:

@@ -13,7 +13,7 @@ import hashlib
 import orjson
 
 from core.redis import get_pipelined_redis
-from core.shared_state import get_shared_state
+from core.shared_state import embedded_shared_state
 
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "model", "store"})
 
@@ -35,7 +35,10 @@ def cache_key(*, tenant_id: int, candidates: list[str], body: dict) -> str:
 async def cache_get(*, key: str) -> dict | None:
     client = get_pipelined_redis()
     try:
-        raw = get_shared_state().get(key) if client is None else await client.execute("GET", key)
+        if client is None:
+            raw = embedded_shared_state().get(key)
+        else:
+            raw = await client.execute("GET", key)
     except Exception:
         return None
     return orjson.loads(raw) if raw else None
@@ -46,7 +49,7 @@ async def cache_set(*, key: str, entry: dict, ttl_seconds: int) -> None:
     client = get_pipelined_redis()
     try:
         if client is None:
-            get_shared_state().set(key, raw, ttl=ttl_seconds)
+            embedded_shared_state().set(key, raw, ttl=ttl_seconds)
         else:
             await client.execute("SET", key, raw, "EX", ttl_seconds)
     except Exception:

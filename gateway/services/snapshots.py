@@ -21,7 +21,7 @@ from django.utils import timezone
 from core.db import connection_refresh
 from core.errors import InvalidRequest
 from core.redis import get_pipelined_redis, get_redis
-from core.shared_state import get_shared_state
+from core.shared_state import embedded_shared_state
 from core.ssrf import validate_upstream_base_url
 from llm.models import LLMModel, Provider, RoutingConfig
 from llm.services.model_access import ModelAccess
@@ -116,7 +116,7 @@ async def _ensure_fresh() -> None:
     client = get_pipelined_redis()
     try:
         if client is None:
-            version = get_shared_state().get(VERSION_KEY)
+            version = embedded_shared_state().get(VERSION_KEY)
         else:
             version = await client.execute("GET", VERSION_KEY)
     except Exception:  # Redis down: keep serving from the TTL-bounded snapshots
@@ -309,7 +309,7 @@ def snapshots_invalidate() -> None:
         client = get_redis()
         try:
             if client is None:
-                version = get_shared_state().incr(VERSION_KEY, ttl=VERSION_TTL_SECONDS)
+                version = embedded_shared_state().incr(VERSION_KEY, ttl=VERSION_TTL_SECONDS)
             else:
                 version = client.incr(VERSION_KEY)
             _state.version = str(version).encode()
