@@ -61,10 +61,16 @@ class PrivateRedis:
 
     port: int
     process: subprocess.Popen | None = None
+    socket_path: Path | None = None  # also listen on this Unix socket
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def socket_url(self) -> str:
+        assert self.socket_path is not None, "started without a Unix socket"
+        return f"unix://{self.socket_path}?db=0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -80,6 +86,11 @@ class PrivateRedis:
                 "no",
                 "--maxclients",
                 "2000",
+                *(
+                    ()
+                    if self.socket_path is None
+                    else ("--unixsocket", str(self.socket_path), "--unixsocketperm", "700")
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -113,14 +124,18 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
+    """A private redis-server on a free port and on a Unix socket (`socket_url`)."""
     if shutil.which("redis-server") is None:
         service_missing("redis-server is not installed")
-    server = PrivateRedis(port=free_port())
+    # A short directory: a Unix socket's path is limited to about 100 bytes.
+    socket_dir = Path(tempfile.mkdtemp(prefix="tg-redis-"))
+    server = PrivateRedis(port=free_port(), socket_path=socket_dir / "redis.sock")
     server.start()
     try:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
