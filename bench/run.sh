@@ -20,6 +20,11 @@
 #   BENCH_PROFILE=1                      after the cells, py-spy the Tollgate workers for a c=16 run
 #   BENCH_PROFILE_WORKLOADS="rag conversation"  the workloads profiled (one plain run each)
 #   BENCH_REDIS_TRACE=1                  before the cells, count Redis commands per request
+#   BENCH_REDIS=socket                   Tollgate's Redis: `socket`, a redis-server of the run's own
+#                                        on a Unix socket (REDIS_URL=unix://..., as a deployment
+#                                        with Redis on the gateway's machine); `tcp`, the machine's
+#                                        shared Redis on 127.0.0.1:6379 (README "Redis over a
+#                                        Unix socket")
 # Loopback only; every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +50,9 @@ WORKERS=${BENCH_WORKERS:-$(nproc)}
 LITELLM_WORKERS=${BENCH_LITELLM_WORKERS:-2}
 DB_NAME=tg_bench
 REDIS_DB=10
+REDIS_MODE=${BENCH_REDIS:-socket}
+REDIS_CLI=(redis-cli) # the shared Redis; the run's own socket once it is started (setup_tollgate)
+REDIS_SOCKET_DIR=""
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH/results/run-$RUN_ID
@@ -131,6 +139,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null
   done
   wait 2>/dev/null
+  [ -n "$REDIS_SOCKET_DIR" ] && rm -rf "$REDIS_SOCKET_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -171,6 +180,24 @@ setup_tollgate() {
   [ -n "$TOLLGATE_READY" ] && return 0
   export DATABASE_URL=$PG/$DB_NAME
   export REDIS_URL=redis://127.0.0.1:6379/$REDIS_DB
+  if [ "$REDIS_MODE" = socket ]; then
+    # A short directory: a Unix socket's path is limited to about 100 bytes.
+    REDIS_SOCKET_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tg-bench-redis.XXXXXX")
+    redis-server --port 0 --unixsocket "$REDIS_SOCKET_DIR/redis.sock" --unixsocketperm 700 \
+      --save "" --appendonly no >"$OUT/redis-server.log" 2>&1 9>&- &
+    PIDS+=($!)
+    REDIS_CLI=(redis-cli -s "$REDIS_SOCKET_DIR/redis.sock")
+    local waited=0
+    until "${REDIS_CLI[@]}" ping >/dev/null 2>&1; do
+      sleep 0.1
+      waited=$((waited + 1))
+      if [ $waited -gt 100 ]; then
+        TOLLGATE_READY="redis-server on a Unix socket did not start (redis-server.log)"
+        return 0
+      fi
+    done
+    export REDIS_URL="unix://$REDIS_SOCKET_DIR/redis.sock?db=$REDIS_DB"
+  fi
   export SECRET_KEY
   SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')
   export TOLLGATE_ENCRYPTION_KEYS
@@ -181,10 +208,10 @@ setup_tollgate() {
   # Metrics as in production: multiprocess mode, web processes and worker counting into one dir.
   export PROMETHEUS_MULTIPROC_DIR=$OUT/prometheus
   mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-  log "tollgate: fresh database $DB_NAME, Redis DB $REDIS_DB"
+  log "tollgate: fresh database $DB_NAME, Redis DB $REDIS_DB ($REDIS_MODE)"
   psql "$PG/postgres" -q -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null
-  redis-cli -n "$REDIS_DB" flushdb >/dev/null
+  "${REDIS_CLI[@]}" -n "$REDIS_DB" flushdb >/dev/null
   if {
     $PY manage.py migrate --noinput &&
       $PY manage.py collectstatic --noinput --verbosity 0 &&
@@ -365,7 +392,7 @@ done
 # --- Optional: Redis commands per gateway request (MONITOR, only DB $REDIS_DB lines kept) --------
 if [ "${BENCH_REDIS_TRACE:-0}" = 1 ] && [ -z "${SMOKE[tollgate/tiny/plain]-x}" ]; then
   for mode in plain stream; do
-    timeout 8 redis-cli monitor 2>/dev/null | grep --line-buffered " \[$REDIS_DB " \
+    timeout 8 "${REDIS_CLI[@]}" monitor 2>/dev/null | grep --line-buffered " \[$REDIS_DB " \
       >"$OUT/redis-monitor-$mode.txt" &
     mon=$!
     sleep 1
@@ -473,7 +500,7 @@ if [ -n "$TOLLGATE_KEY" ]; then
     awk -F'requests=' '{s += $2} END {print s + 0}')
   sent=$((sent + $(grep -c '^tollgate.*ok$' "$OUT/smoke.tsv")))
   METERING="requests_answered=$sent usage_events_in_db=$(psql "$PG/$DB_NAME" -Atc 'select count(*) from billing_usageevent' \
-    2>/dev/null) usage_stream_backlog=$(redis-cli -n "$REDIS_DB" xlen tollgate:usage 2>/dev/null)"
+    2>/dev/null) usage_stream_backlog=$("${REDIS_CLI[@]}" -n "$REDIS_DB" xlen tollgate:usage 2>/dev/null)"
   log "tollgate metering: $METERING"
 fi
 
@@ -504,6 +531,7 @@ fi
   echo "litellm_version=${LITELLM_VERSION:-}"
   [ -n "${PROC_ROOT[portkey]:-}" ] &&
     echo "portkey_version=$PORTKEY_VERSION hono_node_server=$PORTKEY_HONO_NODE_SERVER node=$(node -v) processes=1"
+  [ -n "$TOLLGATE_KEY" ] && echo "tollgate_redis=$REDIS_MODE"
   echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*\///') wrk=$(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
   echo "cpu=$(nproc) nice=$(nice) loadavg_at_start=$LOAD_START loadavg_at_end=$(cut -d' ' -f1-3 /proc/loadavg)"
   [ -n "$METERING" ] && echo "tollgate_metering=$METERING"
