@@ -1,6 +1,5 @@
 import re
 from datetime import timedelta
-from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,6 +7,7 @@ from rest_framework import serializers
 from billing.models import BillingExport, Budget, UsageEvent
 from billing.selectors.usage_aggregates import GROUP_BY
 from billing.services.budget_status import BudgetStatus, budget_statuses
+from core.api_fields import MoneyField
 from core.money import money_text
 from llm.api.selectors import config_resolve
 from tenants.api.selectors import api_key_list
@@ -48,17 +48,6 @@ class ApiKeyRefField(serializers.Field):
 
     def to_representation(self, value):
         return value.pk
-
-
-class MoneyField(serializers.DecimalField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 14)
-        kwargs.setdefault("decimal_places", 6)
-        kwargs.setdefault("min_value", Decimal(0))
-        super().__init__(**kwargs)
-
-    def to_representation(self, value):
-        return money_text(value, min_places=2)
 
 
 class BudgetSerializer(serializers.ModelSerializer):

@@ -1,8 +1,7 @@
-from decimal import Decimal
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api_fields import MoneyField
 from llm.models import AuthStyle, LLMModel, Provider, RoutingConfig, WireFormat
 from llm.rules import validate_routing_config
 from llm.selectors import embedding_model_resolve, model_resolve, routing_config_get
@@ -10,23 +9,13 @@ from llm.services.routing_configs import CONFIG_FIELDS
 from llm.similarity_settings import validate_similarity_cache
 
 
-class PriceField(serializers.DecimalField):
-    """A decimal string as the contract shows prices: "0.15", "0.60", "0.075" (exact, at least
-    two decimals)."""
+class PriceField(MoneyField):
+    """A price per million tokens: optional, and null where the provider publishes none."""
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 14)
-        kwargs.setdefault("decimal_places", 6)
-        kwargs.setdefault("min_value", Decimal(0))
+    def __init__(self, **kwargs) -> None:
         kwargs.setdefault("allow_null", True)
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
-
-    def to_representation(self, value):
-        if value is None:
-            return None
-        whole, _, frac = format(Decimal(value).normalize(), "f").partition(".")
-        return f"{whole}.{frac.ljust(2, '0')}"
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -94,12 +83,8 @@ class LLMModelSerializer(serializers.ModelSerializer):
 class ModelFilterSerializer(serializers.Serializer):
     provider = serializers.SlugField(required=False)
     capability = serializers.CharField(required=False, max_length=64)
-    max_input_price = serializers.DecimalField(
-        required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
-    )
-    max_output_price = serializers.DecimalField(
-        required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
-    )
+    max_input_price = MoneyField(required=False)
+    max_output_price = MoneyField(required=False)
 
 
 @extend_schema_field(
