@@ -10,12 +10,13 @@ tenant reads them (`with_complexity`).
 """
 
 import dataclasses
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators, per message (OpenAI's published rule of thumb)
@@ -195,14 +196,15 @@ def request_features_from(*, body: Mapping, scan_complexity: bool = True) -> Req
     """The features of one request body (malformed parts count as absent).
 
     Linear in the body and cheap: len() of the strings, one pass over the messages; tool
-    definitions count as their compact JSON, the size the provider sees. Without
+    definitions count as their compact JSON's UTF-8 bytes, the size the provider sees (orjson:
+    the stdlib encoder was 5% of a worker's CPU on a 40-turn conversation with tools). Without
     `scan_complexity` the cue scan (most of the cost of a long prompt) is left to
     `with_complexity`, for a request whose routing rules turn out to read it."""
     seen = _message_totals(body.get("messages"))
     tool_defs = [t for t in (body.get("tools"), body.get("functions")) if isinstance(t, list) and t]
     chars = seen.chars
     if tool_defs:
-        chars += len(json.dumps(tool_defs, default=str, separators=(",", ":")))
+        chars += len(orjson.dumps(tool_defs, default=str, option=orjson.OPT_NON_STR_KEYS))
     response_format = body.get("response_format")
     json_mode = isinstance(response_format, Mapping) and response_format.get("type") in (
         "json_object",

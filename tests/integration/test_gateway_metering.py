@@ -138,7 +138,7 @@ def test_tokens_per_minute_limit(gw):
     gw.key.tpm_limit = 50
     gw.key.save()
     long_body = {"model": "auto", "messages": [{"role": "user", "content": "word " * 100}]}
-    assert gw.post(long_body).status_code == 200  # an empty window takes one big request
+    assert gw.post(long_body).status_code == 200  # a full bucket takes one bigger than itself
     limited = gw.post(long_body)
     assert limited.status_code == 429
     assert "retry-after" in limited.headers
@@ -224,7 +224,7 @@ def test_rate_limit_and_reservation_go_to_redis_in_one_write(gw, redis_client, m
 
 
 def test_rate_limit_holds_across_processes(gw, redis_client):
-    """Another process (its own loop and Redis connection) spends the same key's window."""
+    """Another process (its own loop and Redis connection) spends the same key's bucket."""
     from gateway.services.ratelimit import rate_limit_admit
 
     gw.key.rpm_limit = 3
