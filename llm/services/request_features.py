@@ -10,6 +10,7 @@ tenant reads them (`with_complexity`).
 """
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -192,6 +193,14 @@ def _last_user_text(messages: Any) -> str:
     return ""
 
 
+def _compact_json_size(value: Any) -> int:
+    try:
+        return len(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # past orjson: an integer beyond 64 bits, a lone surrogate (a body the
+        # management API's parser read, the route preview's)
+        return len(json.dumps(value, default=str, separators=(",", ":")))
+
+
 def request_features_from(*, body: Mapping, scan_complexity: bool = True) -> RequestFeatures:
     """The features of one request body (malformed parts count as absent).
 
@@ -204,7 +213,7 @@ def request_features_from(*, body: Mapping, scan_complexity: bool = True) -> Req
     tool_defs = [t for t in (body.get("tools"), body.get("functions")) if isinstance(t, list) and t]
     chars = seen.chars
     if tool_defs:
-        chars += len(orjson.dumps(tool_defs, default=str, option=orjson.OPT_NON_STR_KEYS))
+        chars += _compact_json_size(tool_defs)
     response_format = body.get("response_format")
     json_mode = isinstance(response_format, Mapping) and response_format.get("type") in (
         "json_object",

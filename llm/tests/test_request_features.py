@@ -68,6 +68,21 @@ def test_features_of_a_rich_request():
     assert features.estimated_input_tokens == -(-chars // 4) + 3 * 4 + 3 + 765 + 85
 
 
+@pytest.mark.parametrize(
+    "value", [805563580622401461469315072, "\udb36 lone surrogate", {1: "int key"}]
+)
+def test_tools_orjson_cannot_encode_are_sized_all_the_same(value):
+    """Integers past 64 bits and lone surrogates reach here from bodies the stdlib parsed (the
+    route preview's): they are sized by the stdlib encoder instead of failing the request."""
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"x": value}}}]
+    features = request_features_from(
+        body={"messages": [{"role": "user", "content": ""}], "tools": tools}
+    )
+    assert features.has_tools
+    chars = len(json.dumps([tools], default=str, separators=(",", ":")))
+    assert features.estimated_input_tokens == -(-chars // 4) + 4 + 3
+
+
 def test_features_tolerate_malformed_bodies():
     features = request_features_from(
         body={"messages": "hi", "tools": [], "response_format": "json", "max_tokens": True}
