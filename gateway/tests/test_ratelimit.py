@@ -143,7 +143,7 @@ def test_a_refused_key_is_remembered_until_its_retry_after(clock):
     run(scenario)
 
 
-def test_a_refusal_on_redis_is_told_by_the_script_and_remembered(clock):
+def test_a_refusal_read_twice_gives_the_same_retry_after(clock):
     """The verdict that arrives later (Redis) or at once (the file) reads the same."""
 
     async def scenario():
